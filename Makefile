@@ -1,0 +1,24 @@
+# Two entry points for a fresh machine: `make up` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test bench clean
+
+$(BIN)/policyscope: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/policyscope
+
+up: $(BIN)/policyscope  ## install, then run collector + dashboard + demo traffic on embedded chDB
+	$(BIN)/policyscope up --demo
+
+test: $(BIN)/policyscope  ## install, then run the whole test suite
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/policyscope  ## run the benchmarks; results go to bench/RESULTS.md
+	$(BIN)/python bench/ingest.py --output bench/RESULTS.md
+
+clean:
+	rm -rf $(VENV) data

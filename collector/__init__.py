@@ -1,0 +1,1 @@
+"""The OTLP-fed collector: receivers -> normalize -> durable spool -> ClickHouse writer."""

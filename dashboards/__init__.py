@@ -1,0 +1,1 @@
+"""Streamlit + Plotly dashboards. `app.py` routes; `pages/` has one module per view."""

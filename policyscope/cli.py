@@ -1,0 +1,235 @@
+"""The `policyscope` command. Every flag can also come from the config file (--config or
+POLICYSCOPE_CONFIG) and from POLICYSCOPE_<SETTING> environment variables; flags win."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from policyscope.config import Config, ConfigError, load_config
+
+app = typer.Typer(
+    help="PolicyScope: policy observability and security SLOs over OpenTelemetry and "
+         "ClickHouse.",
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file (also POLICYSCOPE_CONFIG)",
+                         exists=False, dir_okay=False)
+DsnOpt = typer.Option(None, "--dsn", help="chdb:///path (embedded, default ./data/clickhouse) or "
+                      "http(s)://user:pass@host:8123/db (also POLICYSCOPE_DSN)")
+LogLevelOpt = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _setup(config_file: Optional[Path], log_level: str, **overrides: Any) -> Config:
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        _fail(f"--log-level {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return load_config(config_file, overrides=overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+@app.command()
+def collector(
+    config_file: Optional[Path] = ConfigOpt,
+    dsn: Optional[str] = DsnOpt,
+    http_port: Optional[int] = typer.Option(None, help="OTLP/HTTP port [default: 4318]"),
+    grpc_port: Optional[int] = typer.Option(None, help="OTLP/gRPC port [default: 4317]"),
+    http_host: Optional[str] = typer.Option(None, help="OTLP/HTTP address [default: 127.0.0.1]"),
+    grpc_host: Optional[str] = typer.Option(None, help="OTLP/gRPC address [default: 127.0.0.1]"),
+    spool_dir: Optional[Path] = typer.Option(None, help="durable spool directory "
+                                             "[default: ./data/spool]"),
+    log_level: str = LogLevelOpt,
+) -> None:
+    """Run the OTLP collector (gRPC :4317, HTTP :4318) writing policy events to ClickHouse.
+
+    A request is acknowledged only once its events are fsync'd to the spool; the spool is
+    replayed on start-up, and retries never store an event twice.
+    """
+    from collector.service import CollectorService
+    from policyscope.storage import StorageError
+
+    config = _setup(config_file, log_level, dsn=dsn, http_port=http_port, grpc_port=grpc_port,
+                    http_host=http_host, grpc_host=grpc_host, spool_dir=spool_dir)
+    try:
+        CollectorService(config).run_until_signalled()
+    except (StorageError, OSError) as exc:
+        _fail(str(exc), 1)
+
+
+@app.command()
+def up(
+    config_file: Optional[Path] = ConfigOpt,
+    dsn: Optional[str] = DsnOpt,
+    demo: bool = typer.Option(False, "--demo", help="also send realistic demo traffic"),
+    http_port: Optional[int] = typer.Option(None, help="OTLP/HTTP port [default: 4318]"),
+    grpc_port: Optional[int] = typer.Option(None, help="OTLP/gRPC port [default: 4317]"),
+    dashboard_port: Optional[int] = typer.Option(None, help="dashboard port [default: 8501]"),
+    demo_rate: Optional[float] = typer.Option(None, help="demo decisions/s [default: 50]"),
+    log_level: str = LogLevelOpt,
+) -> None:
+    """Run everything in one process: collector, dashboard (and demo traffic with --demo).
+
+    Open http://127.0.0.1:8501 for the dashboard; send OTLP to :4317 (gRPC) or :4318 (HTTP).
+    """
+    from policyscope.all_in_one import run_all_in_one
+    from policyscope.storage import StorageError
+
+    config = _setup(config_file, log_level, dsn=dsn, http_port=http_port, grpc_port=grpc_port,
+                    dashboard_port=dashboard_port, demo_rate=demo_rate)
+    try:
+        run_all_in_one(config, demo=demo)
+    except (StorageError, OSError) as exc:
+        _fail(str(exc), 1)
+
+
+@app.command("demo")
+def demo_cmd(
+    config_file: Optional[Path] = ConfigOpt,
+    endpoint: str = typer.Option("http://127.0.0.1:4317", help="OTLP endpoint: gRPC "
+                                 "http://host:4317 or, with --protocol http, http://host:4318"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="grpc or http "
+                                           "[default: grpc]"),
+    rate: Optional[float] = typer.Option(None, "--rate", help="decisions per second "
+                                         "[default: 50]"),
+    duration: Optional[float] = typer.Option(None, "--duration", help="seconds to run "
+                                             "[default: until Ctrl-C]"),
+    seed: int = typer.Option(7, help="random seed (same seed, same traffic)"),
+    log_level: str = LogLevelOpt,
+) -> None:
+    """Send realistic policy traffic (real Rego policies evaluated with regopy) over OTLP."""
+    import threading
+
+    from policyscope.demo.traffic import DemoTraffic
+
+    config = _setup(config_file, log_level, demo_rate=rate, demo_protocol=protocol)
+    if duration is not None and duration <= 0:
+        _fail(f"--duration must be > 0 seconds, got {duration}")
+    traffic = DemoTraffic(endpoint, protocol=config.demo.demo_protocol,
+                          rate=config.demo.demo_rate, seed=seed)
+    stop = threading.Event()
+    try:
+        stats = traffic.run(duration, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        raise typer.Exit(130)
+    typer.echo(json.dumps(stats.__dict__ if hasattr(stats, "__dict__") else stats,
+                          default=str, indent=2))
+
+
+@app.command()
+def migrate(
+    config_file: Optional[Path] = ConfigOpt,
+    dsn: Optional[str] = DsnOpt,
+    log_level: str = LogLevelOpt,
+) -> None:
+    """Create or upgrade the ClickHouse schema (idempotent; the collector also runs it)."""
+    from policyscope.storage import StorageError, connect
+    from schemas.migrations import migrate as run_migrations
+
+    config = _setup(config_file, log_level, dsn=dsn)
+    try:
+        client, target = connect(config.storage.dsn, config.storage.database)
+        applied = run_migrations(client, target.database,
+                                 retention_days=config.storage.retention_days)
+        client.close()
+    except StorageError as exc:
+        _fail(str(exc), 1)
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+
+
+@app.command()
+def sql(
+    query: str = typer.Argument(..., help="a SELECT, WITH, SHOW, DESCRIBE or EXPLAIN statement"),
+    config_file: Optional[Path] = ConfigOpt,
+    dsn: Optional[str] = DsnOpt,
+    output_format: str = typer.Option("table", "--format", "-f", help="table, json or csv"),
+    log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR"),
+) -> None:
+    """Run a read-only query against the configured storage and print the rows.
+
+    While `policyscope up` owns the embedded store, the query goes through its loopback
+    admin API instead.
+    """
+    from policyscope import readonly_sql
+    from policyscope.storage import StorageError, StorageLockedError, connect
+
+    config = _setup(config_file, log_level, dsn=dsn)
+    if output_format not in readonly_sql.FORMATS:
+        _fail(f"--format {output_format!r} is not one of {', '.join(readonly_sql.FORMATS)}")
+    try:
+        readonly_sql.check(query)
+    except readonly_sql.NotReadOnly as exc:
+        _fail(str(exc))
+    try:
+        client, _ = connect(config.storage.dsn, config.storage.database, create_database=False)
+    except StorageLockedError as exc:
+        result = _query_running_collector(config, query, exc)
+    except StorageError as exc:
+        _fail(str(exc), 1)
+    else:
+        try:
+            result = readonly_sql.run(client, query)
+        except Exception as exc:  # noqa: BLE001 - the engine's message is the answer
+            _fail(str(exc).split("\n")[0], 1)
+        finally:
+            client.close()
+    typer.echo(readonly_sql.render(result, output_format))
+
+
+def _query_running_collector(config: Config, query: str, locked: Exception):
+    from policyscope import readonly_sql
+
+    url = f"http://127.0.0.1:{config.collector.http_port}/api/sql"
+    request = urllib.request.Request(url, data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        _fail(json.loads(exc.read() or b"{}").get("error", str(exc)), 1)
+    except (urllib.error.URLError, OSError):
+        _fail(f"{locked}; and no collector answered on {url}", 1)
+    columns = body["columns"]
+    return readonly_sql.QueryResult(columns, [tuple(r[c] for c in columns)
+                                              for r in body["rows"]])
+
+
+@app.command()
+def dashboard(
+    config_file: Optional[Path] = ConfigOpt,
+    dsn: Optional[str] = DsnOpt,
+    dashboard_port: Optional[int] = typer.Option(None, help="port [default: 8501]"),
+    dashboard_host: Optional[str] = typer.Option(None, help="address [default: 127.0.0.1]"),
+    log_level: str = LogLevelOpt,
+) -> None:
+    """Serve the Streamlit dashboards against the configured storage (server mode)."""
+    from dashboards.serve import serve
+
+    config = _setup(config_file, log_level, dsn=dsn, dashboard_port=dashboard_port,
+                    dashboard_host=dashboard_host)
+    serve(config)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

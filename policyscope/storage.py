@@ -1,0 +1,102 @@
+"""The one way into ClickHouse: a clickhouse-connect client chosen by DSN.
+
+`chdb:///path` opens the embedded engine (chDB, the real ClickHouse engine in this process);
+`http(s)://user:password@host:8123/db` talks to a server. Everything else in PolicyScope takes the
+client this module returns, so both modes run the same SQL.
+
+chDB allows one process per data path and one data path per process; a second process that
+opens a path in use gets `StorageLockedError`, which says what to do instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
+
+log = logging.getLogger(__name__)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_open_lock = threading.Lock()
+
+
+class StorageError(RuntimeError):
+    """Storage could not be opened or used; the message says what and where."""
+
+
+class StorageLockedError(StorageError):
+    """The embedded data path is owned by another process."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a DSN points: `embedded_path` is set for chDB, `database` is always validated."""
+
+    dsn: str
+    database: str
+    embedded_path: Path | None
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.embedded_path is not None
+
+
+def resolve(dsn: str, database: str) -> Target:
+    """Validate a DSN and decide the database (a path in an http DSN wins over `database`)."""
+    parsed = urlparse(dsn)
+    if parsed.scheme == "chdb":
+        raw = dsn[len("chdb://"):]
+        if not raw or raw == "/":
+            raise StorageError(f"DSN {dsn!r} has no path; expected chdb:///path/to/data")
+        path = Path(raw[1:] if raw.startswith("/./") else raw).expanduser().resolve()
+        target = Target(f"chdb://{path}", database, path)
+    elif parsed.scheme in ("http", "https"):
+        if not parsed.hostname:
+            raise StorageError(f"DSN {redact_dsn(dsn)!r} has no host; "
+                               "expected http(s)://user:password@host:8123/database")
+        db = parsed.path.strip("/") or database
+        target = Target(dsn, db, None)
+    else:
+        raise StorageError(f"DSN {redact_dsn(dsn)!r} has scheme {parsed.scheme!r}; "
+                           "expected chdb:///path or http(s)://host:8123/database")
+    if not _IDENTIFIER.match(target.database):
+        raise StorageError(f"database name {target.database!r} is not a plain identifier")
+    return target
+
+
+def redact_dsn(dsn: str) -> str:
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", dsn)
+
+
+def connect(dsn: str, database: str, *, create_database: bool = True) -> tuple[Client, Target]:
+    """Open a client on the DSN with `database` as its default database (created if absent)."""
+    target = resolve(dsn, database)
+    with _open_lock:
+        try:
+            if target.is_embedded:
+                target.embedded_path.mkdir(parents=True, exist_ok=True)
+                bootstrap = clickhouse_connect.get_client(dsn=target.dsn)
+            else:
+                bootstrap = clickhouse_connect.get_client(dsn=target.dsn, database="default")
+            if create_database:
+                bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
+            bootstrap.close()
+            client = clickhouse_connect.get_client(dsn=target.dsn, database=target.database)
+        except ProgrammingError as exc:
+            if target.is_embedded and "chdb engine" in str(exc):
+                raise StorageLockedError(
+                    f"the embedded store {target.embedded_path} is in use by another process "
+                    "(is `policyscope up` or `policyscope collector` running?). Stop it first, "
+                    "query through it, or point --dsn at a ClickHouse server") from exc
+            raise StorageError(f"cannot open {redact_dsn(target.dsn)}: {exc}") from exc
+        except (ClickHouseError, OSError) as exc:
+            raise StorageError(f"cannot open {redact_dsn(target.dsn)}: {exc}") from exc
+    log.info("storage open: %s database=%s", redact_dsn(target.dsn), target.database)
+    return client, target

@@ -1,0 +1,67 @@
+"""Shared fixtures. One chDB data path per test process (chDB allows one path per process);
+tests isolate by database name instead."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from policyscope.config import load_config
+from policyscope.storage import connect
+from schemas.migrations import migrate
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CONFORMANCE = SHARED / "conformance" / "otlp-examples"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def chdb_client(chdb_path):
+    client, _ = connect(f"chdb://{chdb_path}", "default")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def database(chdb_client) -> str:
+    """A fresh, migrated database for one test."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    chdb_client.command(f"CREATE DATABASE IF NOT EXISTS {name}")
+    migrate(chdb_client, name)
+    return name
+
+
+@pytest.fixture
+def config_factory(chdb_path, tmp_path):
+    def make(**overrides):
+        values = {"dsn": f"chdb://{chdb_path}", "http_port": 0, "grpc_port": 0,
+                  "spool_dir": str(tmp_path / "spool"), "batch_max_delay": 0.05}
+        values.update(overrides)
+        return load_config(env={}, overrides=values)
+    return make
+
+
+@pytest.fixture
+def collector(chdb_client, database, config_factory):
+    """A running CollectorService on free ports, writing to this test's database."""
+    from collector.service import CollectorService
+
+    service = CollectorService(config_factory(), client=chdb_client, database=database)
+    service.start()
+    yield service
+    service.shutdown()
+
+
+def conformance_dir() -> Path:
+    if not CONFORMANCE.is_dir():
+        pytest.skip(f"conformance vectors not present at {CONFORMANCE} "
+                    "(../shared is only beside CI and developer checkouts)")
+    return CONFORMANCE
