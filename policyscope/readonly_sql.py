@@ -75,12 +75,12 @@ def render(result: QueryResult, fmt: str) -> str:
         return json.dumps(to_records(result), indent=2, default=str)
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv.writer(out, lineterminator="\n")
         writer.writerow(result.columns)
         for row in result.rows:
             writer.writerow([json.dumps(_plain(v)) if isinstance(v, (dict, list, tuple))
                              else _plain(v) for v in row])
-        return out.getvalue()
+        return out.getvalue().rstrip("\n")
     if fmt != "table":
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     cells = [[str(_plain(v)) for v in row] for row in result.rows]

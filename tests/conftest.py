@@ -36,6 +36,7 @@ def database(chdb_client) -> str:
     name = f"t{os.getpid()}_{next(_counter)}"
     chdb_client.command(f"CREATE DATABASE IF NOT EXISTS {name}")
     migrate(chdb_client, name)
+    chdb_client.database = name  # unqualified table names in a test mean its own database
     return name
 
 
