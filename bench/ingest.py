@@ -44,6 +44,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 BAR_EVENTS_PER_S = 30_000
+RUN_ID = f"{os.getpid():x}{time.time_ns():x}"  # event ids are unique per invocation
 SECTION_START = "<!-- bench:ingest:start -->"
 SECTION_END = "<!-- bench:ingest:end -->"
 
@@ -80,7 +81,7 @@ def build_requests(count: int, per_request: int, seed: int = 42, *,
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
     rng = random.Random(seed)
-    run_id = f"{seed:x}-{time.time_ns():x}"
+    run_id = RUN_ID
     now_ns = time.time_ns()
     bodies = []
     for i in range(count):
@@ -196,7 +197,8 @@ def _worker(port: int, connections: int, indexes: list[int], start, sent, out) -
         t.start()
     for t in threads:
         t.join()
-    out.put((results, errors))
+    times = os.times()
+    out.put((results, errors, times.user + times.system))
 
 
 # -- collector process --------------------------------------------------------------------
@@ -207,10 +209,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def collector_command(args, http_port: int, grpc_port: int) -> list[str]:
+def collector_command(args, dsn: str, spool_dir: Path, http_port: int,
+                      grpc_port: int) -> list[str]:
     script = ROOT / ".venv" / "bin" / "policyscope"
     base = [str(script)] if script.exists() else [sys.executable, "-m", "policyscope.cli"]
-    return base + ["collector", "--dsn", args.dsn, "--spool-dir", str(args.spool_dir),
+    return base + ["collector", "--dsn", dsn, "--spool-dir", str(spool_dir),
                    "--http-port", str(http_port), "--grpc-port", str(grpc_port),
                    "--log-level", args.collector_log_level]
 
@@ -306,14 +309,11 @@ def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def run(args) -> dict:
-    global _BODIES
-    workdir = Path(tempfile.mkdtemp(prefix="policyscope-bench-"))
-    args.dsn = args.dsn or f"chdb://{workdir / 'ch'}"
-    args.spool_dir = workdir / "spool"
-    http_port, grpc_port = free_port(), free_port()
+def prepare(args) -> float:
+    """Build and serialize the request bodies (before any clock starts); returns seconds."""
+    global _BODIES, RUN_ID
+    RUN_ID = f"{os.getpid():x}{time.time_ns():x}"
     expected = args.requests * args.records_per_request
-
     log(f"serializing {args.requests} requests x {args.records_per_request} records ...")
     t = time.monotonic()
     _BODIES = build_requests(args.requests, args.records_per_request, args.seed)
@@ -321,11 +321,22 @@ def run(args) -> dict:
     body_bytes = sum(len(b) for b in _BODIES)
     log(f"built {len(_BODIES)} bodies, {body_bytes / 1e6:.1f} MB "
         f"({body_bytes / expected:.0f} B/record) in {build_s:.1f}s")
+    return build_s
 
-    command = collector_command(args, http_port, grpc_port)
+
+def run(args, build_s: float) -> dict:
+    """One measured run against a freshly started collector (fresh chDB unless --dsn)."""
+    workdir = Path(tempfile.mkdtemp(prefix="policyscope-bench-"))
+    dsn = args.dsn or f"chdb://{workdir / 'ch'}"
+    http_port, grpc_port = free_port(), free_port()
+    expected = args.requests * args.records_per_request
+    body_bytes = sum(len(b) for b in _BODIES)
+    load_at_start = round(os.getloadavg()[0], 2)
+
+    command = collector_command(args, dsn, workdir / "spool", http_port, grpc_port)
     launch = command
     if args.py_spy:
-        launch = [args.py_spy_bin, "record", "--rate", "100", "--subprocesses", "--idle",
+        launch = [args.py_spy_bin, "record", "--rate", "100", "--subprocesses",
                   "--format", args.py_spy_format, "-o", args.py_spy, "--"] + command
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     stderr_path = workdir / "collector.stderr"
@@ -354,6 +365,7 @@ def run(args) -> dict:
         log(f"collector up (pid {pid}, RSS {rss_idle / 2**20:.0f} MiB), "
             f"HTTP :{http_port}")
         before = scrape(http_port).get("policyscope_writer_inserted_rows_total", 0.0)
+        rows_before = sql_count(http_port, "SELECT count() FROM policy_decisions")
 
         ctx = mp.get_context("fork")  # workers inherit the serialized bodies
         start = ctx.Event()
@@ -375,6 +387,7 @@ def run(args) -> dict:
             w.start()
         time.sleep(0.5)  # let the workers reach the start line
         cpu_before = sampler.cpu_seconds()
+        system_before = _busy_seconds()
         t_start = time.monotonic()
         start.set()
 
@@ -385,10 +398,12 @@ def run(args) -> dict:
         collected: list = []
         errors: list = []
         finished = 0
+        loadgen_cpu = 0.0
         metrics: dict[str, float] = {}
         while finished < processes:
             try:
-                res, errs = out.get(timeout=0.25)
+                res, errs, cpu = out.get(timeout=0.25)
+                loadgen_cpu += cpu
                 collected.extend(res)
                 errors.extend(errs)
                 finished += 1
@@ -412,6 +427,7 @@ def run(args) -> dict:
         acks = [r for r in collected if r[3] == 200]
         t_acked = max(r[2] for r in acks) if acks else time.monotonic()
         cpu_acked = sampler.cpu_seconds()
+        system_acked = _busy_seconds()
         log(f"all requests answered after {t_acked - t_start:.2f}s; waiting for rows to land")
 
         while True:
@@ -432,8 +448,9 @@ def run(args) -> dict:
         cpu_landed = sampler.cpu_seconds()
         sampler.stop.set()
         sampler.join()
-        counted = sql_count(http_port, "SELECT count() FROM policy_decisions")
-        distinct = sql_count(http_port, "SELECT uniqExact(event_id) FROM policy_decisions")
+        counted = sql_count(http_port, "SELECT count() FROM policy_decisions") - rows_before
+        distinct = sql_count(http_port, "SELECT uniqExact(event_id) FROM policy_decisions "
+                             f"WHERE event_id LIKE 'bench-{RUN_ID}-%'")
 
         latencies = [(r[2] - r[1]) * 1000 for r in acks]
         statuses: dict[str, int] = {}
@@ -468,6 +485,13 @@ def run(args) -> dict:
             "collector_cpu_seconds_until_acked": round(cpu_acked - cpu_before, 2),
             "collector_cpu_seconds_until_landed": round(cpu_landed - cpu_before, 2),
             "collector_cpu_cores_busy_while_sending": round((cpu_acked - cpu_before) / ack_s, 2),
+            "loadgen_cpu_cores_busy_while_sending": round(loadgen_cpu / ack_s, 2),
+            "machine_cpu_cores_busy_while_sending": round(
+                (system_acked - system_before) / ack_s, 2),
+            "other_processes_cpu_cores_busy_while_sending": round(max(
+                0.0, (system_acked - system_before) - (cpu_acked - cpu_before) - loadgen_cpu)
+                / ack_s, 2),
+            "load_average_1m_at_start": load_at_start,
             "spool_fsyncs": int(metrics.get("policyscope_spool_fsyncs_total", 0)),
             "writer_duplicate_rows": int(metrics.get("policyscope_writer_duplicate_rows_total", 0)),
             "writer_failed_inserts": int(metrics.get("policyscope_writer_failed_inserts_total",
@@ -508,6 +532,12 @@ def run(args) -> dict:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _busy_seconds() -> float:
+    """CPU seconds all processes of the machine spent busy so far."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -518,8 +548,56 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+MEDIAN_KEYS = ("ack_events_per_s", "landed_events_per_s", "ack_seconds", "land_seconds",
+               "ack_latency_ms_p50", "ack_latency_ms_p99", "ack_latency_ms_max",
+               "ack_latency_ms_mean", "collector_cpu_cores_busy_while_sending",
+               "collector_cpu_seconds_until_acked", "collector_cpu_seconds_until_landed",
+               "loadgen_cpu_cores_busy_while_sending", "machine_cpu_cores_busy_while_sending",
+               "other_processes_cpu_cores_busy_while_sending", "load_average_1m_at_start",
+               "collector_rss_idle_mib")
+RUN_KEYS = ("ack_events_per_s", "landed_events_per_s", "ack_latency_ms_p50",
+            "ack_latency_ms_p99", "collector_rss_peak_mib",
+            "collector_cpu_cores_busy_while_sending", "other_processes_cpu_cores_busy_while_sending",
+            "load_average_1m_at_start", "landed_rows", "error_count")
+
+
+def summarize(results: list[dict]) -> dict:
+    """One run as is; several: per-metric medians, the worst peak RSS, and every run."""
+    if len(results) == 1:
+        return dict(results[0], repeat=1)
+    out = dict(sorted(results, key=lambda r: r["ack_events_per_s"])[len(results) // 2])
+    for key in MEDIAN_KEYS:
+        values = [r[key] for r in results if r.get(key) is not None]
+        if values:
+            m = statistics.median(values)
+            out[key] = round(m) if all(isinstance(v, int) for v in values) else round(m, 3)
+    out["collector_rss_peak_mib"] = max(r["collector_rss_peak_mib"] for r in results)
+    out["error_count"] = sum(r["error_count"] for r in results)
+    out["errors"] = [e for r in results for e in r["errors"]][:10]
+    out["landed_rows"] = min(r["landed_rows"] for r in results)
+    out["repeat"] = len(results)
+    out["runs"] = [{k: r.get(k) for k in RUN_KEYS} for r in results]
+    out["ack_verdict"] = "PASS" if out["ack_events_per_s"] >= BAR_EVENTS_PER_S else "FAIL"
+    out["landed_verdict"] = "PASS" if (out["landed_events_per_s"] or 0) >= BAR_EVENTS_PER_S \
+        and all(r["landed_rows"] == r["events_sent"] for r in results) else "FAIL"
+    return out
+
+
 def markdown(r: dict) -> str:
     landed = r["landed_events_per_s"]
+    runs = ""
+    if r.get("runs"):
+        runs = ("\n\nPer run (headline figures above are the medians; peak RSS is the "
+                "largest):\n\n| run | acked/s | landed/s | p50 ms | p99 ms | peak RSS MiB | "
+                "collector cores | other processes' cores | load avg at start |\n"
+                "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(
+                    f"| {i + 1} | {x['ack_events_per_s']:,} | {x['landed_events_per_s'] or 0:,} | "
+                    f"{x['ack_latency_ms_p50']} | {x['ack_latency_ms_p99']} | "
+                    f"{x['collector_rss_peak_mib']} | "
+                    f"{x['collector_cpu_cores_busy_while_sending']} | "
+                    f"{x['other_processes_cpu_cores_busy_while_sending']} | "
+                    f"{x['load_average_1m_at_start']} |"
+                    for i, x in enumerate(r["runs"])))
     return f"""{SECTION_START}
 ## Ingest: OTLP/HTTP protobuf -> `policyscope collector` -> chDB
 
@@ -532,7 +610,8 @@ Measured {r['date']} on {r['cpu_count']} CPU(s) ({r['cpu_model']}), Python {r['p
 {r['requests']} pre-serialized `ExportLogsServiceRequest` bodies x {r['records_per_request']} \
 `policy.decision` records ({r['body_bytes_per_record']} B/record on the wire), POSTed to \
 `/v1/logs` from {r['load_processes']} separate process(es) over {r['connections']} keep-alive \
-connections; the collector ran as `{r['collector_command']}`.
+connections; the collector ran as `{r['collector_command']}`
+({r['repeat']} run(s), each against a freshly started collector and empty store).
 
 | figure | value |
 |---|---|
@@ -542,7 +621,8 @@ connections; the collector ran as `{r['collector_command']}`.
 | collector peak RSS (incl. children) | {r['collector_rss_peak_mib']} MiB (idle {r['collector_rss_idle_mib']} MiB) |
 | collector CPU while sending | {r['collector_cpu_cores_busy_while_sending']} cores busy ({r['collector_cpu_seconds_until_acked']} CPU-s until acked, {r['collector_cpu_seconds_until_landed']} until landed) |
 | HTTP statuses / errors | {r['http_statuses']} / {r['error_count']} |
-| spool fsyncs (group commits) | {r['spool_fsyncs']} |
+| load generator CPU / whole machine CPU while sending | {r['loadgen_cpu_cores_busy_while_sending']} / {r['machine_cpu_cores_busy_while_sending']} cores (other processes: {r['other_processes_cpu_cores_busy_while_sending']}; 1-min load at start {r['load_average_1m_at_start']}) |
+| spool fsyncs (group commits) | {r['spool_fsyncs']} |{runs}
 
 Bar: >= {r['bar_events_per_s']:,} events/s durable on this {r['cpu_count']}-core machine ->
 acknowledged (durable in the spool): **{r['ack_verdict']}**; landed in ClickHouse:
@@ -598,19 +678,37 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy output format: raw, flamegraph, speedscope (default raw)")
     parser.add_argument("--py-spy-bin", default=str(ROOT / ".venv" / "bin" / "py-spy"),
                         help="py-spy executable")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measured runs, each against a freshly started collector; the "
+                             "headline figures are the medians (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = parser.parse_args(argv)
-    if min(args.requests, args.records_per_request, args.connections, args.processes) < 1:
-        parser.error("--requests, --records-per-request, --connections and --processes "
-                     "must be >= 1")
+    if min(args.requests, args.records_per_request, args.connections, args.processes,
+           args.repeat) < 1:
+        parser.error("--requests, --records-per-request, --connections, --processes and "
+                     "--repeat must be >= 1")
     args.command_line = "cd /work/main && PYTHONPATH=. .venv/bin/python -m bench.ingest " + \
         shlex.join(argv if argv is not None else sys.argv[1:])
-    result = run(args)
+    if args.py_spy:
+        args.repeat = 1
+    results = []
+    build_s = prepare(args)
+    for k in range(args.repeat):
+        if k and args.dsn:  # a shared store would deduplicate re-sent ids: fresh ones
+            build_s = prepare(args)
+        if args.repeat > 1:
+            log(f"run {k + 1}/{args.repeat}")
+        results.append(run(args, build_s))
+        r = results[-1]
+        log(f"run {k + 1}: {r['ack_events_per_s']:,} events/s acked, "
+            f"{r['landed_events_per_s'] or 0:,} landed, p50/p99 {r['ack_latency_ms_p50']}/"
+            f"{r['ack_latency_ms_p99']} ms, peak RSS {r['collector_rss_peak_mib']} MiB")
+    result = summarize(results)
     print(json.dumps(result, indent=2))
     if str(args.output) != "-" and not args.py_spy:
         write_section(args.output, markdown(result))
         log(f"wrote {args.output}")
-    ok = result["error_count"] == 0 and result["landed_rows"] == result["events_sent"]
+    ok = all(r["error_count"] == 0 and r["landed_rows"] == r["events_sent"] for r in results)
     return 0 if ok else 1
 
 

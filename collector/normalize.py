@@ -32,6 +32,12 @@ from schemas.events import (
 )
 
 REDACTED = "[REDACTED]"
+DEFAULT_REDACT_PATTERNS = (
+    r"(?i)(pass(word|wd)?|secret|token|api[_.-]?key|authorization|cookie|private[_.-]?key"
+    r"|credential)",)
+# DateTime64(3) holds 1900-01-01 .. 2299-12-31; a time outside would poison the whole insert.
+MIN_TIME_MS = -2208988800000
+MAX_TIME_MS = 10413791999999
 MAX_EXTRA_VALUE_CHARS = 1024
 MAX_REJECT_EXAMPLES = 5
 _SPECIAL = {"event_id", "event_time", "observed_time", "trace_id", "span_id", "attributes",
@@ -89,7 +95,15 @@ def any_value(v) -> Any:
 
 
 def attributes(kvs: Iterable) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in kvs}
+    """KeyValue list -> dict (the hot loop: strings, the common case, skip the call)."""
+    out = {}
+    for kv in kvs:
+        v = kv.value
+        if v.WhichOneof("value") == "string_value":
+            out[kv.key] = v.string_value
+        else:
+            out[kv.key] = any_value(v)
+    return out
 
 
 def _coerce(column: Column, key: str, value: Any) -> Any:
@@ -119,10 +133,10 @@ def _coerce(column: Column, key: str, value: Any) -> Any:
                 raise ValueError
             return number
         if vt is ValueType.UINT:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             number = int(value)
-            if number < 0:
+            if not 0 <= number < 2**64:
                 raise ValueError
             return number
         if vt is ValueType.BOOL:
@@ -131,9 +145,10 @@ def _coerce(column: Column, key: str, value: Any) -> Any:
             if str(value).lower() in ("true", "false"):
                 return str(value).lower() == "true"
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
-    expected = {ValueType.FLOAT: "a finite number", ValueType.UINT: "a non-negative integer",
+    expected = {ValueType.FLOAT: "a finite number",
+                ValueType.UINT: "an integer from 0 to 2^64-1",
                 ValueType.BOOL: "true or false"}[vt]
     raise RecordRejected(f"invalid_{column.name}",
                          f"attribute '{key}' has value {value!r}; expected {expected}")
@@ -162,27 +177,37 @@ class _TablePlan:
         values: dict[str, Any] = {}
         ranks: dict[str, int] = {}
         unmapped = []
+        key_map = self.key_map
         for key, value in attrs.items():
-            hit = self.key_map.get(key)
+            hit = key_map.get(key)
             if hit is None:
                 unmapped.append(key)
                 continue
             column, rank = hit
-            if value is None or ranks.get(column.name, rank + 1) <= rank:
+            if value is None:
                 continue
-            values[column.name] = _coerce(column, key, value)
-            ranks[column.name] = rank
+            name = column.name
+            previous = ranks.get(name)
+            if previous is not None and previous <= rank:
+                continue  # an alias after the attribute it stands for: the first-listed wins
+            ranks[name] = rank
+            if type(value) is str and column.value_type is ValueType.STRING:
+                values[name] = value
+            else:
+                values[name] = _coerce(column, key, value)
         return values, unmapped
 
 
 class Normalizer:
-    """Turns decoded OTLP requests into event rows. Thread-safe (holds no mutable state)."""
+    """Turns decoded OTLP requests into event rows. Thread-safe: its only mutable state is a
+    cache of which attribute keys match a redaction pattern."""
 
     def __init__(self, *, max_extra_attributes: int = 32,
-                 redact_attributes: Iterable[str] = ()):
+                 redact_attributes: Iterable[str] = DEFAULT_REDACT_PATTERNS):
         self.plans = {t.name: _TablePlan(t) for t in TABLES}
         self.max_extra = max_extra_attributes
         self._redact = [re.compile(p) for p in redact_attributes]
+        self._redacted_keys: dict[str, bool] = {}  # key -> matches a redaction pattern
 
     # -- entry points -------------------------------------------------------------------------
     def logs(self, request) -> NormalizedBatch:
@@ -252,7 +277,12 @@ class Normalizer:
             if key in (EVENT_NAME_ATTRIBUTE, UID_ATTRIBUTE):
                 continue
             value = attrs[key]
-            if any(pattern.search(key) for pattern in self._redact):
+            secret = self._redacted_keys.get(key)
+            if secret is None:
+                secret = any(pattern.search(key) for pattern in self._redact)
+                if len(self._redacted_keys) < 100_000:
+                    self._redacted_keys[key] = secret
+            if secret:
                 text = REDACTED
             elif isinstance(value, str):
                 text = value
@@ -312,17 +342,21 @@ class _Builder:
             return
         plan = self.normalizer.plans[spec.table.name]
         try:
-            row = dict(context.base_row(plan))
+            base = context.base_row(plan)
             values, unmapped = plan.mapped(attrs)
-            row.update(values)
             for required in spec.required:
-                if row.get(required) in ("", None):
+                if values.get(required, base[required]) in ("", None):
                     column = next(c for c in plan.table.columns if c.name == required)
                     raise RecordRejected(
                         f"missing_{required}",
                         f"{kind} needs attribute '{column.attributes[0]}' (column {required})")
         except RecordRejected as exc:
             self.batch.reject(exc)
+            return
+        if not MIN_TIME_MS <= time_ms <= MAX_TIME_MS:
+            self.batch.reject(RecordRejected(
+                "invalid_time", f"event time {time_ms} ms since epoch is outside "
+                "1900-01-01..2299-12-31"))
             return
         uid = attrs.get(UID_ATTRIBUTE)
         event_id = str(uid) if uid not in (None, "") else ""
@@ -331,18 +365,18 @@ class _Builder:
             digest.update(identity_salt)
             digest.update(identity.SerializeToString(deterministic=True))
             event_id = digest.hexdigest()
-        row["event_id"] = event_id
-        row["event_time"] = time_ms
-        row["observed_time"] = observed_ms
-        row["trace_id"] = trace_id.hex()
-        row["span_id"] = span_id.hex()
-        row["attributes"] = self.normalizer.extras(attrs, unmapped)
-        row["event_kind"] = kind
-        if duration_s is not None and row.get("latency_seconds") is None and \
-                "latency_seconds" in row:
-            row["latency_seconds"] = duration_s
+        values["event_id"] = event_id
+        values["event_time"] = time_ms
+        values["observed_time"] = observed_ms
+        values["trace_id"] = trace_id.hex()
+        values["span_id"] = span_id.hex()
+        values["attributes"] = self.normalizer.extras(attrs, unmapped)
+        values["event_kind"] = kind
+        if duration_s is not None and "latency_seconds" in base and \
+                values.get("latency_seconds") is None:
+            values["latency_seconds"] = duration_s
         for name, values_list in self.columns[plan.table.name].items():
-            values_list.append(row[name])
+            values_list.append(values[name] if name in values else base[name])
         self.batch.accepted += 1
 
     def finish(self) -> NormalizedBatch:

@@ -1,9 +1,10 @@
-"""The only place the collector's stages are wired: normalize -> spool -> ClickHouse writer.
+"""The only place the collector's stages are wired: normalize (worker processes) -> spool -> ClickHouse writer.
 
 Start order is sink first (storage, migrations, spool replay, writer), receivers last; shutdown
-is the reverse and idempotent. Receivers call `submit_logs` / `submit_spans`: the normalizer
-splits the request into rows and rejects, the rows are handed to the spool, and the returned
-future resolves when they are durable, which is when the receiver may acknowledge.
+is the reverse and idempotent. Receivers call `normalize(signal, body, content_type)`: a worker
+process decodes the body and splits it into rows and rejects; then `store(signal, batch)` hands
+the rows to the spool, and its future resolves when they are durable, which is when the
+receiver may acknowledge.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from collector.normalize import NormalizedBatch, Normalizer
+from collector.normalize import NormalizedBatch
+from collector.normalize_pool import NormalizerPool
 from collector.spool import Spool
 from collector.writer import ClickHouseWriter
 from policyscope.config import Config, redacted
@@ -40,8 +42,10 @@ class Pipeline:
                  database: str | None = None):
         self.config = config
         c = config.collector
-        self.normalizer = Normalizer(max_extra_attributes=c.max_extra_attributes,
-                                     redact_attributes=c.redact_attributes)
+        self.normalizers = NormalizerPool(workers=c.normalize_workers,
+                                          max_extra_attributes=c.max_extra_attributes,
+                                          redact_attributes=c.redact_attributes,
+                                          retry_after=c.retry_after)
         self.spool = Spool(c.spool_dir, max_bytes=c.spool_max_size, retry_after=c.retry_after)
         self._client = client
         self._database = database
@@ -76,11 +80,13 @@ class Pipeline:
                                        instance=instance, max_rows=c.batch_max_rows,
                                        max_delay=c.batch_max_delay)
         self.writer.start()
+        self.normalizers.start()
         self._started = True
         log.info("pipeline started with config %s", redacted(self.config))
 
     def shutdown(self) -> None:
         """Drain durable rows into ClickHouse, then stop. Safe to call twice or before start."""
+        self.normalizers.shutdown()
         if self.writer is not None:
             self.writer.shutdown()
         self.spool.shutdown()
@@ -91,18 +97,22 @@ class Pipeline:
             log.info("pipeline stopped: %s", dict(self.counts))
         self._started = False
 
-    def submit_logs(self, request) -> Submission:
-        return self._submit("logs", self.normalizer.logs(request))
+    def normalize(self, signal_name: str, body: bytes, content_type: str) -> Future:
+        """Decode and normalize a request body (in a worker process); a future of the batch.
 
-    def submit_spans(self, request) -> Submission:
-        return self._submit("spans", self.normalizer.spans(request))
+        The future's exception is a DecodeError for an undecodable body.
+        """
+        return self.normalizers.submit(signal_name, body, content_type)
 
-    def _submit(self, signal: str, batch: NormalizedBatch) -> Submission:
-        """Raises StorageUnavailable when the spool cannot take the rows."""
+    def store(self, signal_name: str, batch: NormalizedBatch) -> Submission:
+        """Hand normalized rows to the spool. Raises StorageUnavailable when it cannot take them.
+
+        Acknowledge the request only once `Submission.durable` has resolved.
+        """
         durable = self.spool.append(batch.tables)
-        self.counts[f"{signal}_accepted"] += batch.accepted
-        self.counts[f"{signal}_rejected"] += batch.rejected
-        self.counts[f"{signal}_ignored"] += batch.ignored
+        self.counts[f"{signal_name}_accepted"] += batch.accepted
+        self.counts[f"{signal_name}_rejected"] += batch.rejected
+        self.counts[f"{signal_name}_ignored"] += batch.ignored
         return Submission(batch, durable)
 
     def self_metrics(self) -> dict[str, float]:
@@ -116,4 +126,6 @@ class Pipeline:
             metrics["policyscope_writer_duplicate_rows_total"] = float(self.writer.duplicate_rows)
             metrics["policyscope_writer_failed_inserts_total"] = float(
                 self.writer.failed_inserts)
+            metrics["policyscope_writer_dead_letter_rows_total"] = float(
+                self.writer.dead_letter_rows)
         return metrics

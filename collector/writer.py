@@ -6,24 +6,29 @@ rows whose event_id is not stored yet (looked up in the batch's time range, whic
 key and the event_id bloom filter prune) and collapses duplicates within the batch. The insert
 carries a deduplication token derived from the batch's event ids, so an identical retry is a
 no-op even before the lookup. A client retry, a spool replay after a crash, or both, therefore
-never add a row twice. Failed inserts are retried with backoff; rows are never dropped.
+never add a row twice. Failed inserts are retried with backoff; a batch the server refuses
+5 times in a row is parked in `spool_dir/dead-letter/` (same frame format), never dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from collector.spool import Frame, Spool
+from collector.spool import Frame, Spool, encode
 from schemas.events import TABLES, Table
 
 log = logging.getLogger(__name__)
+
+POISON_ATTEMPTS = 5  # consecutive refusals of one batch before it is parked as dead letter
 
 
 class ClickHouseWriter:
@@ -42,6 +47,7 @@ class ClickHouseWriter:
         self.inserted_rows = 0
         self.duplicate_rows = 0
         self.failed_inserts = 0
+        self.dead_letter_rows = 0
         self.last_insert_at: float | None = None
 
     def staging_name(self, table: Table) -> str:
@@ -69,7 +75,7 @@ class ClickHouseWriter:
         self._thread = None
 
     def _run(self) -> None:
-        backoff = 0.2
+        backoff, rejected_in_a_row = 0.2, 0
         while not self._stop.is_set():
             frames = self.spool.take(self.max_rows, self.max_delay, self._stop)
             if not frames:
@@ -78,14 +84,38 @@ class ClickHouseWriter:
                 self.write(frames)
             except Exception as exc:  # noqa: BLE001 - any storage error: keep rows, retry
                 self.failed_inserts += 1
+                # The server refusing the same data again and again (not being unreachable)
+                # means a poison batch: park it rather than block every later row behind it.
+                rejected_in_a_row = rejected_in_a_row + 1 if isinstance(exc, DatabaseError) \
+                    and not isinstance(exc, OperationalError) else 0
+                if rejected_in_a_row >= POISON_ATTEMPTS:
+                    self._dead_letter(frames, exc)
+                    rejected_in_a_row = 0
+                    continue
                 log.warning("insert failed (%s); retrying in %.1fs, rows kept in the spool",
                             exc, backoff)
                 self.spool.give_back(frames)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            backoff = 0.2
+            backoff, rejected_in_a_row = 0.2, 0
             self.spool.done(frames)
+
+    def _dead_letter(self, frames: list[Frame], exc: Exception) -> None:
+        """Write frames ClickHouse keeps refusing to spool_dir/dead-letter/, then release them."""
+        folder = self.spool.directory / "dead-letter"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{time.time_ns()}.seg"
+        with open(path, "wb") as fh:
+            for frame in frames:
+                fh.write(encode(frame.table_name, frame.rows))
+            fh.flush()
+            os.fsync(fh.fileno())
+        rows = sum(f.rows.num_rows for f in frames)
+        self.dead_letter_rows += rows
+        log.error("ClickHouse refused a batch %d times (%s); %d rows parked in %s",
+                  POISON_ATTEMPTS, exc, rows, path)
+        self.spool.done(frames)
 
     def write(self, frames: list[Frame]) -> None:
         by_table: dict[str, list[pa.Table]] = {}

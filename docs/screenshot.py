@@ -9,7 +9,11 @@ then SIGTERM, then SIGKILL as a last resort)::
 
 Needs Chromium (`apt-get install chromium` on Debian). Streamlit renders in the browser over a
 websocket, so Chromium is given a virtual-time budget (`--render-ms`) for the page to connect,
-run the script and draw the charts; raise it if the image shows a loading page.
+run the script and draw the charts. Virtual time runs ahead of the websocket, so in practice the
+first page load of a fresh server (cold imports, first query) can still be caught as a loading
+skeleton: each shot is checked for drawn bars (the "allow" green of dashboards/charts.py) and
+retried with a doubled budget, up to --attempts times. Streamlit scrolls inside the page, so a
+"full page" is taken as a tall window whose empty bottom is cropped off.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 POLICYSCOPE = ROOT / ".venv" / "bin" / "policyscope"
 DEFAULT_OUTPUT = ROOT / "docs" / "img" / "live.png"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+ALLOW_GREEN = (0x2C, 0xA0, 0x2C)  # charts.OUTCOME_COLOURS["allow"], solid in the bar charts
+MIN_GREEN_PIXELS = 2000  # a drawn "By policy" bar chart has tens of thousands
 
 
 def free_port() -> int:
@@ -94,6 +100,33 @@ def screenshot(chromium: str, url: str, output: Path, profile: Path, *, width: i
                            f"{output}:\n{result.stderr[-4000:]}")
 
 
+def crop_empty_bottom(path: Path, *, margin: int = 48) -> tuple[int, int]:
+    """Cut the blank strip below the last content; returns the new (width, height).
+
+    Only the right 70% is inspected, because Streamlit's sidebar is grey all the way down.
+    """
+    from PIL import Image, ImageChops  # pillow ships with streamlit
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    main = rgb.crop((int(rgb.width * 0.3), 0, rgb.width, rgb.height))
+    background = Image.new("RGB", main.size, main.getpixel((main.width - 1, main.height - 1)))
+    box = ImageChops.difference(main, background).getbbox()
+    if box is not None and box[3] + margin < rgb.height:
+        rgb = rgb.crop((0, 0, rgb.width, box[3] + margin))
+    rgb.save(path, optimize=True)
+    return rgb.size
+
+
+def drawn_bars(path: Path) -> int:
+    """How many pixels of the solid 'allow' bar colour the shot has (0 = still loading)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 24) or []
+    return next((count for count, colour in colours if colour == ALLOW_GREEN), 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -102,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render-ms", type=int, default=20000,
                         help="Chromium virtual-time budget for the page to render, ms")
     parser.add_argument("--width", type=int, default=1400)
-    parser.add_argument("--height", type=int, default=1800)
+    parser.add_argument("--height", type=int, default=4000,
+                        help="window height, px; the empty space below the page is cropped")
+    parser.add_argument("--attempts", type=int, default=4,
+                        help="screenshots to try until the charts are drawn")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary store, spool and log for inspection")
     args = parser.parse_args(argv)
@@ -131,9 +167,23 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"`policyscope up` exited with code {stack.returncode} "
                                        "while demo traffic was flowing")
                 time.sleep(1)
-            screenshot(chromium, url, args.output, work / "chromium-profile",
-                       width=args.width, height=args.height, render_ms=args.render_ms)
-            print(f"wrote {args.output} ({args.output.stat().st_size} bytes)")
+            render_ms = args.render_ms
+            for attempt in range(1, args.attempts + 1):
+                screenshot(chromium, url, args.output, work / f"chromium-profile-{attempt}",
+                           width=args.width, height=args.height, render_ms=render_ms)
+                green = drawn_bars(args.output)
+                if green >= MIN_GREEN_PIXELS:
+                    break
+                print(f"attempt {attempt}: page not drawn yet ({green} bar pixels) with "
+                      f"--virtual-time-budget={render_ms}; retrying")
+                render_ms *= 2
+                time.sleep(5)
+            else:
+                raise RuntimeError(f"the dashboard was still not drawn after {args.attempts} "
+                                   f"screenshots; see {args.output}")
+            width, height = crop_empty_bottom(args.output)
+            print(f"wrote {args.output}: {width}x{height} px, "
+                  f"{args.output.stat().st_size} bytes")
             failed = False
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             print(f"error: {exc}", file=sys.stderr)  # TimeoutError is an OSError

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
+from collector.normalize import DEFAULT_REDACT_PATTERNS
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 ENV_PREFIX = "POLICYSCOPE_"
@@ -82,14 +83,16 @@ class CollectorConfig(_Section):
         "durable spool: requests are fsync'd here before they are acknowledged"))
     spool_max_size: Bytes = Field(1024**3, description=(
         "spool backlog above which new requests get 503 / UNAVAILABLE (storage too slow/down)"))
+    normalize_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0,
+                                   description=(
+        "processes that decode and normalize requests (default: one per core; 0 = inline)"))
     batch_max_rows: int = Field(100_000, ge=1, description="rows per ClickHouse insert, at most")
     batch_max_delay: Seconds = Field(1.0, description="longest a row waits in the spool")
     retry_after: Seconds = Field(5.0, description="retry delay told to clients on 503/UNAVAILABLE")
     max_extra_attributes: int = Field(32, ge=0, description=(
         "unmapped record attributes kept per event, in the `attributes` map"))
-    redact_attributes: list[str] = Field(default_factory=lambda: [
-        r"(?i)(pass(word|wd)?|secret|token|api[_.-]?key|authorization|cookie|private[_.-]?key"
-        r"|credential)"], description=(
+    redact_attributes: list[str] = Field(default_factory=lambda: list(DEFAULT_REDACT_PATTERNS),
+                                         description=(
         "regexes; unmapped attributes whose key matches are stored as [REDACTED]"))
 
 

@@ -35,8 +35,6 @@ _UTC_MS = {"time_unit": "ms", "time_zone": "UTC"}
 # Kinds stored in policy_events (every kind but policy.decision).
 EVENT_TABLE_KINDS: tuple[str, ...] = tuple(
     k.name for k in EVENT_KINDS.values() if k.table is EVENTS)
-DECISION_TABLE_KINDS: tuple[str, ...] = tuple(
-    k.name for k in EVENT_KINDS.values() if k.table is DECISIONS)
 
 
 def _optional(values: tuple[str, ...]) -> list[str]:

@@ -44,7 +44,8 @@ def database(chdb_client) -> str:
 def config_factory(chdb_path, tmp_path):
     def make(**overrides):
         values = {"dsn": f"chdb://{chdb_path}", "http_port": 0, "grpc_port": 0,
-                  "spool_dir": str(tmp_path / "spool"), "batch_max_delay": 0.05}
+                  "spool_dir": str(tmp_path / "spool"), "batch_max_delay": 0.05,
+                  "normalize_workers": 0}
         values.update(overrides)
         return load_config(env={}, overrides=values)
     return make

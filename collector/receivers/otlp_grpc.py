@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import logging
 from concurrent import futures
-from dataclasses import dataclass
 
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from google.protobuf.message import DecodeError as ProtobufDecodeError
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from collector.errors import RetryableError
+from collector.errors import DecodeError, RetryableError
 from collector.pipeline import Pipeline
+from collector.signals import PROTOBUF, SIGNALS, Signal
 
 log = logging.getLogger(__name__)
 
@@ -42,52 +38,30 @@ class _RichStatus(grpc.Status):
         self.trailing_metadata = (("grpc-status-details-bin", status.SerializeToString()),)
 
 
-@dataclass(frozen=True)
-class _Service:
-    name: str  # fully qualified gRPC service name
-    request_type: type
-    response_type: type
-    rejected_field: str
-    submit: str | None  # Pipeline method, or None: decoded, not stored
-
-
-_SERVICES = (
-    _Service("opentelemetry.proto.collector.logs.v1.LogsService",
-             logs_service_pb2.ExportLogsServiceRequest,
-             logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records", "submit_logs"),
-    _Service("opentelemetry.proto.collector.trace.v1.TraceService",
-             trace_service_pb2.ExportTraceServiceRequest,
-             trace_service_pb2.ExportTraceServiceResponse, "rejected_spans", "submit_spans"),
-    _Service("opentelemetry.proto.collector.metrics.v1.MetricsService",
-             metrics_service_pb2.ExportMetricsServiceRequest,
-             metrics_service_pb2.ExportMetricsServiceResponse, "rejected_data_points", None),
-)
-
-
-def _export_handler(pipeline: Pipeline, service: _Service):
-    """Export takes raw bytes so an undecodable message gets INVALID_ARGUMENT, not INTERNAL."""
+def _export_handler(pipeline: Pipeline, signal: Signal):
+    """Export takes raw bytes, so a worker decodes them and an undecodable message gets
+    INVALID_ARGUMENT (grpcio's own deserializer would answer INTERNAL)."""
 
     def export(raw: bytes, context: grpc.ServicerContext):
-        request = service.request_type()
         try:
-            request.ParseFromString(raw)
-        except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"message is not a valid {service.request_type.__name__}: {exc}")
-        response = service.response_type()
-        if service.submit is None:
-            return response
-        try:
-            submission = getattr(pipeline, service.submit)(request)
-            submission.durable.result()
+            batch = pipeline.normalize(signal.name, raw, PROTOBUF).result()
+        except DecodeError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except RetryableError as exc:
             _unavailable(context, exc)
-        if submission.batch.rejected:
-            setattr(response.partial_success, service.rejected_field, submission.batch.rejected)
-            response.partial_success.error_message = submission.batch.reject_message()
+        response = signal.response_type()
+        if not signal.stored:
+            return response
+        try:
+            pipeline.store(signal.name, batch).durable.result()
+        except RetryableError as exc:
+            _unavailable(context, exc)
+        if batch.rejected:
+            setattr(response.partial_success, signal.rejected_field, batch.rejected)
+            response.partial_success.error_message = batch.reject_message()
         return response
 
-    return grpc.method_handlers_generic_handler(service.name, {
+    return grpc.method_handlers_generic_handler(signal.grpc_service, {
         "Export": grpc.unary_unary_rpc_method_handler(
             export, request_deserializer=None,
             response_serializer=lambda message: message.SerializeToString()),
@@ -105,7 +79,7 @@ class OtlpGrpcReceiver:
                                                              thread_name_prefix="otlp-grpc"),
                                   options=options)
         self.server.add_generic_rpc_handlers(
-            tuple(_export_handler(pipeline, service) for service in _SERVICES))
+            tuple(_export_handler(pipeline, signal) for signal in SIGNALS))
         self.bound_port: int | None = None
         self._started = False
 

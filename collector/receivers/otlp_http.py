@@ -13,18 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from dataclasses import dataclass
 from typing import Callable
 
 from aiohttp import web
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from collector import otlp_json
 from collector.errors import (
     CollectorError,
     DecodeError,
@@ -33,30 +27,9 @@ from collector.errors import (
     UnsupportedMediaType,
 )
 from collector.pipeline import Pipeline
+from collector.signals import JSON, PROTOBUF, SIGNALS, Signal
 
 log = logging.getLogger(__name__)
-
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
-
-
-@dataclass(frozen=True)
-class Signal:
-    path: str
-    request_type: type
-    response_type: type
-    rejected_field: str  # name of the count field in partial_success
-    submit: str | None  # Pipeline method, or None: decoded and counted, not stored
-
-
-SIGNALS = (
-    Signal("/v1/logs", logs_service_pb2.ExportLogsServiceRequest,
-           logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records", "submit_logs"),
-    Signal("/v1/traces", trace_service_pb2.ExportTraceServiceRequest,
-           trace_service_pb2.ExportTraceServiceResponse, "rejected_spans", "submit_spans"),
-    Signal("/v1/metrics", metrics_service_pb2.ExportMetricsServiceRequest,
-           metrics_service_pb2.ExportMetricsServiceResponse, "rejected_data_points", None),
-)
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:
@@ -82,18 +55,6 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
-def decode(signal: Signal, body: bytes, content_type: str):
-    message = signal.request_type()
-    if content_type == PROTOBUF:
-        try:
-            message.ParseFromString(body)
-        except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
-            raise DecodeError(f"body is not a valid {signal.request_type.__name__} "
-                              f"protobuf: {exc}") from exc
-        return message
-    return otlp_json.parse(body, message)
-
-
 def encode(message, content_type: str) -> bytes:
     if content_type == JSON:
         return json_format.MessageToJson(message, indent=None).encode()
@@ -115,7 +76,7 @@ class OtlpHttpReceiver:
         self.app = web.Application(client_max_size=max_request_size + 1,
                                    handler_args={"auto_decompress": False})
         for signal in SIGNALS:
-            self.app.router.add_route("*", signal.path, self._handler(signal))
+            self.app.router.add_route("*", signal.http_path, self._handler(signal))
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/health", self._health)
         if extra_routes is not None:
@@ -142,7 +103,7 @@ class OtlpHttpReceiver:
             reply_type = JSON if content_type == JSON else PROTOBUF
             if request.method != "POST":
                 return self._error(405, code_pb2.UNIMPLEMENTED,
-                                   f"{request.method} is not allowed on {signal.path}; use POST",
+                                   f"{request.method} is not allowed on {signal.http_path}; use POST",
                                    reply_type, headers={"Allow": "POST"})
             try:
                 if content_type not in (PROTOBUF, JSON):
@@ -156,12 +117,12 @@ class OtlpHttpReceiver:
                                           f"{self.max_request_size} bytes") from exc
                 body = decompress(raw, request.headers.get("Content-Encoding", ""),
                                   self.max_request_size)
-                message = decode(signal, body, content_type)
+                batch = await asyncio.wrap_future(
+                    self.pipeline.normalize(signal.name, body, content_type))
                 response = signal.response_type()
-                if signal.submit is not None:
-                    submission = getattr(self.pipeline, signal.submit)(message)
+                if signal.stored:
+                    submission = self.pipeline.store(signal.name, batch)
                     await asyncio.wrap_future(submission.durable)
-                    batch = submission.batch
                     if batch.rejected:
                         partial = response.partial_success
                         setattr(partial, signal.rejected_field, batch.rejected)

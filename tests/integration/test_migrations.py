@@ -1,0 +1,166 @@
+"""The ClickHouse migrations, applied by the real engine (chDB), agree with schemas/events.py."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import pytest
+
+from schemas import migrations
+from schemas.events import DECISIONS, EVENTS, TABLES
+
+pytestmark = pytest.mark.integration
+
+TABLE_IDS = [t.name for t in TABLES]
+# Columns the DDL adds after the event record: (name, type, default kind).
+EXTRA_COLUMNS = [("ingested_at", "DateTime64(3, 'UTC')", "DEFAULT")]
+
+
+def _columns(client, database: str, table: str) -> list[tuple]:
+    return client.query(
+        "SELECT name, type, compression_codec, default_kind FROM system.columns "
+        "WHERE database = {db:String} AND table = {table:String} ORDER BY position",
+        parameters={"db": database, "table": table}).result_rows
+
+
+def _show_create(client, database: str) -> dict[str, str]:
+    return {t.name: str(client.command(f"SHOW CREATE TABLE {database}.{t.name}")) for t in TABLES}
+
+
+def _engine_full(client, database: str, table: str) -> str:
+    rows = client.query(
+        "SELECT engine_full FROM system.tables WHERE database = {db:String} "
+        "AND name = {table:String}", parameters={"db": database, "table": table}).result_rows
+    assert len(rows) == 1, f"{database}.{table} does not exist"
+    return rows[0][0]
+
+
+def _codec(text: str) -> str:
+    """A codec as ClickHouse reports it, without the widths it fills in (Delta(8) -> Delta)."""
+    text = re.sub(r"^CODEC\((.*)\)$", r"\1", text)
+    return re.sub(r"\b(Delta|DoubleDelta|Gorilla)\(\d+\)", r"\1", text)
+
+
+class _RecordingClient:
+    """Delegates to a client and records every `command` statement sent through it."""
+
+    def __init__(self, client):
+        self._client = client
+        self.commands: list[str] = []
+        self.inserts: list[str] = []
+
+    def command(self, statement, *args, **kwargs):
+        self.commands.append(statement)
+        return self._client.command(statement, *args, **kwargs)
+
+    def insert(self, table, *args, **kwargs):
+        self.inserts.append(table)
+        return self._client.insert(table, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+@pytest.mark.parametrize("table", TABLES, ids=TABLE_IDS)
+def test_migrated_columns_match_events_py_names_order_and_types(chdb_client, database, table):
+    actual = [(name, ch_type) for name, ch_type, _, _ in _columns(chdb_client, database,
+                                                                  table.name)]
+    expected = [(c.name, c.clickhouse_type) for c in table.columns]
+    expected += [(name, ch_type) for name, ch_type, _ in EXTRA_COLUMNS]
+    assert actual == expected
+
+
+@pytest.mark.parametrize("table", TABLES, ids=TABLE_IDS)
+def test_migrated_codecs_and_defaults_match_events_py(chdb_client, database, table):
+    rows = {name: (codec, kind) for name, _, codec, kind in _columns(chdb_client, database,
+                                                                     table.name)}
+    for column in table.columns:
+        codec, default_kind = rows[column.name]
+        assert _codec(codec) == column.codec, column.name
+        assert default_kind == "", f"{column.name} has a DDL default; the normalizer fills it"
+    for name, _, default_kind in EXTRA_COLUMNS:
+        assert rows[name][1] == default_kind
+
+
+def test_migrate_applies_every_file_once_and_a_second_run_is_a_no_op(chdb_client):
+    database = "t_migrate_twice"
+    chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+    chdb_client.command(f"CREATE DATABASE {database}")
+    try:
+        first = migrations.migrate(chdb_client, database)
+        assert first == [f"{m.version:04d}_{m.name}" for m in migrations.available()]
+        before = _show_create(chdb_client, database)
+
+        assert migrations.migrate(chdb_client, database) == []
+        assert _show_create(chdb_client, database) == before
+        versions = chdb_client.query(
+            f"SELECT version FROM {database}.schema_migrations FINAL ORDER BY version"
+        ).result_rows
+        assert [v for (v,) in versions] == [m.version for m in migrations.available()]
+    finally:
+        chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def test_migrating_an_already_migrated_database_sends_no_ddl(chdb_client, database):
+    spy = _RecordingClient(chdb_client)
+    assert migrations.migrate(spy, database) == []
+    # Only the bookkeeping table's CREATE ... IF NOT EXISTS, which every run issues.
+    assert [c for c in spy.commands if "schema_migrations" not in c] == []
+    assert spy.inserts == []
+
+
+@pytest.mark.parametrize("table", TABLES, ids=TABLE_IDS)
+def test_tables_start_with_the_default_395_day_ttl(chdb_client, database, table):
+    assert "TTL toDateTime(event_time) + toIntervalDay(395)" in _engine_full(
+        chdb_client, database, table.name)
+
+
+def test_apply_retention_changes_the_ttl_and_repeating_it_does_not_alter(chdb_client, database):
+    migrations.apply_retention(chdb_client, database, 30)
+    for table in (DECISIONS, EVENTS):
+        engine = _engine_full(chdb_client, database, table.name)
+        assert "TTL toDateTime(event_time) + toIntervalDay(30)" in engine, engine
+        assert "toIntervalDay(395)" not in engine
+
+    before = _show_create(chdb_client, database)
+    spy = _RecordingClient(chdb_client)
+    migrations.apply_retention(spy, database, 30)
+    assert [c for c in spy.commands if c.lstrip().upper().startswith("ALTER")] == []
+    assert _show_create(chdb_client, database) == before
+
+
+def test_apply_retention_with_a_prefix_of_the_current_days_still_alters(chdb_client, database):
+    # 39 is a textual prefix of the current 395: the check must not mistake one for the other.
+    migrations.apply_retention(chdb_client, database, 39)
+    for table in TABLES:
+        assert "toIntervalDay(39)" in _engine_full(chdb_client, database, table.name)
+
+
+def test_migrate_with_retention_days_sets_the_ttl(chdb_client, database):
+    assert migrations.migrate(chdb_client, database, retention_days=7) == []
+    for table in TABLES:
+        assert "toIntervalDay(7)" in _engine_full(chdb_client, database, table.name)
+
+
+def test_migration_files_are_numbered_from_1_without_gaps_or_duplicates():
+    shipped = sorted(entry.name for entry in
+                     resources.files("schemas").joinpath("clickhouse").iterdir()
+                     if entry.name.endswith(".sql"))
+    pattern = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+    misnamed = [name for name in shipped if not pattern.match(name)]
+    assert misnamed == [], "migration files must be named NNNN_snake_name.sql"
+    numbers = [int(pattern.match(name).group(1)) for name in shipped]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert [m.version for m in migrations.available()] == numbers
+
+
+@pytest.mark.parametrize("migration", migrations.available(),
+                         ids=lambda m: f"{m.version:04d}_{m.name}")
+def test_every_migration_statement_is_safe_to_repeat(migration):
+    for statement in migration.statements("db"):
+        assert "{db}" not in statement
+        assert re.match(r"(CREATE (TABLE|VIEW|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS|"
+                        r"ALTER TABLE \S+ (ADD|DROP|MODIFY) \w+ IF (NOT )?EXISTS|"
+                        r"ALTER TABLE \S+ MODIFY (COLUMN|TTL|SETTING|COMMENT) )",
+                        statement), f"not idempotent: {statement[:80]}"
