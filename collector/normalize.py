@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 
 from schemas.events import (
+    DEFAULT_REDACT_PATTERNS,
     EVENT_KINDS,
     EVENT_NAME_ATTRIBUTE,
     UID_ATTRIBUTE,
@@ -32,9 +33,6 @@ from schemas.events import (
 )
 
 REDACTED = "[REDACTED]"
-DEFAULT_REDACT_PATTERNS = (
-    r"(?i)(pass(word|wd)?|secret|token|api[_.-]?key|authorization|cookie|private[_.-]?key"
-    r"|credential)",)
 # DateTime64(3) holds 1900-01-01 .. 2299-12-31; a time outside would poison the whole insert.
 MIN_TIME_MS = -2208988800000
 MAX_TIME_MS = 10413791999999

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.pages import live
+from dashboards.views import live
 
 st.set_page_config(page_title="PolicyScope", layout="wide")
 live.render()

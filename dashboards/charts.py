@@ -18,7 +18,10 @@ def outcome_bars(frame: pd.DataFrame, x: str, title: str) -> go.Figure:
 
 
 def decisions_over_time(frame: pd.DataFrame) -> go.Figure:
-    fig = px.area(frame, x="minute", y="decisions", color="outcome",
-                  title="Decisions per minute", color_discrete_map=OUTCOME_COLOURS)
+    """Stacked bars per minute: a lone minute still shows, a gap shows as a gap, and the
+    current, unfinished minute reads as a short bar rather than a cliff."""
+    fig = px.bar(frame, x="minute", y="decisions", color="outcome", barmode="stack",
+                 title="Decisions per minute (the last bar is the minute in progress)",
+                 color_discrete_map=OUTCOME_COLOURS)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
     return fig

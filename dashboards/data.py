@@ -23,9 +23,10 @@ def open_client(config: Config | None = None) -> Client:
     return client
 
 
-def _frame(client: Client, sql: str, minutes: int) -> pd.DataFrame:
+def _frame(client: Client, sql: str, minutes: int, columns: list[str]) -> pd.DataFrame:
+    """Rows of `sql` as a frame with `columns` (named here: an empty result has no names)."""
     result = client.query(sql, parameters={"minutes": int(minutes)})
-    return pd.DataFrame(result.result_rows, columns=list(result.column_names))
+    return pd.DataFrame(result.result_rows, columns=columns)
 
 
 def decision_totals(client: Client, minutes: int) -> dict[str, float | None]:
@@ -35,7 +36,7 @@ def decision_totals(client: Client, minutes: int) -> dict[str, float | None]:
                countIf(outcome = 'deny') AS denied,
                countIf(outcome = 'error') AS errors,
                quantileExactIf(0.95)(latency_seconds, latency_seconds IS NOT NULL) AS p95
-        FROM policy_decisions WHERE {_SINCE}""", minutes)
+        FROM policy_decisions WHERE {_SINCE}""", minutes, ["total", "denied", "errors", "p95"])
     row = frame.iloc[0]
     total = int(row["total"])
     return {"total": total,
@@ -47,7 +48,7 @@ def decision_totals(client: Client, minutes: int) -> dict[str, float | None]:
 def by_outcome(client: Client, minutes: int) -> pd.DataFrame:
     return _frame(client, f"""
         SELECT outcome, count() AS decisions FROM policy_decisions WHERE {_SINCE}
-        GROUP BY outcome ORDER BY decisions DESC, outcome""", minutes)
+        GROUP BY outcome ORDER BY decisions DESC, outcome""", minutes, ["outcome", "decisions"])
 
 
 def by_policy(client: Client, minutes: int, limit: int = 15) -> pd.DataFrame:
@@ -55,27 +56,29 @@ def by_policy(client: Client, minutes: int, limit: int = 15) -> pd.DataFrame:
         SELECT policy_id, outcome, count() AS decisions FROM policy_decisions WHERE {_SINCE}
         AND policy_id IN (SELECT policy_id FROM policy_decisions WHERE {_SINCE}
                           GROUP BY policy_id ORDER BY count() DESC LIMIT {int(limit)})
-        GROUP BY policy_id, outcome ORDER BY policy_id, outcome""", minutes)
+        GROUP BY policy_id, outcome ORDER BY policy_id, outcome""", minutes,
+                  ["policy_id", "outcome", "decisions"])
 
 
 def by_team(client: Client, minutes: int) -> pd.DataFrame:
     return _frame(client, f"""
         SELECT if(team = '', '(none)', team) AS team, outcome, count() AS decisions
         FROM policy_decisions WHERE {_SINCE}
-        GROUP BY team, outcome ORDER BY team, outcome""", minutes)
+        GROUP BY team, outcome ORDER BY team, outcome""", minutes, ["team", "outcome", "decisions"])
 
 
 def per_minute(client: Client, minutes: int) -> pd.DataFrame:
     return _frame(client, f"""
         SELECT toStartOfMinute(event_time) AS minute, outcome, count() AS decisions
         FROM policy_decisions WHERE {_SINCE}
-        GROUP BY minute, outcome ORDER BY minute, outcome""", minutes)
+        GROUP BY minute, outcome ORDER BY minute, outcome""", minutes,
+                  ["minute", "outcome", "decisions"])
 
 
 def other_events(client: Client, minutes: int) -> pd.DataFrame:
     return _frame(client, f"""
         SELECT event_kind, count() AS events FROM policy_events WHERE {_SINCE}
-        GROUP BY event_kind ORDER BY events DESC, event_kind""", minutes)
+        GROUP BY event_kind ORDER BY events DESC, event_kind""", minutes, ["event_kind", "events"])
 
 
 def recent_denies(client: Client, minutes: int, limit: int = 20) -> pd.DataFrame:
@@ -83,4 +86,6 @@ def recent_denies(client: Client, minutes: int, limit: int = 20) -> pd.DataFrame
         SELECT event_time, team, service, policy_id, outcome, resource_kind, resource_name,
                reason
         FROM policy_decisions WHERE {_SINCE} AND outcome IN ('deny', 'error')
-        ORDER BY event_time DESC LIMIT {int(limit)}""", minutes)
+        ORDER BY event_time DESC LIMIT {int(limit)}""", minutes,
+                  ["event_time", "team", "service", "policy_id", "outcome", "resource_kind",
+                   "resource_name", "reason"])

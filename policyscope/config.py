@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from collector.normalize import DEFAULT_REDACT_PATTERNS
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from schemas.events import DEFAULT_REDACT_PATTERNS
 
 ENV_PREFIX = "POLICYSCOPE_"
 CONFIG_ENV = "POLICYSCOPE_CONFIG"  # path of the config file; not a setting itself

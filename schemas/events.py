@@ -201,6 +201,10 @@ EVENT_KINDS: dict[str, EventKind] = {k.name: k for k in (
 
 # The attribute that names the kind when the log record's `event_name` field is empty.
 EVENT_NAME_ATTRIBUTE = "event.name"
+# Unmapped attribute keys matching one of these are stored as [REDACTED] (config may replace).
+DEFAULT_REDACT_PATTERNS = (
+    r"(?i)(pass(word|wd)?|secret|token|api[_.-]?key|authorization|cookie|private[_.-]?key"
+    r"|credential)",)
 # The attribute that carries a stable event id (else the normalizer hashes the record).
 UID_ATTRIBUTE = "log.record.uid"
 

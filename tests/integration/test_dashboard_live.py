@@ -128,9 +128,6 @@ def test_other_events_table_is_empty_when_only_decisions_were_stored(loaded_db):
     assert len(other) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chDB returns no column names for an empty result, and dashboards/data.py builds the "
-    "frame from result.column_names, so an empty table renders without its headers"))
 def test_an_empty_table_keeps_its_column_headers(loaded_db):
     at = run_app()
 

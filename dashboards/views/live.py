@@ -33,12 +33,12 @@ def render() -> None:
         return
 
     st.plotly_chart(charts.decisions_over_time(data.per_minute(client, minutes)),
-                    use_container_width=True)
+                    width="stretch")
     left, right = st.columns(2)
     left.plotly_chart(charts.outcome_bars(data.by_policy(client, minutes), "policy_id",
-                                          "By policy"), use_container_width=True)
+                                          "By policy"), width="stretch")
     right.plotly_chart(charts.outcome_bars(data.by_team(client, minutes), "team", "By team"),
-                       use_container_width=True)
+                       width="stretch")
     st.subheader("Outcomes")
     st.dataframe(data.by_outcome(client, minutes), hide_index=True)
     st.subheader("Other events")
