@@ -18,7 +18,7 @@ test: $(BIN)/policyscope  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/policyscope  ## run the benchmarks; results go to bench/RESULTS.md
-	$(BIN)/python bench/ingest.py --output bench/RESULTS.md
+	$(BIN)/python -m bench.ingest --output bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) data

@@ -218,6 +218,15 @@ def collector_command(args, dsn: str, spool_dir: Path, http_port: int,
                    "--log-level", args.collector_log_level]
 
 
+def settings_env(pairs: list[str]) -> dict[str, str]:
+    """--set name=value -> POLICYSCOPE_NAME=value for the collector's environment."""
+    env = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        env["POLICYSCOPE_" + name.strip().upper().replace("-", "_")] = value
+    return env
+
+
 def http_get(port: int, path: str, timeout: float = 5.0) -> bytes:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
         return r.read()
@@ -248,6 +257,7 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True, name="rss-sampler")
         self.proc = psutil.Process(pid)
         self.peak = 0
+        self.peak_pss = 0
         self.stop = threading.Event()
 
     def tree(self) -> list[psutil.Process]:
@@ -275,9 +285,23 @@ class RssSampler(threading.Thread):
                 pass
         return total
 
+    def pss(self) -> int:
+        """Proportional set size: shared pages split among the processes (no double count)."""
+        total = 0
+        for p in self.tree():
+            try:
+                total += getattr(p.memory_full_info(), "pss", 0)
+            except psutil.Error:
+                pass
+        return total
+
     def run(self) -> None:
+        n = 0
         while not self.stop.wait(0.05):
             self.peak = max(self.peak, self.rss())
+            n += 1
+            if n % 10 == 0:  # reading smaps is dearer: every 0.5 s
+                self.peak_pss = max(self.peak_pss, self.pss())
 
 
 def find_collector_pid(launcher: subprocess.Popen) -> int:
@@ -339,6 +363,7 @@ def run(args, build_s: float) -> dict:
         launch = [args.py_spy_bin, "record", "--rate", "100", "--subprocesses",
                   "--format", args.py_spy_format, "-o", args.py_spy, "--"] + command
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.update(settings_env(args.set))
     stderr_path = workdir / "collector.stderr"
     stderr_file = open(stderr_path, "wb")
     log("starting: " + shlex.join(launch))
@@ -482,6 +507,8 @@ def run(args, build_s: float) -> dict:
             "error_count": len(errors),
             "collector_rss_idle_mib": round(rss_idle / 2**20, 1),
             "collector_rss_peak_mib": round(sampler.peak / 2**20, 1),
+            "collector_pss_peak_mib": round(sampler.peak_pss / 2**20, 1),
+            "collector_processes": len(sampler.tree()),
             "collector_cpu_seconds_until_acked": round(cpu_acked - cpu_before, 2),
             "collector_cpu_seconds_until_landed": round(cpu_landed - cpu_before, 2),
             "collector_cpu_cores_busy_while_sending": round((cpu_acked - cpu_before) / ack_s, 2),
@@ -502,9 +529,11 @@ def run(args, build_s: float) -> dict:
             "cpu_count": os.cpu_count(),
             "cpu_model": cpu_model(),
             "python": platform.python_version(),
+            "code_version": code_version(),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": args.command_line,
             "collector_command": shlex.join(command),
+            "collector_settings": settings_env(args.set),
         }
         result["ack_verdict"] = "PASS" if result["ack_events_per_s"] >= BAR_EVENTS_PER_S \
             else "FAIL"
@@ -532,10 +561,38 @@ def run(args, build_s: float) -> dict:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def wait_idle(max_percent: float, timeout: float) -> None:
+    """On a shared machine: wait until other work leaves the CPUs (mostly) idle."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = psutil.cpu_percent(interval=3)
+        if busy <= max_percent:
+            log(f"machine CPU {busy:.0f}% busy: starting")
+            return
+        if time.monotonic() > deadline:
+            log(f"machine CPU still {busy:.0f}% busy after {timeout:.0f}s: starting anyway")
+            return
+        log(f"machine CPU {busy:.0f}% busy (> {max_percent:.0f}%): waiting")
+        time.sleep(5)
+
+
 def _busy_seconds() -> float:
     """CPU seconds all processes of the machine spent busy so far."""
     t = psutil.cpu_times()
     return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
+def code_version() -> str:
+    """The commit under test, '+dirty' when collector/ or policyscope/ have local changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "collector", "policyscope",
+                                "schemas"], cwd=ROOT, text=True, capture_output=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def cpu_model() -> str:
@@ -572,6 +629,7 @@ def summarize(results: list[dict]) -> dict:
             m = statistics.median(values)
             out[key] = round(m) if all(isinstance(v, int) for v in values) else round(m, 3)
     out["collector_rss_peak_mib"] = max(r["collector_rss_peak_mib"] for r in results)
+    out["collector_pss_peak_mib"] = max(r["collector_pss_peak_mib"] for r in results)
     out["error_count"] = sum(r["error_count"] for r in results)
     out["errors"] = [e for r in results for e in r["errors"]][:10]
     out["landed_rows"] = min(r["landed_rows"] for r in results)
@@ -601,7 +659,8 @@ def markdown(r: dict) -> str:
     return f"""{SECTION_START}
 ## Ingest: OTLP/HTTP protobuf -> `policyscope collector` -> chDB
 
-Measured {r['date']} on {r['cpu_count']} CPU(s) ({r['cpu_model']}), Python {r['python']}.
+Measured {r['date']} at commit `{r['code_version']}` on {r['cpu_count']} CPU(s) \
+({r['cpu_model']}), Python {r['python']}.
 
 ```
 {r['command']}
@@ -610,7 +669,8 @@ Measured {r['date']} on {r['cpu_count']} CPU(s) ({r['cpu_model']}), Python {r['p
 {r['requests']} pre-serialized `ExportLogsServiceRequest` bodies x {r['records_per_request']} \
 `policy.decision` records ({r['body_bytes_per_record']} B/record on the wire), POSTed to \
 `/v1/logs` from {r['load_processes']} separate process(es) over {r['connections']} keep-alive \
-connections; the collector ran as `{r['collector_command']}`
+connections; the collector ran as `{r['collector_command']}`\
+{f" with {' '.join(f'{k}={v}' for k, v in r['collector_settings'].items())}" if r['collector_settings'] else ""}
 ({r['repeat']} run(s), each against a freshly started collector and empty store).
 
 | figure | value |
@@ -618,7 +678,7 @@ connections; the collector ran as `{r['collector_command']}`
 | events/s acknowledged (fsync'd to the spool = durable) | **{r['ack_events_per_s']:,}** ({r['events_acknowledged']:,} events in {r['ack_seconds']} s) |
 | events/s landed in ClickHouse | **{f"{landed:,}" if landed else "n/a"}** ({r['landed_rows']:,} rows, {r['landed_distinct_event_ids']:,} distinct ids, in {r['land_seconds']} s from first send) |
 | ack latency p50 / p99 / max (per 1000-record request) | {r['ack_latency_ms_p50']} / {r['ack_latency_ms_p99']} / {r['ack_latency_ms_max']} ms |
-| collector peak RSS (incl. children) | {r['collector_rss_peak_mib']} MiB (idle {r['collector_rss_idle_mib']} MiB) |
+| collector peak RSS, sum over its {r['collector_processes']} processes | {r['collector_rss_peak_mib']} MiB (idle {r['collector_rss_idle_mib']} MiB; peak PSS, shared pages counted once: {r['collector_pss_peak_mib']} MiB) |
 | collector CPU while sending | {r['collector_cpu_cores_busy_while_sending']} cores busy ({r['collector_cpu_seconds_until_acked']} CPU-s until acked, {r['collector_cpu_seconds_until_landed']} until landed) |
 | HTTP statuses / errors | {r['http_statuses']} / {r['error_count']} |
 | load generator CPU / whole machine CPU while sending | {r['loadgen_cpu_cores_busy_while_sending']} / {r['machine_cpu_cores_busy_while_sending']} cores (other processes: {r['other_processes_cpu_cores_busy_while_sending']}; 1-min load at start {r['load_average_1m_at_start']}) |
@@ -678,6 +738,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy output format: raw, flamegraph, speedscope (default raw)")
     parser.add_argument("--py-spy-bin", default=str(ROOT / ".venv" / "bin" / "py-spy"),
                         help="py-spy executable")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a collector setting for this run, passed as POLICYSCOPE_<NAME> "
+                             "(e.g. --set normalize_workers=1); repeatable")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="PERCENT",
+                        help="before each run, wait until the machine's CPUs are at most this "
+                             "busy (over 3 s) -- for shared machines (default 0: don't wait)")
+    parser.add_argument("--wait-idle-timeout", type=float, default=600,
+                        help="seconds --wait-idle waits at most (default 600)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measured runs, each against a freshly started collector; the "
                              "headline figures are the medians (default 1)")
@@ -696,6 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.repeat):
         if k and args.dsn:  # a shared store would deduplicate re-sent ids: fresh ones
             build_s = prepare(args)
+        if args.wait_idle:
+            wait_idle(args.wait_idle, args.wait_idle_timeout)
         if args.repeat > 1:
             log(f"run {k + 1}/{args.repeat}")
         results.append(run(args, build_s))
