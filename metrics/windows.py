@@ -84,7 +84,7 @@ def cumulative_at(hourly: pl.DataFrame, minutely: pl.DataFrame, times: list[date
     hour_cum = _cumulative(hourly.rename({"t": "t_h"}).with_columns(pl.col("t_h").alias("t")),
                            keys, measures, []).drop("t")
     # hours strictly before floor_hour(t): as-of on t_h < hour
-    with_hours = grid.sort("hour").join_asof(
+    with_hours = grid.sort("hour").join_asof(  # sorted per key group, as join_asof needs
         hour_cum.sort("t_h"), left_on="hour", right_on="t_h", by=keys, strategy="backward",
         allow_exact_matches=False).drop("t_h")
 

@@ -1,4 +1,5 @@
-"""`policyscope up`: collector + dashboard (+ demo traffic) in one process over one store.
+"""`policyscope up`: collector, SLI batch scheduler, dashboard (+ demo traffic) in one process
+over one store.
 
 Streamlit must own the main thread, so the collector's receivers and the demo run in
 background threads. Heavy modules are imported here, in the main thread, before any worker
@@ -17,6 +18,7 @@ import streamlit  # noqa: F401
 
 from collector.service import CollectorService
 from dashboards.serve import serve
+from metrics.scheduler import BatchScheduler
 from policyscope.config import Config
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 def run_all_in_one(config: Config, *, demo: bool) -> None:
     service = CollectorService(config)
     service.start()
+    scheduler = BatchScheduler(service.pipeline.client, interval=config.batch.batch_interval,
+                               latency_threshold=config.batch.latency_threshold)
+    scheduler.start()
     stop = threading.Event()
     demo_thread = None
     if demo:
@@ -44,4 +49,5 @@ def run_all_in_one(config: Config, *, demo: bool) -> None:
         stop.set()
         if demo_thread is not None:
             demo_thread.join(10)
+        scheduler.shutdown()
         service.shutdown()

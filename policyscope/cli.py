@@ -227,6 +227,175 @@ def dashboard(
     serve(config)
 
 
+@app.command()
+def batch(
+    config_file: Optional[Path] = ConfigOpt,
+    dsn: Optional[str] = DsnOpt,
+    backfill: Optional[str] = typer.Option(None, "--backfill", help="recompute history over "
+                                           "this span, e.g. 30d (points every --step)"),
+    step: str = typer.Option("1h", "--step", help="backfill point spacing, e.g. 1h or 15m"),
+    at: Optional[str] = typer.Option(None, "--at", help="evaluate as of this UTC time "
+                                     "(ISO 8601) instead of now"),
+    log_level: str = LogLevelOpt,
+) -> None:
+    """Compute the security SLIs into `sli_values`: one incremental run, or a backfill.
+
+    The scheduled run (every minute in `up` / `worker`) is the same incremental run.
+    """
+    from rich.progress import Progress
+
+    from metrics import jobs
+
+    config = _setup(config_file, log_level, dsn=dsn)
+    when = _parse_time(at, "--at")
+    client = _open(config)
+    try:
+        if backfill is None:
+            report = jobs.run_incremental(client, when,
+                                          latency_threshold=config.batch.latency_threshold)
+        else:
+            span, spacing = _duration(backfill, "--backfill"), _duration(step, "--step")
+            with Progress() as progress:
+                task = progress.add_task(f"backfill {backfill}", total=None)
+                report = jobs.backfill(
+                    client, span, until=when, step=spacing,
+                    latency_threshold=config.batch.latency_threshold,
+                    progress=lambda done, total: progress.update(task, completed=done,
+                                                                 total=total))
+    finally:
+        client.close()
+    typer.echo(f"{report.points} evaluation points, {report.rows} SLI rows in "
+               f"{report.seconds:.2f}s")
+
+
+sli_app = typer.Typer(help="Inspect computed SLIs.", no_args_is_help=True)
+app.add_typer(sli_app, name="sli")
+
+
+@sli_app.command("show")
+def sli_show(
+    config_file: Optional[Path] = ConfigOpt,
+    dsn: Optional[str] = DsnOpt,
+    sli: Optional[str] = typer.Option(None, "--sli", help="M1..M10, M3_mean, L_p95, ..."),
+    window: Optional[str] = typer.Option(None, "--window", help="5m, 30m, 1h, 2h, 6h, 1d, 3d, "
+                                         "7d, 30d or month"),
+    by: Optional[str] = typer.Option(None, "--by", help="team, service, policy, engine, "
+                                     "environment or cluster [default: overall]"),
+    at: Optional[str] = typer.Option(None, "--at", help="evaluation time (UTC, ISO 8601) "
+                                     "[default: the latest computed]"),
+    output_format: str = typer.Option("table", "--format", "-f", help="table or json"),
+    log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR"),
+) -> None:
+    """Print SLI values from `sli_values` (run `policyscope batch` first)."""
+    from metrics import jobs
+    from metrics.windows import parse_window
+
+    config = _setup(config_file, log_level, dsn=dsn)
+    if output_format not in ("table", "json"):
+        _fail(f"--format {output_format!r} is not one of table, json")
+    if window is not None:
+        try:
+            parse_window(window)
+        except ValueError as exc:
+            _fail(str(exc))
+    dimensions = ("team", "service", "policy", "engine", "environment", "cluster",
+                  "remediation", "slo")
+    if by is not None and by not in dimensions:
+        _fail(f"--by {by!r} is not one of {', '.join(dimensions)}")
+    when = _parse_time(at, "--at")
+    client = _open(config)
+    try:
+        frame = jobs.read_values(client, sli=sli, window=window, by=by, at=when)
+    finally:
+        client.close()
+    records = [{"sli": r["sli"], "window": r["window"],
+                "dimensions": {r["dimension"]: r["dimension_value"]} if r["dimension"] else {},
+                "good": r["good"], "total": r["total"], "value": r["value"],
+                "at": r["at"].isoformat()} for r in frame.iter_rows(named=True)]
+    if output_format == "json":
+        typer.echo(json.dumps(records, indent=2))
+        return
+    if not records:
+        typer.echo("no SLI values match (has `policyscope batch` run?)")
+        return
+    from policyscope import readonly_sql
+
+    typer.echo(readonly_sql.render(readonly_sql.QueryResult(
+        ["at", "sli", "window", "dimension", "good", "total", "value"],
+        [(r["at"], r["sli"], r["window"],
+          "; ".join(f"{k}={v}" for k, v in r["dimensions"].items()) or "(overall)",
+          r["good"], r["total"], None if r["value"] is None else round(r["value"], 6))
+         for r in records]), "table"))
+
+
+@app.command()
+def worker(
+    config_file: Optional[Path] = ConfigOpt,
+    dsn: Optional[str] = DsnOpt,
+    log_level: str = LogLevelOpt,
+) -> None:
+    """Run the SLI batch every `batch_interval` (server mode; `up` does this itself)."""
+    import signal
+    import threading
+
+    from metrics.scheduler import BatchScheduler
+
+    config = _setup(config_file, log_level, dsn=dsn)
+    client = _open(config)
+    scheduler = BatchScheduler(client, interval=config.batch.batch_interval,
+                               latency_threshold=config.batch.latency_threshold)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    scheduler.start()
+    stop.wait()
+    scheduler.shutdown()
+    client.close()
+
+
+def _open(config: Config):
+    """A client on the configured storage with the schema migrated (idempotent, cheap)."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from policyscope.storage import StorageError, connect
+    from schemas.migrations import migrate as run_migrations
+
+    try:
+        client, target = connect(config.storage.dsn, config.storage.database)
+        run_migrations(client, target.database, retention_days=config.storage.retention_days)
+    except StorageError as exc:
+        _fail(str(exc), 1)
+    except ClickHouseError as exc:
+        _fail(f"storage refused the schema migration: {str(exc).splitlines()[0]}", 1)
+    return client
+
+
+def _parse_time(text: Optional[str], flag: str):
+    from datetime import datetime, timezone
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{flag} {text!r} is not an ISO 8601 time like 2026-11-27T12:00:00Z")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _duration(text: str, flag: str):
+    from datetime import timedelta
+
+    from policyscope.config import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        _fail(f"{flag}: {exc}")
+    if seconds <= 0:
+        _fail(f"{flag} must be positive, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
 def main() -> None:
     app()
 

@@ -102,6 +102,19 @@ class DashboardConfig(_Section):
     dashboard_port: Port = Field(8501, description="dashboard port")
 
 
+def _latency_threshold(value: Any) -> float:
+    from metrics.latency import check_threshold
+
+    return check_threshold(float(value))
+
+
+class BatchConfig(_Section):
+    batch_interval: Seconds = Field(60.0, description="how often `up` / `worker` run the SLI batch")
+    latency_threshold: Annotated[float, BeforeValidator(_latency_threshold)] = Field(
+        0.1, description="seconds; L_under counts decisions at or under it (a histogram bound: "
+                         "1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x a power of ten)")
+
+
 class DemoConfig(_Section):
     demo_rate: float = Field(50.0, gt=0, description="demo decisions per second")
     demo_protocol: str = Field("grpc", pattern="^(grpc|http)$",
@@ -112,6 +125,7 @@ class Config(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     collector: CollectorConfig = Field(default_factory=CollectorConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
 
 

@@ -85,3 +85,46 @@ FRAMES: dict[str, type[pa.DataFrameModel]] = {
     DECISIONS.name: DecisionFrame,
     EVENTS.name: EventFrame,
 }
+
+
+# SLIs whose value is a ratio good / total in [0, 1]; the others are durations, rates, counts.
+RATIO_SLIS = ("M1", "M2", "M4", "M6", "M7", "M8", "M9", "L_under")
+
+
+class SliValueFrame(pa.DataFrameModel):
+    """Rows the batch layer writes to `sli_values` (long format, metrics/sli/base.OUTPUT)."""
+
+    at: DateTime = pa.Field(dtype_kwargs={"time_unit": "us", "time_zone": "UTC"})
+    sli: str
+    window: str
+    dimension: str
+    dimension_value: str
+    good: float = pa.Field(nullable=True, ge=0)
+    total: float = pa.Field(nullable=True, ge=0)
+    value: float = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def ratios_are_between_0_and_1(cls, data) -> pl.LazyFrame:
+        is_ratio = pl.col("sli").is_in(list(RATIO_SLIS))
+        return data.lazyframe.select(
+            ~is_ratio | pl.col("value").is_null() | pl.col("value").is_between(0, 1))
+
+    @pa.dataframe_check
+    def good_never_exceeds_total(cls, data) -> pl.LazyFrame:
+        is_ratio = pl.col("sli").is_in(list(RATIO_SLIS))
+        return data.lazyframe.select(
+            ~is_ratio | pl.col("good").is_null() | (pl.col("good") <= pl.col("total")))
+
+    @pa.dataframe_check
+    def an_empty_window_has_no_value(cls, data) -> pl.LazyFrame:
+        is_ratio = pl.col("sli").is_in(list(RATIO_SLIS))
+        return data.lazyframe.select(
+            ~is_ratio | (pl.col("total") > 0) | pl.col("value").is_null())
+
+    class Config:
+        strict = True
+
+
+def validate_sli_values(frame: pl.DataFrame) -> pl.DataFrame:
+    """Validate SLI rows before they are written; raises pandera SchemaErrors naming checks."""
+    return SliValueFrame.validate(frame, lazy=True)

@@ -1,0 +1,72 @@
+"""M1 policy-evaluation success rate and L decision latency, from the decision rollups.
+
+M1  good = decisions whose outcome is not `error`, total = all decisions (every attempt counts:
+    a retried evaluation that failed once is one error). value = good / total.
+L   from the latency histogram of decisions that reported a latency:
+    L_p50, L_p95, L_p99: the percentile in seconds (total = decisions with a latency);
+    L_under: good = decisions at or under `latency_threshold` seconds, total as above.
+Both read `decisions_1h` / `decisions_1m` (exact window sums, metrics/windows.py), by team,
+service, policy, engine, environment, cluster and overall. An empty window: total 0, value null.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from metrics import sources
+from metrics.latency import BOUNDS, BUCKET_COUNT, count_at_or_under
+from metrics.sli.base import Context, ratio, shape
+from metrics.windows import partial_hours, required_times, window_sums
+
+BUCKETS = [f"b{i}" for i in range(BUCKET_COUNT)]
+MEASURES = ["total", "errors", "denies", "warns", "latency_count", *BUCKETS]
+PERCENTILES = {"L_p50": 0.5, "L_p95": 0.95, "L_p99": 0.99}
+
+
+def window_frame(ctx: Context) -> pl.DataFrame:
+    """Exact per-window sums of every decision measure (cached: M4 reuses the deny counts)."""
+    if "decisions" not in ctx.cache:
+        times = required_times(ctx.points, ctx.windows)
+        hourly = sources.rollup_hours(ctx.client, sources.DECISIONS, min(times), max(times))
+        minutely = sources.rollup_minutes(ctx.client, sources.DECISIONS, partial_hours(times))
+        ctx.cache["decisions"] = window_sums(hourly, minutely, ctx.points, ctx.windows,
+                                             sources.KEYS, MEASURES)
+    return ctx.cache["decisions"]
+
+
+def _percentiles(counts: np.ndarray, q: float) -> np.ndarray:
+    """Vectorized histogram quantile (log-linear within the bucket), NaN for empty rows."""
+    order = list(range(1, BUCKET_COUNT)) + [0]
+    ordered = counts[:, order].astype(np.float64)
+    cumulative = np.cumsum(ordered, axis=1)
+    total = cumulative[:, -1]
+    rank = q * total
+    position = np.argmax(cumulative >= rank[:, None], axis=1)
+    upper = np.array(BOUNDS + (BOUNDS[-1],))
+    lower = np.array((0.0,) + BOUNDS)
+    rows = np.arange(len(counts))
+    in_bucket = ordered[rows, position]
+    before = cumulative[rows, position] - in_bucket
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(in_bucket > 0, (rank - before) / in_bucket, 0.0)
+        lo, hi = lower[position], upper[position]
+        value = np.where(lo > 0, lo * (hi / np.where(lo > 0, lo, 1)) ** fraction, hi * fraction)
+    value = np.where(position == len(order) - 1, BOUNDS[-1], value)  # overflow bucket
+    return np.where(total > 0, value, np.nan)
+
+
+def compute(ctx: Context) -> pl.DataFrame:
+    frame = window_frame(ctx)
+    parts = [ratio(frame, "M1", pl.col("total") - pl.col("errors"), pl.col("total"))]
+    counts = frame.select(BUCKETS).to_numpy()
+    for sli, q in PERCENTILES.items():
+        values = _percentiles(counts, q) if len(counts) else np.array([])
+        parts.append(shape(frame.with_columns(
+            sli=pl.lit(sli), good=None, total=pl.col("latency_count"),
+            value=pl.Series(values, dtype=pl.Float64).fill_nan(None))))
+    under = [f"b{i}" for i in range(1, BUCKET_COUNT)
+             if BOUNDS[i - 1] <= ctx.latency_threshold + 1e-15]
+    assert count_at_or_under([1] * BUCKET_COUNT, ctx.latency_threshold) == len(under)
+    parts.append(ratio(frame, "L_under", pl.sum_horizontal(under), pl.col("latency_count")))
+    return pl.concat(parts)

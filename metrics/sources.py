@@ -1,0 +1,108 @@
+"""ClickHouse -> Polars: the only place the batch layer reads storage.
+
+Rollups are read per dimension set in one pass with GROUPING SETS, giving frames keyed by
+(`dimension`, `dimension_value`) where dimension is '' for the overall row. Raw event kinds the
+rollups do not cover are read as rows. Everything arrives as Arrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+from clickhouse_connect.driver.client import Client
+
+from metrics.latency import BUCKET_COUNT
+
+KEYS = ["dimension", "dimension_value"]
+
+# dimension name -> rollup column; the order is the GROUPING SETS order.
+DECISION_DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
+                       "engine": "engine", "environment": "environment", "cluster": "cluster"}
+GATE_DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
+                   "environment": "environment", "cluster": "cluster"}
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A pair of rollup tables (minute, hour) and the measures the SLIs read from them."""
+
+    minute_table: str
+    hour_table: str
+    dimensions: dict[str, str]
+    measures: dict[str, str]  # output name -> aggregate expression over the rollup
+
+
+DECISIONS = Rollup(
+    "decisions_1m", "decisions_1h", DECISION_DIMENSIONS,
+    {"total": "sum(total)", "errors": "sum(errors)", "denies": "sum(denies)",
+     "warns": "sum(warns)", "latency_count": "sum(latency_count)",
+     **{f"b{i}": f"sumMap(latency_buckets)[{i}]" for i in range(BUCKET_COUNT)}})
+GATES = Rollup("gates_1m", "gates_1h", GATE_DIMENSIONS,
+               {"total": "sum(total)", "blocked": "sum(blocked)",
+                "overridden": "sum(overridden)"})
+
+
+def _grouped_sql(rollup: Rollup, table: str, time_column: str, where: str) -> str:
+    dims = rollup.dimensions
+    name = "multiIf(" + ", ".join(f"grouping({c}) = 0, '{d}'" for d, c in dims.items()) + ", '')"
+    value = "multiIf(" + ", ".join(f"grouping({c}) = 0, toString({c})" for c in dims.values()) \
+        + ", '')"
+    sets = ", ".join([f"({time_column}, {c})" for c in dims.values()] + [f"({time_column})"])
+    measures = ", ".join(f"toInt64({expr}) AS {out}" for out, expr in rollup.measures.items())
+    return (f"SELECT {time_column} AS t, {name} AS dimension, {value} AS dimension_value, "
+            f"{measures} FROM {table} WHERE {where} GROUP BY GROUPING SETS ({sets})")
+
+
+def _frame(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
+    table = client.query_arrow(sql, parameters=parameters)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(utc_datetime(frame, "t"))
+
+
+def utc_datetime(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """A ClickHouse DateTime arrives in Arrow as seconds (an integer): make it a UTC datetime."""
+    if frame.schema[column].is_integer():
+        return pl.from_epoch(pl.col(column).cast(pl.Int64), time_unit="s").dt.replace_time_zone(
+            "UTC").cast(pl.Datetime("us", "UTC")).alias(column)
+    return pl.col(column).cast(pl.Datetime("us", "UTC"))
+
+
+def rollup_hours(client: Client, rollup: Rollup, start: datetime, end: datetime
+                 ) -> pl.DataFrame:
+    """Hour buckets in [start, end), per dimension value."""
+    sql = _grouped_sql(rollup, rollup.hour_table, "hour",
+                       "hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}")
+    return _frame(client, sql, {"start": start, "end": end})
+
+
+def rollup_minutes(client: Client, rollup: Rollup, hours: list[datetime]) -> pl.DataFrame:
+    """Minute buckets of the given hours, per dimension value."""
+    if not hours:
+        return _frame(client, _grouped_sql(rollup, rollup.minute_table, "minute", "0"), {})
+    where = ("toStartOfHour(minute) IN {hours:Array(DateTime('UTC'))} AND "
+             "minute >= {lo:DateTime('UTC')} AND minute < {hi:DateTime('UTC')}")
+    return _frame(client, _grouped_sql(rollup, rollup.minute_table, "minute", where),
+                  {"hours": hours, "lo": min(hours), "hi": max(hours) + timedelta(hours=1)})
+
+
+def events(client: Client, kind: str, columns: list[str], start: datetime, end: datetime
+           ) -> pl.DataFrame:
+    """Raw rows of one event kind with event_time in [start, end), oldest first."""
+    cols = ", ".join(["event_time", *columns])
+    sql = (f"SELECT {cols} FROM policy_events WHERE event_kind = {{kind:String}} AND "
+           "event_time >= {start:DateTime64(3, 'UTC')} AND event_time < "
+           "{end:DateTime64(3, 'UTC')} ORDER BY event_time")
+    table = client.query_arrow(sql, parameters={"kind": kind, "start": start, "end": end})
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(utc_datetime(frame, "event_time"))
+
+
+def table_rows(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
+    """Rows of a named query over a batch-layer table (triage verdicts, alert history)."""
+    frame = pl.from_arrow(client.query_arrow(sql, parameters=parameters))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
