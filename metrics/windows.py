@@ -100,20 +100,39 @@ def cumulative_at(hourly: pl.DataFrame, minutely: pl.DataFrame, times: list[date
           for m in measures])
 
 
-def window_sums(hourly: pl.DataFrame, minutely: pl.DataFrame, points: list[datetime],
-                windows: list[str], keys: list[str], measures: list[str]) -> pl.DataFrame:
-    """Exact sums of `measures` per key over every (point, window): columns
-    at, window, keys..., measures... . `hourly` / `minutely` have a `t` column (bucket start,
-    UTC) plus keys and measures; `minutely` needs only the hours `partial_hours` names."""
-    times = required_times(points, windows)
-    g = cumulative_at(hourly, minutely, times, keys, measures)
-    pairs = pl.DataFrame(
+def pairs(points: list[datetime], windows: list[str]) -> pl.DataFrame:
+    """Every (point, window) with its start: columns at, window, start."""
+    return pl.DataFrame(
         [(at, w, window_start(at, w)) for at in points for w in windows],
         schema={"at": pl.Datetime("us", "UTC"), "window": pl.String,
                 "start": pl.Datetime("us", "UTC")}, orient="row")
+
+
+def window_sums(hourly: pl.DataFrame, minutely: pl.DataFrame, points: list[datetime],
+                windows: list[str], keys: list[str], measures: list[str],
+                spans: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Exact sums of `measures` per key over every (point, window): columns
+    at, window, keys..., measures... . `hourly` / `minutely` have a `t` column (bucket start,
+    UTC) plus keys and measures; `minutely` needs only the hours `partial_hours` names.
+    `spans` (at, window, start) replaces the (point, window) pairs when given."""
+    spans = pairs(points, windows) if spans is None else spans
+    times = sorted(set(spans.get_column("at").to_list()) | set(
+        spans.get_column("start").to_list()))
+    g = cumulative_at(hourly, minutely, times, keys, measures)
     end = g.rename({"t": "at"})
     begin = g.rename({"t": "start", **{m: f"{m}__start" for m in measures}})
-    out = pairs.join(end, on="at").join(begin, on=["start", *keys], how="left")
+    out = spans.join(end, on="at").join(begin, on=["start", *keys], how="left")
     return out.select(
         "at", "window", *keys,
         *[(pl.col(m) - pl.col(f"{m}__start").fill_null(0)).alias(m) for m in measures])
+
+
+def bucket_sums(rows: pl.DataFrame, keys: list[str], measures: list[str],
+                spans: pl.DataFrame) -> pl.DataFrame:
+    """`window_sums` over raw rows (event_time, keys, measures) instead of rollup tables:
+    the rows are bucketed by minute and hour here. For low-volume event kinds."""
+    minute = rows.with_columns(pl.col("event_time").dt.truncate("1m").alias("t")).group_by(
+        ["t", *keys]).agg([pl.col(m).sum() for m in measures])
+    hour = minute.with_columns(pl.col("t").dt.truncate("1h")).group_by(["t", *keys]).agg(
+        [pl.col(m).sum() for m in measures])
+    return window_sums(hour, minute, [], [], keys, measures, spans=spans)

@@ -7,19 +7,17 @@ Overall, by team, service and SLO. An empty window: total 0, value null.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import polars as pl
 
 from metrics import sources
 from metrics.sli.base import (
     Context,
-    empty,
-    empty_overall,
+    aggregate,
+    complete,
+    latest_in_windows,
     lookback_start,
-    per_dimension,
     ratio,
-    windowed,
+    to_long,
 )
 
 DIMENSIONS = {"team": "team", "service": "service", "slo": "slo"}
@@ -34,15 +32,10 @@ ALERTS_SQL = """
 def compute(ctx: Context) -> pl.DataFrame:
     fired = sources.table_rows(ctx.client, ALERTS_SQL, {"start": lookback_start(ctx),
                                                         "end": max(ctx.points)})
-    if fired.height:
-        fired = fired.with_columns(sources.utc_datetime(fired, "event_time"))
-
-    def one(rows: pl.DataFrame, at: datetime, start: datetime) -> pl.DataFrame:
-        if not rows.height:
-            return empty_overall("M7")
-        return per_dimension(rows, DIMENSIONS, [
-            pl.col("alert_id").filter(pl.col("severity") == "page").n_unique().alias("good"),
-            pl.col("alert_id").n_unique().alias("total")])
-
-    frame = windowed(ctx, fired, one)
-    return ratio(frame, "M7", pl.col("good"), pl.col("total")) if frame.height else empty()
+    fired = fired.with_columns(sources.utc_datetime(fired, "event_time"))
+    latest = to_long(latest_in_windows(ctx, fired, "alert_id"), DIMENSIONS)
+    frame = aggregate(latest, [
+        pl.col("alert_id").filter(pl.col("severity") == "page").n_unique().alias("good"),
+        pl.col("alert_id").n_unique().alias("total")])
+    return ratio(complete(ctx, frame, {"good": 0, "total": 0}), "M7", pl.col("good"),
+                 pl.col("total"))

@@ -14,6 +14,8 @@ from datetime import datetime
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
+from metrics.windows import pairs
+
 OUTPUT = {"at": pl.Datetime("us", "UTC"), "sli": pl.String, "window": pl.String,
           "dimension": pl.String, "dimension_value": pl.String, "good": pl.Float64,
           "total": pl.Float64, "value": pl.Float64}
@@ -48,47 +50,8 @@ def ratio(frame: pl.DataFrame, sli: str, good: pl.Expr, total: pl.Expr) -> pl.Da
         value=pl.when(pl.col("total") > 0).then(pl.col("good") / pl.col("total"))))
 
 
-def per_dimension(frame: pl.DataFrame, dimensions: dict[str, str],
-                  aggregations: list[pl.Expr]) -> pl.DataFrame:
-    """`aggregations` overall ('' dimension) and per value of each dimension column."""
-    parts = [frame.group_by(pl.lit(1).alias("_")).agg(aggregations).drop("_").with_columns(
-        dimension=pl.lit(""), dimension_value=pl.lit(""))] if frame.height else []
-    for name, column in dimensions.items():
-        if frame.height:
-            parts.append(frame.group_by(column).agg(aggregations).with_columns(
-                dimension=pl.lit(name),
-                dimension_value=pl.col(column).cast(pl.String)).drop(column))
-    if not parts:
-        return pl.DataFrame()
-    return pl.concat(parts, how="diagonal_relaxed")
-
-
 def window_seconds(at: datetime, start: datetime) -> float:
     return (at - start).total_seconds()
-
-
-def windowed(ctx: Context, frame: pl.DataFrame, compute_one) -> pl.DataFrame:
-    """Apply `compute_one(rows, at, start)` to the rows with event_time in [start, at) for
-    every (point, window); it returns per-dimension rows (dimension, dimension_value, good,
-    total, value, and optionally sli). `frame` must be sorted by event_time."""
-    from metrics.windows import window_start
-
-    times = frame.get_column("event_time") if frame.height else None
-    parts = []
-    for at in ctx.points:
-        for window in ctx.windows:
-            start = window_start(at, window)
-            if times is not None:
-                lo = times.search_sorted(start, side="left")
-                hi = times.search_sorted(at, side="left")
-                rows = frame.slice(lo, hi - lo)
-            else:
-                rows = frame
-            result = compute_one(rows, at, start)
-            if result.height:
-                parts.append(result.with_columns(at=pl.lit(at).cast(OUTPUT["at"]),
-                                                 window=pl.lit(window)))
-    return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
 
 
 def lookback_start(ctx: Context, extra_days: int = 0) -> datetime:
@@ -99,8 +62,47 @@ def lookback_start(ctx: Context, extra_days: int = 0) -> datetime:
     return min(required_times(ctx.points, ctx.windows)) - timedelta(days=extra_days)
 
 
-def empty_overall(*slis: str) -> pl.DataFrame:
-    """The rows of an empty window: overall, total 0 (the value becomes null)."""
-    return pl.DataFrame({"sli": list(slis), "dimension": [""] * len(slis),
-                         "dimension_value": [""] * len(slis), "good": [0.0] * len(slis),
-                         "total": [0.0] * len(slis)})
+def spans(ctx: Context) -> pl.DataFrame:
+    """Every (point, window) of the run with its start: at, window, start."""
+    if "spans" not in ctx.cache:
+        ctx.cache["spans"] = pairs(ctx.points, ctx.windows)
+    return ctx.cache["spans"]
+
+
+def to_long(rows: pl.DataFrame, dimensions: dict[str, str]) -> pl.DataFrame:
+    """Each row once for the overall value (dimension '') and once per dimension column."""
+    parts = [rows.with_columns(dimension=pl.lit(""), dimension_value=pl.lit(""))]
+    parts += [rows.with_columns(dimension=pl.lit(name),
+                                dimension_value=pl.col(column).cast(pl.String))
+              for name, column in dimensions.items()]
+    return pl.concat(parts)
+
+
+def latest_in_windows(ctx: Context, rows: pl.DataFrame, entity: str) -> pl.DataFrame:
+    """Per (point, window, entity): the entity's latest row before the point, kept only when
+    it lies inside the window [start, at). An entity is "in" a window exactly when its latest
+    row before `at` is not older than `start`, so one as-of join serves every window."""
+    points = pl.DataFrame({"at": ctx.points}, schema={"at": OUTPUT["at"]})
+    grid = rows.select(entity).unique().join(points, how="cross").sort("at")
+    latest = grid.join_asof(rows.sort("event_time"), left_on="at", right_on="event_time",
+                            by=entity, strategy="backward", allow_exact_matches=False,
+                            check_sortedness=False)
+    latest = latest.filter(pl.col("event_time").is_not_null())
+    return latest.join(spans(ctx), on="at").filter(pl.col("event_time") >= pl.col("start"))
+
+
+def aggregate(long_rows: pl.DataFrame, aggregations: list[pl.Expr]) -> pl.DataFrame:
+    return long_rows.group_by(["at", "window", "dimension", "dimension_value"]).agg(aggregations)
+
+
+def complete(ctx: Context, frame: pl.DataFrame, defaults: dict[str, object]) -> pl.DataFrame:
+    """Add the overall row of every (point, window) that has none (an empty window), with
+    `defaults` (e.g. good 0, total 0) so its value comes out null."""
+    overall = spans(ctx).select("at", "window").with_columns(
+        dimension=pl.lit(""), dimension_value=pl.lit(""))
+    present = frame.select("at", "window", "dimension", "dimension_value") if frame.height \
+        else overall.clear()
+    missing = overall.join(present, on=["at", "window", "dimension", "dimension_value"],
+                           how="anti").with_columns(
+        **{k: pl.lit(v) for k, v in defaults.items()})
+    return pl.concat([frame, missing], how="diagonal_relaxed") if frame.height else missing

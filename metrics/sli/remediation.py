@@ -13,20 +13,19 @@ An empty window: total 0, value null.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import polars as pl
 
 from metrics import sources
 from metrics.sli.base import (
     INSTANT,
+    OUTPUT,
     Context,
-    empty,
-    empty_overall,
+    aggregate,
+    complete,
     lookback_start,
-    per_dimension,
     shape,
-    windowed,
+    spans,
+    to_long,
 )
 
 DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
@@ -59,40 +58,37 @@ def compute(ctx: Context) -> pl.DataFrame:
     events = sources.events(ctx.client, "policy.violation", [
         "violation_id", "violation_status", "remediation_kind", "team", "service", "policy_id",
         "environment", "cluster"], lookback_start(ctx, LOOKBACK_DAYS), end)
-    life = lifecycles(events).sort("remediated_at", nulls_last=True)
-    remediated = life.filter(pl.col("remediated_at").is_not_null()).with_columns(
-        pl.col("remediated_at").alias("event_time")).sort("event_time")
+    life = lifecycles(events)
+    remediated = life.filter(pl.col("remediated_at").is_not_null())
+    in_window = spans(ctx).join_where(remediated, pl.col("remediated_at") >= pl.col("start"),
+                                      pl.col("remediated_at") < pl.col("at"))
+    stats = aggregate(to_long(in_window, DIMENSIONS), [
+        pl.col("duration").mean().alias("M3_mean"),
+        pl.col("duration").quantile(0.5, "linear").alias("M3_p50"),
+        pl.col("duration").quantile(0.9, "linear").alias("M3_p90"),
+        pl.len().alias("total")])
+    stats = complete(ctx, stats, {"total": 0, "M3_mean": None, "M3_p50": None, "M3_p90": None})
+    durations = stats.unpivot(index=["at", "window", "dimension", "dimension_value", "total"],
+                              on=["M3_mean", "M3_p50", "M3_p90"], variable_name="sli")
+    parts = [shape(durations.with_columns(good=pl.lit(None, pl.Float64)))]
 
-    def one(rows: pl.DataFrame, at: datetime, start: datetime) -> pl.DataFrame:
-        if not rows.height:
-            return empty_overall("M3_mean", "M3_p50", "M3_p90").with_columns(
-                value=pl.lit(None, pl.Float64))
-        stats = per_dimension(rows, DIMENSIONS, [
-            pl.col("duration").mean().alias("M3_mean"),
-            pl.col("duration").quantile(0.5, "linear").alias("M3_p50"),
-            pl.col("duration").quantile(0.9, "linear").alias("M3_p90"),
-            pl.len().alias("total")])
-        return stats.unpivot(index=["dimension", "dimension_value", "total"],
-                             on=["M3_mean", "M3_p50", "M3_p90"], variable_name="sli")
-
-    parts = []
-    frame = windowed(ctx, remediated, one)
-    if frame.height:
-        parts.append(shape(frame.with_columns(good=pl.lit(None, pl.Float64))))
-    for at in ctx.points:
-        still_open = life.filter((pl.col("opened_at") < at) & (
-            pl.col("closed_at").is_null() | (pl.col("closed_at") >= at))).with_columns(
-            ((pl.lit(at) - pl.col("opened_at")).dt.total_milliseconds() / 1000.0).alias("age"))
-        dims = {k: v for k, v in DIMENSIONS.items() if k != "remediation"}
-        stats = per_dimension(still_open, dims, [pl.len().alias("n"),
-                                                 pl.col("age").mean().alias("age")])
-        if not stats.height:
-            stats = empty_overall("x").select("dimension", "dimension_value").with_columns(
-                n=pl.lit(0), age=pl.lit(None, pl.Float64))
-        base = stats.with_columns(at=pl.lit(at), window=pl.lit(INSTANT),
-                                  good=pl.lit(None, pl.Float64))
-        parts.append(shape(base.with_columns(sli=pl.lit("M3_open"), total=pl.col("n"),
-                                             value=pl.col("n"))))
-        parts.append(shape(base.with_columns(sli=pl.lit("M3_open_age_mean"),
-                                             total=pl.col("n"), value=pl.col("age"))))
-    return pl.concat(parts) if parts else empty()
+    points = pl.DataFrame({"at": ctx.points}, schema={"at": OUTPUT["at"]})
+    still_open = points.join(life, how="cross").filter(
+        (pl.col("opened_at") < pl.col("at"))
+        & (pl.col("closed_at").is_null() | (pl.col("closed_at") >= pl.col("at")))).with_columns(
+        ((pl.col("at") - pl.col("opened_at")).dt.total_milliseconds() / 1000.0).alias("age"),
+        window=pl.lit(INSTANT))
+    dims = {k: v for k, v in DIMENSIONS.items() if k != "remediation"}
+    ages = to_long(still_open, dims).group_by(
+        ["at", "window", "dimension", "dimension_value"]).agg(
+        pl.len().alias("n"), pl.col("age").mean().alias("age"))
+    instant = points.with_columns(window=pl.lit(INSTANT), dimension=pl.lit(""),
+                                  dimension_value=pl.lit(""))
+    ages = pl.concat([ages, instant.join(ages, on=["at", "window", "dimension",
+                                                   "dimension_value"], how="anti")
+                      .with_columns(n=pl.lit(0, pl.UInt32), age=pl.lit(None, pl.Float64))],
+                     how="diagonal_relaxed")
+    base = ages.with_columns(good=pl.lit(None, pl.Float64), total=pl.col("n"))
+    parts.append(shape(base.with_columns(sli=pl.lit("M3_open"), value=pl.col("n"))))
+    parts.append(shape(base.with_columns(sli=pl.lit("M3_open_age_mean"), value=pl.col("age"))))
+    return pl.concat(parts)
