@@ -16,7 +16,7 @@ import polars as pl
 
 from metrics import sources
 from metrics.latency import BOUNDS, BUCKET_COUNT, count_at_or_under
-from metrics.sli.base import Context, ratio, shape
+from metrics.sli.base import Context, complete, ratio, shape
 from metrics.windows import partial_hours, required_times, window_sums
 
 BUCKETS = [f"b{i}" for i in range(BUCKET_COUNT)]
@@ -30,8 +30,8 @@ def window_frame(ctx: Context) -> pl.DataFrame:
         times = required_times(ctx.points, ctx.windows)
         hourly = sources.rollup_hours(ctx.client, sources.DECISIONS, min(times), max(times))
         minutely = sources.rollup_minutes(ctx.client, sources.DECISIONS, partial_hours(times))
-        ctx.cache["decisions"] = window_sums(hourly, minutely, ctx.points, ctx.windows,
-                                             sources.KEYS, MEASURES)
+        sums = window_sums(hourly, minutely, ctx.points, ctx.windows, sources.KEYS, MEASURES)
+        ctx.cache["decisions"] = complete(ctx, sums, {m: 0 for m in MEASURES})
     return ctx.cache["decisions"]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from metrics import sources
-from metrics.sli.base import Context, ratio
+from metrics.sli.base import Context, complete, ratio
 from metrics.windows import partial_hours, required_times, window_sums
 
 
@@ -21,4 +21,5 @@ def compute(ctx: Context) -> pl.DataFrame:
     minutely = sources.rollup_minutes(ctx.client, sources.GATES, partial_hours(times))
     frame = window_sums(hourly, minutely, ctx.points, ctx.windows, sources.KEYS,
                         ["total", "blocked", "overridden"])
+    frame = complete(ctx, frame, {"total": 0, "blocked": 0, "overridden": 0})
     return ratio(frame, "M6", pl.col("blocked"), pl.col("total"))

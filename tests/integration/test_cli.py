@@ -21,7 +21,8 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           text=True, timeout=120, env={**base, **(env or {})})
 
 
-@pytest.mark.parametrize("verb", ["collector", "up", "demo", "migrate", "sql", "dashboard"])
+@pytest.mark.parametrize("verb", ["collector", "up", "demo", "migrate", "sql", "dashboard",
+                                  "batch", "worker"])
 def test_every_verb_explains_itself(verb):
     result = cli(verb, "--help")
     assert result.returncode == 0
@@ -104,3 +105,27 @@ def test_sql_on_a_locked_store_without_a_collector_says_what_to_do(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+
+
+def test_batch_then_sli_show_as_json(tmp_path):
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    assert cli("migrate", "--dsn", dsn).returncode == 0
+    ran = cli("batch", "--dsn", dsn, "--at", "2026-11-02T12:00:00Z")
+    assert ran.returncode == 0, ran.stderr
+    assert "1 evaluation points" in ran.stdout
+    shown = cli("sli", "show", "--dsn", dsn, "--sli", "M1", "--window", "1d", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    (row,) = json.loads(shown.stdout)
+    assert row == {"sli": "M1", "window": "1d", "dimensions": {}, "good": 0.0, "total": 0.0,
+                   "value": None, "at": "2026-11-02T12:00:00+00:00"}
+
+
+@pytest.mark.parametrize("args,fragment", [
+    pytest.param(["batch", "--backfill", "soon"], "--backfill", id="a bad backfill span"),
+    pytest.param(["batch", "--at", "yesterday"], "ISO 8601", id="a bad --at time"),
+    pytest.param(["sli", "show", "--window", "2w"], "window '2w'", id="an unknown window"),
+    pytest.param(["sli", "show", "--by", "region"], "--by 'region'", id="an unknown dimension"),
+])
+def test_batch_and_sli_flags_are_checked(tmp_path, args, fragment):
+    result = cli(*args, "--dsn", f"chdb://{tmp_path / 'ch'}")
+    assert result.returncode == 2 and fragment in result.stderr
