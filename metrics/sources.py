@@ -14,6 +14,7 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from metrics.latency import BUCKET_COUNT
+from metrics.windows import floor_hour
 
 KEYS = ["dimension", "dimension_value"]
 
@@ -72,7 +73,9 @@ def utc_datetime(frame: pl.DataFrame, column: str) -> pl.Expr:
 
 def rollup_hours(client: Client, rollup: Rollup, start: datetime, end: datetime
                  ) -> pl.DataFrame:
-    """Hour buckets in [start, end), per dimension value."""
+    """Hour buckets from the hour of `start` up to `end`, per dimension value. The hour
+    holding `start` is included: window sums take whole hours from there (windows.py)."""
+    start = floor_hour(start)
     sql = _grouped_sql(rollup, rollup.hour_table, "hour",
                        "hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}")
     return _frame(client, sql, {"start": start, "end": end})
@@ -106,3 +109,45 @@ def table_rows(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
     frame = pl.from_arrow(client.query_arrow(sql, parameters=parameters))
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def _filtered_sql(rollup: Rollup, table: str, time_column: str, time_where: str,
+                  where: dict[str, str], by: list[str]) -> tuple[str, dict]:
+    """Rollup rows filtered by dimension values (bound) and grouped by `by` dimensions; the
+    key column `key` joins the by-values as 'team=payments,cluster=prod' ('' when no by)."""
+    params: dict = {}
+    conditions = [time_where]
+    for i, (dimension, value) in enumerate(sorted(where.items())):
+        conditions.append(f"{rollup.dimensions[dimension]} = {{w{i}:String}}")
+        params[f"w{i}"] = value
+    columns = [rollup.dimensions[d] for d in by]
+    key = "concat(" + ", ',', ".join(f"'{d}=', toString({c})" for d, c in zip(by, columns)) \
+        + ")" if by else "''"
+    measures = ", ".join(f"toInt64({expr}) AS {out}" for out, expr in rollup.measures.items())
+    group = ", ".join([time_column, *columns])
+    sql = (f"SELECT {time_column} AS t, {key} AS key, {measures} FROM {table} "
+           f"WHERE {' AND '.join(conditions)} GROUP BY {group}")
+    return sql, params
+
+
+def filtered_hours(client: Client, rollup: Rollup, start: datetime, end: datetime,
+                   where: dict[str, str], by: list[str]) -> pl.DataFrame:
+    """Like rollup_hours, filtered by `where` and keyed by the `by` values."""
+    start = floor_hour(start)
+    sql, params = _filtered_sql(rollup, rollup.hour_table, "hour",
+                                "hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}",
+                                where, by)
+    return _frame(client, sql, {**params, "start": start, "end": end})
+
+
+def filtered_minutes(client: Client, rollup: Rollup, hours: list[datetime],
+                     where: dict[str, str], by: list[str]) -> pl.DataFrame:
+    if not hours:
+        sql, params = _filtered_sql(rollup, rollup.minute_table, "minute", "0", where, by)
+        return _frame(client, sql, params)
+    sql, params = _filtered_sql(
+        rollup, rollup.minute_table, "minute",
+        "toStartOfHour(minute) IN {hours:Array(DateTime('UTC'))} AND "
+        "minute >= {lo:DateTime('UTC')} AND minute < {hi:DateTime('UTC')}", where, by)
+    return _frame(client, sql, {**params, "hours": hours, "lo": min(hours),
+                                "hi": max(hours) + timedelta(hours=1)})

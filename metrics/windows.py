@@ -13,6 +13,7 @@ minute rollup. Both parts are cumulative sums joined as-of, vectorized in Polars
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
@@ -36,9 +37,25 @@ def floor_hour(t: datetime) -> datetime:
     return floor_minute(t).replace(minute=0)
 
 
+_DURATION = re.compile(r"^(\d+)([mhd])$")
+_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+
+
+def window_length(window: str) -> timedelta | None:
+    """The length of a named window or of any 'Nm', 'Nh', 'Nd' (None: calendar month).
+    Raises ValueError for anything else."""
+    if window in WINDOWS:
+        return WINDOWS[window]
+    match = _DURATION.match(window)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"window {window!r} is not one of {', '.join(WINDOWS)} "
+                         "or a whole number of minutes, hours or days like 28d")
+    return int(match.group(1)) * _UNIT[match.group(2)]
+
+
 def window_start(at: datetime, window: str) -> datetime:
-    """Start of `window` evaluated at `at` (inclusive). Raises KeyError for an unknown window."""
-    length = WINDOWS[window]
+    """Start of `window` evaluated at `at` (inclusive)."""
+    length = window_length(window)
     if length is None:
         return at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return at - length

@@ -1,0 +1,101 @@
+"""The event counts an SLO is judged on: (numerator, total) of its SLI per window and per value
+of its `by` dimensions, restricted by its `where` filter, at one or many evaluation times.
+
+SLIs with rollups (M1, L_under, M6) support any `where` and `by` combination: the rollups are
+queried filtered and grouped directly, and windows are summed exactly (metrics/windows.py).
+The other ratio SLIs (M2, M4, M7, M8, M9) come from their SLI family, which breaks values down
+one dimension at a time, so their SLOs may use one dimension in `where` or in `by`, not more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+from clickhouse_connect.driver.client import Client
+
+from metrics import sources
+from metrics.latency import BOUNDS, BUCKET_COUNT
+from metrics.sli import agents, alerting, coverage, false_positives
+from metrics.sli.base import Context
+from metrics.windows import pairs, partial_hours, window_sums
+
+COLUMNS = ["at", "window", "key", "numerator", "total"]
+ROLLUP_SLIS = {"M1", "L_under", "M6"}
+FAMILY_OF = {"M2": coverage, "M9": coverage, "M4": false_positives, "M7": alerting,
+             "M8": agents}
+
+
+class UnsupportedSlo(ValueError):
+    """The SLO asks for a breakdown its SLI cannot give."""
+
+
+def _rollup_counts(client: Client, sli: str, where: dict[str, str], by: list[str],
+                   points: list[datetime], windows: list[str], latency_threshold: float
+                   ) -> pl.DataFrame:
+    rollup = sources.GATES if sli == "M6" else sources.DECISIONS
+    unknown = [d for d in [*where, *by] if d not in rollup.dimensions]
+    if unknown:
+        raise UnsupportedSlo(f"{sli} has no dimension {unknown[0]!r}; it has "
+                             + ", ".join(rollup.dimensions))
+    spans = pairs(points, windows)
+    times = sorted(set(spans.get_column("at").to_list()) | set(
+        spans.get_column("start").to_list()))
+    hourly = sources.filtered_hours(client, rollup, min(times), max(times), where, by)
+    minutely = sources.filtered_minutes(client, rollup, partial_hours(times), where, by)
+    measures = list(rollup.measures)
+    sums = window_sums(hourly, minutely, [], [], ["key"], measures, spans=spans)
+    if sli == "M1":
+        numerator, total = pl.col("total") - pl.col("errors"), pl.col("total")
+    elif sli == "M6":
+        numerator, total = pl.col("blocked"), pl.col("total")
+    else:
+        under = [f"b{i}" for i in range(1, BUCKET_COUNT)
+                 if BOUNDS[i - 1] <= latency_threshold + 1e-15]
+        numerator, total = pl.sum_horizontal(under), pl.col("latency_count")
+    overall = spans.select("at", "window").with_columns(key=pl.lit(""))
+    counted = sums.select("at", "window", "key", numerator.alias("numerator"),
+                          total.alias("total"))
+    if not by:  # an empty window still has its (empty) overall row
+        counted = overall.join(counted, on=["at", "window", "key"], how="left").with_columns(
+            pl.col("numerator").fill_null(0), pl.col("total").fill_null(0))
+    return counted
+
+
+def _family_counts(client: Client, sli: str, where: dict[str, str], by: list[str],
+                   points: list[datetime], windows: list[str]) -> pl.DataFrame:
+    if len(where) + len(by) > 1:
+        raise UnsupportedSlo(f"{sli} is broken down one dimension at a time: use one "
+                             "dimension in `where` or in `by`, not more")
+    ctx = Context(client, points, windows)
+    frame = FAMILY_OF[sli].compute(ctx).filter(pl.col("sli") == sli)
+    if where:
+        (dimension, value), = where.items()
+        frame = frame.filter((pl.col("dimension") == dimension)
+                             & (pl.col("dimension_value") == value))
+        frame = frame.with_columns(key=pl.lit(""))
+    elif by:
+        frame = frame.filter(pl.col("dimension") == by[0]).with_columns(
+            key=pl.lit(f"{by[0]}=") + pl.col("dimension_value"))
+    else:
+        frame = frame.filter(pl.col("dimension") == "").with_columns(key=pl.lit(""))
+    return frame.select("at", "window", "key", pl.col("good").alias("numerator"), "total")
+
+
+def counts(client: Client, sli: str, where: dict[str, str], by: list[str],
+           points: list[datetime], windows: list[str], *, latency_threshold: float = 0.1
+           ) -> pl.DataFrame:
+    """Columns at, window, key ('team=payments,...' or ''), numerator, total (integers)."""
+    if sli in ROLLUP_SLIS:
+        frame = _rollup_counts(client, sli, where, list(by), points, windows,
+                               latency_threshold)
+    elif sli in FAMILY_OF:
+        frame = _family_counts(client, sli, where, list(by), points, windows)
+    else:
+        raise UnsupportedSlo(f"{sli} is not a ratio SLI an SLO can be set on")
+    return frame.with_columns(pl.col("numerator").cast(pl.Int64),
+                              pl.col("total").cast(pl.Int64)).select(COLUMNS)
+
+
+def parse_key(key: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in key.split(",")) if key else {}
