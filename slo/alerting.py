@@ -1,0 +1,177 @@
+"""One alert-evaluation run: evaluate every SLO, advance each alert's lifecycle, record it,
+and hand new firing/resolved alerts, grouped by (SLO, tier), to the routed notifiers.
+
+Silenced alerts are evaluated and recorded (with `silenced` set) but not notified. Error-budget
+policies are checked in the same run: each threshold of budget consumed triggers its action
+once per SLO, dimension values and period, recorded in `budget_policy_events` and notified.
+Notification never blocks evaluation: the dispatcher delivers on its own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+from clickhouse_connect.driver.client import Client
+
+from metrics.windows import floor_minute, window_start
+from slo import silences as silence_store
+from slo.evaluate import Evaluation, evaluate
+from slo.lifecycle import (
+    FIRING,
+    RESOLVED,
+    TIERS,
+    AlertState,
+    AlertStore,
+    advance,
+    alert_id,
+)
+from slo.notify.base import AlertNotice, Notification, group_notices
+from slo.routing import Router
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    evaluations: int = 0
+    transitions: list[tuple[str, str, str]] = field(default_factory=list)  # (slo, tier, kind)
+    notified: int = 0
+    silenced: int = 0
+    budget_actions: int = 0
+
+
+def budget_period_start(slo, at: datetime) -> datetime:
+    """The start of the budget period `at` falls in, for "once per period" actions: the
+    calendar month, or for a rolling period the epoch-aligned slice of that length."""
+    if slo.period_seconds is None:
+        return window_start(at, "month").replace(tzinfo=None)
+    seconds = int(at.timestamp()) // slo.period_seconds * slo.period_seconds
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+
+def dashboard_link(base: str, slo: str, dimensions: dict[str, str]) -> str:
+    query = urlencode({"slo": slo, **dimensions})
+    return f"{base.rstrip('/')}/?{query}"
+
+
+class AlertEvaluator:
+    def __init__(self, client: Client, slos, *, dispatcher=None, router: Router | None = None,
+                 silence_dir: Path | None = None, dashboard_url: str = "http://127.0.0.1:8501",
+                 latency_threshold: float = 0.1):
+        self.client = client
+        self.slos = list(slos)
+        self.by_name = {s.name: s for s in self.slos}
+        self.dispatcher = dispatcher
+        self.router = router or Router([])
+        self.silence_dir = silence_dir
+        self.dashboard_url = dashboard_url
+        self.latency_threshold = latency_threshold
+        self.store = AlertStore(client)
+
+    def run(self, at: datetime | None = None) -> RunReport:
+        at = floor_minute(at or datetime.now(timezone.utc))
+        report = RunReport()
+        if not self.slos:
+            return report
+        evaluations = evaluate(self.client, self.slos, [at],
+                               latency_threshold=self.latency_threshold)
+        report.evaluations = len(evaluations)
+        active = silence_store.load_table(self.client, at)
+        if self.silence_dir is not None:
+            active += silence_store.load_files(self.silence_dir)
+        previous = self.store.load()
+        states: list[AlertState] = []
+        transitions: list[tuple[AlertState, str]] = []
+        for evaluation in evaluations:
+            slo = self.by_name[evaluation.slo]
+            for tier in TIERS:
+                if not any(p.severity == tier for p in evaluation.pairs):
+                    continue
+                labels = {"slo": slo.name, "severity": tier, **evaluation.dimensions}
+                muted = silence_store.silenced(active, labels, at)
+                prior = previous.get(alert_id(slo.name, tier, evaluation.dimensions))
+                state, kind = advance(prior, evaluation, tier,
+                                      pending_seconds=slo.pending_seconds, silenced=muted)
+                if prior is None and kind is None:
+                    continue  # never fired, nothing to remember
+                states.append(state)
+                if kind is not None:
+                    transitions.append((state, kind))
+                    report.transitions.append((slo.name, tier, kind))
+        self.store.save(states, transitions)
+        notices = [self._notice(s) for s, kind in transitions
+                   if kind in (FIRING, RESOLVED) and not s.silenced]
+        report.silenced = sum(1 for s, kind in transitions if s.silenced)
+        for notification in group_notices(notices):
+            report.notified += self._send(notification)
+        report.budget_actions = self._budget_policies(evaluations, at)
+        if report.transitions:
+            log.info("alerts at %s: %s", at.isoformat(), report.transitions)
+        return report
+
+    def _notice(self, state: AlertState) -> AlertNotice:
+        started = state.fired_at or state.updated_at
+        what = "burning" if state.state == FIRING else "recovered"
+        burn = "" if state.burn_long is None else f" ({state.burn_long:.1f}x over " \
+            f"{state.long_window})"
+        dims = ", ".join(f"{k}={v}" for k, v in state.dimensions.items())
+        return AlertNotice(
+            alert_id=state.alert_id, slo=state.slo, severity=state.severity,
+            state=state.state, summary=f"SLO {state.slo}{' [' + dims + ']' if dims else ''} "
+                                       f"error budget {what}{burn}",
+            long_window=state.long_window, short_window=state.short_window,
+            factor=state.factor, burn_long=state.burn_long, burn_short=state.burn_short,
+            budget_remaining=state.budget_remaining,
+            time_to_exhaustion_s=state.time_to_exhaustion_s,
+            dashboard_url=dashboard_link(self.dashboard_url, state.slo, state.dimensions),
+            started_at=started, resolved_at=state.resolved_at if state.state == RESOLVED
+            else None, dimensions=state.dimensions)
+
+    def _send(self, notification: Notification) -> int:
+        first = notification.alerts[0]
+        targets = self.router.route({"slo": first.slo, "severity": first.severity,
+                                     **dict(first.dimensions)})
+        if not targets or self.dispatcher is None:
+            log.info("no notifier routed for %s %s (%d alerts)", first.slo, first.severity,
+                     len(notification.alerts))
+            return 0
+        self.dispatcher.submit(notification, to=targets)
+        return 1
+
+    def _budget_policies(self, evaluations: list[Evaluation], at: datetime) -> int:
+        taken = self._actions_taken()
+        rows = []
+        for evaluation in evaluations:
+            slo = self.by_name[evaluation.slo]
+            if not slo.budget_policies or evaluation.budget_remaining is None:
+                continue
+            consumed = 1 - evaluation.budget_remaining
+            period_start = budget_period_start(slo, at)
+            dims = tuple(sorted(evaluation.dimensions.items()))
+            for policy in slo.budget_policies:
+                key = (slo.name, dims, float(policy.consumed), policy.action, period_start)
+                if consumed < policy.consumed or key in taken:
+                    continue
+                taken.add(key)
+                rows.append([slo.name, evaluation.dimensions, float(policy.consumed),
+                             policy.action, policy.owner or "", float(consumed), period_start,
+                             at])
+                log.warning("error-budget policy: SLO %s %s consumed %.0f%% of its budget: %s",
+                            slo.name, evaluation.dimensions, float(consumed) * 100,
+                            policy.action)
+        if rows:
+            self.client.insert("budget_policy_events", rows, column_names=[
+                "slo", "dimensions", "threshold", "action", "owner", "budget_consumed",
+                "period_start", "at"])
+        return len(rows)
+
+    def _actions_taken(self) -> set[tuple]:
+        rows = self.client.query("SELECT slo, dimensions, threshold, action, period_start "
+                                 "FROM budget_policy_events FINAL").result_rows
+        return {(slo, tuple(sorted(dict(dims).items())), float(threshold), action,
+                 period_start.replace(tzinfo=None)) for slo, dims, threshold, action,
+                period_start in rows}
