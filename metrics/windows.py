@@ -103,14 +103,14 @@ def cumulative_at(hourly: pl.DataFrame, minutely: pl.DataFrame, times: list[date
     # hours strictly before floor_hour(t): as-of on t_h < hour
     with_hours = grid.sort("hour").join_asof(  # sorted per key group, as join_asof needs
         hour_cum.sort("t_h"), left_on="hour", right_on="t_h", by=keys, strategy="backward",
-        allow_exact_matches=False).drop("t_h")
+        allow_exact_matches=False, check_sortedness=False).drop("t_h")
 
     minute = minutely.with_columns(pl.col("t").dt.truncate("1h").alias("hour"))
     minute_cum = _cumulative(minute, keys, measures, ["hour"]).rename(
         {"t": "t_m", **{m: f"{m}__m" for m in measures}})
     combined = with_hours.sort("t").join_asof(
         minute_cum.sort("t_m"), left_on="t", right_on="t_m", by=[*keys, "hour"],
-        strategy="backward", allow_exact_matches=False)
+        strategy="backward", allow_exact_matches=False, check_sortedness=False)
     return combined.select(
         *keys, "t",
         *[(pl.col(m).fill_null(0) + pl.col(f"{m}__m").fill_null(0)).alias(m)

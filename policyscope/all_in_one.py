@@ -19,6 +19,7 @@ import streamlit  # noqa: F401
 from collector.service import CollectorService
 from dashboards.serve import serve
 from metrics.scheduler import BatchScheduler
+from slo.service import alert_evaluator
 from policyscope.config import Config
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,10 @@ log = logging.getLogger(__name__)
 def run_all_in_one(config: Config, *, demo: bool) -> None:
     service = CollectorService(config)
     service.start()
+    evaluator = alert_evaluator(config, service.pipeline.client, demo=demo)
     scheduler = BatchScheduler(service.pipeline.client, interval=config.batch.batch_interval,
-                               latency_threshold=config.batch.latency_threshold)
+                               latency_threshold=config.batch.latency_threshold,
+                               after_batch=evaluator.run if evaluator else None)
     scheduler.start()
     stop = threading.Event()
     demo_thread = None
@@ -50,4 +53,6 @@ def run_all_in_one(config: Config, *, demo: bool) -> None:
         if demo_thread is not None:
             demo_thread.join(10)
         scheduler.shutdown()
+        if evaluator is not None and evaluator.dispatcher is not None:
+            evaluator.dispatcher.shutdown(10)
         service.shutdown()

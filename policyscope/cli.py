@@ -95,7 +95,7 @@ def up(
                     dashboard_port=dashboard_port, demo_rate=demo_rate)
     try:
         run_all_in_one(config, demo=demo)
-    except (StorageError, OSError) as exc:
+    except (StorageError, OSError, ValueError) as exc:  # ValueError: bad SLO/alerting files
         _fail(str(exc), 1)
 
 
@@ -332,24 +332,33 @@ def sli_show(
 def worker(
     config_file: Optional[Path] = ConfigOpt,
     dsn: Optional[str] = DsnOpt,
+    slo_dir: Optional[Path] = typer.Option(None, "--slo-dir", help="SLO files to evaluate "
+                                           "after each batch [default: ./slo]"),
     log_level: str = LogLevelOpt,
 ) -> None:
-    """Run the SLI batch every `batch_interval` (server mode; `up` does this itself)."""
+    """Run the SLI batch and the alert evaluation every `batch_interval` (server mode;
+    `up` does this itself)."""
     import signal
     import threading
 
     from metrics.scheduler import BatchScheduler
 
-    config = _setup(config_file, log_level, dsn=dsn)
+    config = _setup(config_file, log_level, dsn=dsn, slo_dir=slo_dir)
     client = _open(config)
+    evaluator = None
+    if config.alerting.slo_dir.is_dir():
+        evaluator = _evaluator(config, client)
     scheduler = BatchScheduler(client, interval=config.batch.batch_interval,
-                               latency_threshold=config.batch.latency_threshold)
+                               latency_threshold=config.batch.latency_threshold,
+                               after_batch=evaluator.run if evaluator else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     scheduler.start()
     stop.wait()
     scheduler.shutdown()
+    if evaluator is not None and evaluator.dispatcher is not None:
+        evaluator.dispatcher.shutdown(10)
     client.close()
 
 
@@ -394,6 +403,284 @@ def _duration(text: str, flag: str):
     if seconds <= 0:
         _fail(f"{flag} must be positive, got {text!r}")
     return timedelta(seconds=seconds)
+
+
+slo_app = typer.Typer(help="SLOs as code: validate, plan, status.", no_args_is_help=True)
+app.add_typer(slo_app, name="slo")
+alerts_app = typer.Typer(help="Burn-rate alerts: evaluate, replay, silences.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+silence_app = typer.Typer(help="Silences and maintenance windows.", no_args_is_help=True)
+alerts_app.add_typer(silence_app, name="silence")
+
+SloDirOpt = typer.Option(None, "--slo-dir", help="directory of SLO files [default: ./slo]")
+AtOpt = typer.Option(None, "--at", help="evaluate as of this UTC time (ISO 8601) "
+                     "[default: now]")
+FormatOpt = typer.Option("table", "--format", "-f", help="table or json")
+
+
+def _load_slos(directory: Path):
+    from slo import spec
+
+    try:
+        slos = spec.load_dir(directory)
+    except spec.SpecError as exc:
+        _fail(str(exc))
+    if not slos:
+        _fail(f"no SLO files (*.yaml) in {directory}")
+    return slos
+
+
+def _check_format(output_format: str) -> None:
+    if output_format not in ("table", "json"):
+        _fail(f"--format {output_format!r} is not one of table, json")
+
+
+@slo_app.command("validate")
+def slo_validate(paths: list[Path] = typer.Argument(..., help="SLO files or directories")
+                 ) -> None:
+    """Check SLO files strictly (for CI): exit 1 and one line per problem when any is bad."""
+    from slo import spec
+
+    errors = spec.validate_paths(paths)
+    for line in errors:
+        typer.echo(line, err=True)
+    if errors:
+        raise typer.Exit(1)
+    typer.echo(f"ok: {', '.join(str(p) for p in paths)}")
+
+
+@slo_app.command("plan")
+def slo_plan(path: Path = typer.Argument(..., help="an SLO file or a directory of them"),
+             events_per_day: Optional[float] = typer.Option(
+                 None, "--events-per-day", help="expected traffic, for allowed bad events "
+                 "and low-traffic warnings")) -> None:
+    """Explain each SLO's alert windows, factors, thresholds and allowed bad events."""
+    from slo import plan, spec
+
+    try:
+        slos = spec.load_dir(path) if path.is_dir() else [spec.load_file(path)]
+    except spec.SpecError as exc:
+        _fail(str(exc))
+    typer.echo(plan.render_plan(slos, expected_events_per_day=events_per_day))
+
+
+@slo_app.command("status")
+def slo_status(config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] = DsnOpt,
+               slo_dir: Optional[Path] = SloDirOpt, at: Optional[str] = AtOpt,
+               output_format: str = FormatOpt,
+               log_level: str = typer.Option("WARNING", "--log-level")) -> None:
+    """Every SLO (and dimension value): budget left, time to exhaustion, burn per window."""
+    from datetime import datetime, timezone
+
+    from slo.report import status
+
+    config = _setup(config_file, log_level, dsn=dsn, slo_dir=slo_dir)
+    _check_format(output_format)
+    slos = _load_slos(config.alerting.slo_dir)
+    when = _parse_time(at, "--at") or datetime.now(timezone.utc)
+    client = _open(config)
+    try:
+        rows = status(client, slos, when, latency_threshold=config.batch.latency_threshold)
+    finally:
+        client.close()
+    if output_format == "json":
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    from policyscope import readonly_sql
+
+    table = []
+    for r in rows:
+        burns = " ".join(
+            f"{p['long_window']}/{p['short_window']}:"
+            f"{_fmt(p['burn_long'])}/{_fmt(p['burn_short'])}{'!' if p['firing'] else ''}"
+            for p in r["pairs"])
+        table.append((r["slo"], ",".join(f"{k}={v}" for k, v in r["dimensions"].items()),
+                      r["objective"], r["period"], r["good"], r["total"],
+                      _fmt(r["budget_remaining"]), _fmt(r["time_to_exhaustion_s"]), burns))
+    typer.echo(readonly_sql.render(readonly_sql.QueryResult(
+        ["slo", "dimensions", "objective", "period", "good", "total", "budget_left",
+         "exhausted_in_s", "burn long/short per pair (! = firing)"], table), "table"))
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _evaluator(config: Config, client):
+    from slo import spec
+    from slo.service import alert_evaluator
+
+    try:
+        evaluator = alert_evaluator(config, client)
+    except (spec.SpecError, ValueError) as exc:
+        _fail(str(exc))
+    if evaluator is None:
+        _fail(f"no SLO directory at {config.alerting.slo_dir} (set --slo-dir)")
+    return evaluator
+
+
+@alerts_app.command("evaluate")
+def alerts_evaluate(config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] = DsnOpt,
+                    slo_dir: Optional[Path] = SloDirOpt, at: Optional[str] = AtOpt,
+                    output_format: str = FormatOpt,
+                    log_level: str = typer.Option("WARNING", "--log-level")) -> None:
+    """Evaluate every SLO once: update alert states, notify, print the active alerts."""
+    from slo.lifecycle import AlertStore
+
+    config = _setup(config_file, log_level, dsn=dsn, slo_dir=slo_dir)
+    _check_format(output_format)
+    _load_slos(config.alerting.slo_dir)
+    when = _parse_time(at, "--at")
+    client = _open(config)
+    try:
+        evaluator = _evaluator(config, client)
+        evaluator.run(when)
+        if evaluator.dispatcher is not None:
+            evaluator.dispatcher.shutdown(30)
+        states = [s for s in AlertStore(client).load().values()
+                  if s.state in ("pending", "firing")]
+    finally:
+        client.close()
+    alerts = [{"slo": s.slo, "severity": s.severity, "state": s.state,
+               "long_window": s.long_window, "short_window": s.short_window,
+               "factor": s.factor, "burn_long": s.burn_long, "burn_short": s.burn_short,
+               "budget_remaining": s.budget_remaining, "dimensions": s.dimensions,
+               "silenced": s.silenced}
+              for s in sorted(states, key=lambda s: (s.slo, s.severity, str(s.dimensions)))]
+    if output_format == "json":
+        typer.echo(json.dumps(alerts, indent=2))
+        return
+    if not alerts:
+        typer.echo("no active alerts")
+        return
+    from policyscope import readonly_sql
+
+    typer.echo(readonly_sql.render(readonly_sql.QueryResult(
+        ["slo", "severity", "state", "windows", "factor", "burn_long", "burn_short",
+         "budget_left", "dimensions", "silenced"],
+        [(a["slo"], a["severity"], a["state"], f"{a['long_window']}/{a['short_window']}",
+          _fmt(a["factor"]), _fmt(a["burn_long"]), _fmt(a["burn_short"]),
+          _fmt(a["budget_remaining"]),
+          ",".join(f"{k}={v}" for k, v in a["dimensions"].items()), a["silenced"])
+         for a in alerts]), "table"))
+
+
+@alerts_app.command("replay")
+def alerts_replay(config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] = DsnOpt,
+                  slo_dir: Optional[Path] = SloDirOpt,
+                  since: str = typer.Option("30d", "--since", help="how far back, e.g. 30d"),
+                  step: str = typer.Option("1m", "--step", help="evaluation spacing"),
+                  at: Optional[str] = AtOpt, output_format: str = FormatOpt,
+                  log_level: str = typer.Option("WARNING", "--log-level")) -> None:
+    """When each alert would have fired and resolved over history (nothing is notified)."""
+    from datetime import datetime, timezone
+
+    from slo.report import replay
+
+    config = _setup(config_file, log_level, dsn=dsn, slo_dir=slo_dir)
+    _check_format(output_format)
+    slos = _load_slos(config.alerting.slo_dir)
+    span, spacing = _duration(since, "--since"), _duration(step, "--step")
+    when = _parse_time(at, "--at") or datetime.now(timezone.utc)
+    client = _open(config)
+    try:
+        found = replay(client, slos, span, when, step=spacing,
+                       latency_threshold=config.batch.latency_threshold)
+    finally:
+        client.close()
+    rows = [{"slo": a.slo, "severity": a.severity, "dimensions": a.dimensions,
+             "fired_at": a.fired_at.isoformat(),
+             "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+             "peak_burn": a.peak_burn} for a in found]
+    if output_format == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from policyscope import readonly_sql
+
+    typer.echo(readonly_sql.render(readonly_sql.QueryResult(
+        ["slo", "severity", "dimensions", "fired_at", "resolved_at", "peak_burn"],
+        [(r["slo"], r["severity"], ",".join(f"{k}={v}" for k, v in r["dimensions"].items()),
+          r["fired_at"], r["resolved_at"] or "(still firing)", _fmt(r["peak_burn"]))
+         for r in rows]), "table"))
+
+
+@silence_app.command("add")
+def silence_add(match: list[str] = typer.Option(..., "--match", help="label=value; repeat "
+                                                "(labels: slo, severity, team, ...)"),
+                duration: str = typer.Option("2h", "--duration", help="how long, e.g. 2h"),
+                start: Optional[str] = typer.Option(None, "--start", help="UTC start "
+                                                    "[default: now]"),
+                comment: str = typer.Option(..., "--comment", help="why (required)"),
+                created_by: str = typer.Option("cli", "--created-by"),
+                config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] = DsnOpt) -> None:
+    """Silence matching alerts for a while (they are still evaluated and recorded)."""
+    from datetime import datetime, timezone
+
+    from slo import silences
+
+    config = _setup(config_file, "WARNING", dsn=dsn)
+    matchers = {}
+    for item in match:
+        if "=" not in item or not item.split("=", 1)[0]:
+            _fail(f"--match {item!r} is not label=value")
+        key, value = item.split("=", 1)
+        matchers[key] = value
+    begin = _parse_time(start, "--start") or datetime.now(timezone.utc)
+    end = begin + _duration(duration, "--duration")
+    client = _open(config)
+    try:
+        made = silences.add(client, matchers, begin, end, comment, created_by)
+    except silences.SilenceError as exc:
+        _fail(str(exc))
+    finally:
+        client.close()
+    typer.echo(f"silence {made.silence_id} until {made.ends_at.isoformat()}")
+
+
+@silence_app.command("list")
+def silence_list(config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] = DsnOpt,
+                 slo_dir: Optional[Path] = SloDirOpt) -> None:
+    """Active and future silences (CLI-made and files)."""
+    from datetime import datetime, timezone
+
+    from slo import silences
+
+    config = _setup(config_file, "WARNING", dsn=dsn, slo_dir=slo_dir)
+    now = datetime.now(timezone.utc)
+    client = _open(config)
+    try:
+        found = silences.load_table(client, now)
+        found += [s for s in silences.load_files(config.alerting.slo_dir / "silences")
+                  if s.ends_at > now]
+    except silences.SilenceError as exc:
+        _fail(str(exc))
+    finally:
+        client.close()
+    for s in found:
+        typer.echo(f"{s.silence_id}  {s.starts_at.isoformat()} .. {s.ends_at.isoformat()}  "
+                   f"{','.join(f'{k}={v}' for k, v in s.matchers.items())}  {s.comment}")
+    if not found:
+        typer.echo("no active silences")
+
+
+@silence_app.command("expire")
+def silence_expire(silence_id: str = typer.Argument(...),
+                   config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] = DsnOpt) -> None:
+    """End a CLI-made silence now (file silences end when their file changes)."""
+    from datetime import datetime, timezone
+
+    from slo import silences
+
+    config = _setup(config_file, "WARNING", dsn=dsn)
+    client = _open(config)
+    try:
+        ok = silences.expire(client, silence_id, datetime.now(timezone.utc))
+    finally:
+        client.close()
+    if not ok:
+        _fail(f"no active CLI silence with id {silence_id}", 1)
+    typer.echo(f"silence {silence_id} expired")
 
 
 def main() -> None:

@@ -115,6 +115,19 @@ class BatchConfig(_Section):
                          "1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x a power of ten)")
 
 
+class AlertingConfig(_Section):
+    slo_dir: Path = Field(Path("./slo"), description=(
+        "directory of SLO files (OpenSLO v1 YAML); silences in its silences/ subfolder"))
+    dashboard_url: str = Field("http://127.0.0.1:8501", description=(
+        "base URL alert notifications link to"))
+    notifiers: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "notifier definitions (webhook, slack, pagerduty, alertmanager); secrets as env:NAME "
+        "or file:/path references"))
+    routes: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "first matching route's notifiers get the alert: [{match: {severity: page}, "
+        "notifiers: [pagerduty]}]"))
+
+
 class DemoConfig(_Section):
     demo_rate: float = Field(50.0, gt=0, description="demo decisions per second")
     demo_protocol: str = Field("grpc", pattern="^(grpc|http)$",
@@ -126,6 +139,7 @@ class Config(_Section):
     collector: CollectorConfig = Field(default_factory=CollectorConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
 
 
