@@ -439,15 +439,18 @@ def _check_format(output_format: str) -> None:
 @slo_app.command("validate")
 def slo_validate(paths: list[Path] = typer.Argument(..., help="SLO files or directories")
                  ) -> None:
-    """Check SLO files strictly (for CI): exit 1 and one line per problem when any is bad."""
+    """Check SLO files strictly (for CI): exit 1 and one line per problem when any is bad;
+    warnings (a pair that can never fire) are printed but do not fail."""
     from slo import spec
 
-    errors = spec.validate_paths(paths)
+    slos, errors, warnings = spec.check_paths(paths)
     for line in errors:
-        typer.echo(line, err=True)
+        typer.echo(f"error: {line}", err=True)
+    for line in warnings:
+        typer.echo(f"warning: {line}", err=True)
     if errors:
         raise typer.Exit(1)
-    typer.echo(f"ok: {', '.join(str(p) for p in paths)}")
+    typer.echo(f"ok: {len(slos)} SLOs in {', '.join(str(p) for p in paths)}")
 
 
 @slo_app.command("plan")
