@@ -163,11 +163,38 @@ class AlertEvaluator:
                 log.warning("error-budget policy: SLO %s %s consumed %.0f%% of its budget: %s",
                             slo.name, evaluation.dimensions, float(consumed) * 100,
                             policy.action)
+                self._notify_budget_action(slo, evaluation, policy, consumed, at)
         if rows:
             self.client.insert("budget_policy_events", rows, column_names=[
                 "slo", "dimensions", "threshold", "action", "owner", "budget_consumed",
                 "period_start", "at"])
         return len(rows)
+
+    def _notify_budget_action(self, slo, evaluation: Evaluation, policy, consumed,
+                              at: datetime) -> None:
+        """An error-budget policy action goes out as a ticket-tier notice, routed with the
+        labels `action` and `owner` so a route can send it to the policy's owner."""
+        wording = {"review-ticket": "open a policy review",
+                   "notify-owner": "tell the policy's owner",
+                   "freeze-enforce-rollouts": "freeze new enforce-mode rollouts"}[policy.action]
+        dims = ", ".join(f"{k}={v}" for k, v in evaluation.dimensions.items())
+        notice = AlertNotice(
+            alert_id=alert_id(slo.name, f"budget-{policy.action}", evaluation.dimensions),
+            slo=slo.name, severity="ticket", state="firing",
+            summary=f"SLO {slo.name}{' [' + dims + ']' if dims else ''} consumed "
+                    f"{float(consumed):.0%} of its error budget (policy at "
+                    f"{float(policy.consumed):.0%}): {wording}",
+            long_window=evaluation.period, short_window=evaluation.period, factor=0.0,
+            burn_long=None, burn_short=None,
+            budget_remaining=float(evaluation.budget_remaining),
+            time_to_exhaustion_s=evaluation.time_to_exhaustion_s,
+            dashboard_url=dashboard_link(self.dashboard_url, slo.name, evaluation.dimensions),
+            started_at=at, dimensions=evaluation.dimensions)
+        targets = self.router.route({"slo": slo.name, "severity": "ticket",
+                                     "action": policy.action, "owner": policy.owner or "",
+                                     **evaluation.dimensions})
+        if targets and self.dispatcher is not None:
+            self.dispatcher.submit(Notification((notice,)), to=targets)
 
     def _actions_taken(self) -> set[tuple]:
         rows = self.client.query("SELECT slo, dimensions, threshold, action, period_start "
