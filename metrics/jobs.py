@@ -47,7 +47,20 @@ def compute(client: Client, points: list[datetime], windows: list[str] | None = 
         return empty()
     ctx = Context(client, sorted(points), list(windows or WINDOWS), latency_threshold)
     frame = pl.concat([family.compute(ctx) for family in FAMILIES], how="vertical_relaxed")
-    return validate_sli_values(frame)
+    return validate_sli_values(without_empty_breakdowns(frame))
+
+
+def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
+    """Keep a dimension value's rows at a point only if it had events in some window of that
+    point (then every window shows it, an empty one as null). Which zero rows a family emits
+    depends on the keys it read, i.e. on which other points were computed in the same call;
+    this rule makes a backfill and incremental runs store the same rows. The overall row of
+    every window is always kept."""
+    keys = ["at", "sli", "dimension", "dimension_value"]
+    had_events = (pl.col("total").fill_null(0) > 0) | (pl.col("good").fill_null(0) > 0)
+    active = frame.filter(had_events).select(keys).unique()
+    breakdowns = frame.filter(pl.col("dimension") != "").join(active, on=keys, how="semi")
+    return pl.concat([frame.filter(pl.col("dimension") == ""), breakdowns])
 
 
 def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = None) -> int:
@@ -72,7 +85,9 @@ def watermark(client: Client) -> tuple[datetime | None, datetime | None]:
 def _ingested_through(client: Client) -> datetime:
     value = client.command(
         "SELECT greatest((SELECT max(max_ingested_at) FROM decisions_1m), "
-        "(SELECT max(ingested_at) FROM policy_events), toDateTime64(0, 3, 'UTC'))")
+        "(SELECT max(ingested_at) FROM policy_events), (SELECT max(triaged_at) FROM "
+        "triage_verdicts), (SELECT max(ingested_at) FROM alert_events), "
+        "toDateTime64(0, 3, 'UTC'))")
     text = str(value)
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
@@ -85,7 +100,13 @@ def _late_minutes(client: Client, since: datetime, before: datetime) -> datetime
         "HAVING max(max_ingested_at) > {since:DateTime64(3, 'UTC')} "
         "UNION ALL SELECT toStartOfMinute(min(event_time)) FROM policy_events "
         "WHERE ingested_at > {since:DateTime64(3, 'UTC')} "
-        "AND event_time < {before:DateTime64(3, 'UTC')} HAVING count() > 0)",
+        "AND event_time < {before:DateTime64(3, 'UTC')} HAVING count() > 0 "
+        "UNION ALL SELECT toStartOfMinute(min(subject_time)) FROM triage_verdicts "
+        "WHERE triaged_at > {since:DateTime64(3, 'UTC')} "
+        "AND subject_time < {before:DateTime64(3, 'UTC')} HAVING count() > 0 "
+        "UNION ALL SELECT toStartOfMinute(min(at)) FROM alert_events "
+        "WHERE ingested_at > {since:DateTime64(3, 'UTC')} "
+        "AND at < {before:DateTime64(3, 'UTC')} HAVING count() > 0)",
         parameters={"since": since, "before": before})
     text = str(value)
     if not text or text.startswith("1970") or text == "\\N":

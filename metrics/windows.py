@@ -131,16 +131,18 @@ def window_sums(hourly: pl.DataFrame, minutely: pl.DataFrame, points: list[datet
     """Exact sums of `measures` per key over every (point, window): columns
     at, window, keys..., measures... . `hourly` / `minutely` have a `t` column (bucket start,
     UTC) plus keys and measures; `minutely` needs only the hours `partial_hours` names.
-    `spans` (at, window, start) replaces the (point, window) pairs when given."""
+    `spans` (at, window, start, and any extra columns, passed through) replaces the
+    (point, window) pairs when given."""
     spans = pairs(points, windows) if spans is None else spans
     times = sorted(set(spans.get_column("at").to_list()) | set(
         spans.get_column("start").to_list()))
     g = cumulative_at(hourly, minutely, times, keys, measures)
     end = g.rename({"t": "at"})
     begin = g.rename({"t": "start", **{m: f"{m}__start" for m in measures}})
+    extra = [c for c in spans.columns if c not in ("at", "window", "start")]
     out = spans.join(end, on="at").join(begin, on=["start", *keys], how="left")
     return out.select(
-        "at", "window", *keys,
+        "at", "window", *extra, *keys,
         *[(pl.col(m) - pl.col(f"{m}__start").fill_null(0)).alias(m) for m in measures])
 
 

@@ -1,7 +1,8 @@
 """One alert-evaluation run: evaluate every SLO, advance each alert's lifecycle, record it,
 and hand new firing/resolved alerts, grouped by (SLO, tier), to the routed notifiers.
 
-Silenced alerts are evaluated and recorded (with `silenced` set) but not notified. Error-budget
+Silenced alerts are evaluated and recorded (with `silenced` set) but not notified; one still
+firing when its silence ends is notified then, as Alertmanager does. Error-budget
 policies are checked in the same run: each threshold of budget consumed triggers its action
 once per SLO, dimension values and period, recorded in `budget_policy_events` and notified.
 Notification never blocks evaluation: the dispatcher delivers on its own threads.
@@ -86,6 +87,7 @@ class AlertEvaluator:
         previous = self.store.load()
         states: list[AlertState] = []
         transitions: list[tuple[AlertState, str]] = []
+        unmuted: list[AlertState] = []
         for evaluation in evaluations:
             slo = self.by_name[evaluation.slo]
             for tier in TIERS:
@@ -102,9 +104,13 @@ class AlertEvaluator:
                 if kind is not None:
                     transitions.append((state, kind))
                     report.transitions.append((slo.name, tier, kind))
+                elif prior is not None and prior.silenced and not muted \
+                        and state.state == FIRING:
+                    unmuted.append(state)  # its silence ended while it still fires
         self.store.save(states, transitions)
         notices = [self._notice(s) for s, kind in transitions
                    if kind in (FIRING, RESOLVED) and not s.silenced]
+        notices += [self._notice(s) for s in unmuted]
         report.silenced = sum(1 for s, kind in transitions if s.silenced)
         for notification in group_notices(notices):
             report.notified += self._send(notification)

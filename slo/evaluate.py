@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from slo import burn_rate, spec
 from slo.counts import counts, parse_key
+from slo.timeslices import slice_table
 
 
 def window_name(seconds: int) -> str:
@@ -73,12 +74,16 @@ def evaluate_one(client: Client, slo, points: list[datetime], *,
     period = _period_window(slo)
     windows = sorted({window_name(p.long_window) for p in slo.pairs}
                      | {window_name(p.short_window) for p in slo.pairs} | {period})
-    frame = counts(client, slo.sli, dict(slo.where), list(slo.by), points, windows,
-                   latency_threshold=latency_threshold)
-    table: dict[tuple, tuple[int, int]] = {}
-    for row in frame.iter_rows(named=True):
-        bad, total = spec.events(slo.sli, row["numerator"], row["total"])
-        table[(row["at"], row["key"], row["window"])] = (bad, total)
+    if slo.budgeting_method == "Timeslices":
+        table = slice_table(client, slo, points, windows, window_name,
+                            latency_threshold=latency_threshold)
+    else:
+        frame = counts(client, slo.sli, dict(slo.where), list(slo.by), points, windows,
+                       latency_threshold=latency_threshold)
+        table = {}
+        for row in frame.iter_rows(named=True):
+            bad, total = spec.events(slo.sli, row["numerator"], row["total"])
+            table[(row["at"], row["key"], row["window"])] = (bad, total)
     keys = sorted({k for (_, k, _) in table}) or [""]
     out = []
     for at in points:

@@ -19,7 +19,6 @@ from metrics.sli.base import (
     latest_in_windows,
     lookback_start,
     ratio,
-    to_long,
 )
 
 DIMENSIONS = {"engine": "engine", "team": "team", "environment": "environment",
@@ -31,7 +30,7 @@ def compute(ctx: Context) -> pl.DataFrame:
     beats = sources.events(ctx.client, "agent.heartbeat", [
         "agent_id", "agent_status", "heartbeat_interval_seconds", *DIMENSIONS.values()],
         lookback_start(ctx), max(ctx.points))
-    latest = to_long(latest_in_windows(ctx, beats, "agent_id"), DIMENSIONS)
+    latest = latest_in_windows(ctx, beats, "agent_id", DIMENSIONS)
     age = (pl.col("at") - pl.col("event_time")).dt.total_milliseconds() / 1000.0
     interval = pl.col("heartbeat_interval_seconds").fill_null(DEFAULT_INTERVAL_S)
     healthy = pl.col("agent_status").is_in(["healthy", ""]) & (age <= 2 * interval)

@@ -17,7 +17,6 @@ from metrics.sli.base import (
     latest_in_windows,
     lookback_start,
     ratio,
-    to_long,
 )
 
 DIMENSIONS = {"team": "team", "service": "service", "slo": "slo"}
@@ -33,7 +32,7 @@ def compute(ctx: Context) -> pl.DataFrame:
     fired = sources.table_rows(ctx.client, ALERTS_SQL, {"start": lookback_start(ctx),
                                                         "end": max(ctx.points)})
     fired = fired.with_columns(sources.utc_datetime(fired, "event_time"))
-    latest = to_long(latest_in_windows(ctx, fired, "alert_id"), DIMENSIONS)
+    latest = latest_in_windows(ctx, fired, "alert_id", DIMENSIONS)
     frame = aggregate(latest, [
         pl.col("alert_id").filter(pl.col("severity") == "page").n_unique().alias("good"),
         pl.col("alert_id").n_unique().alias("total")])

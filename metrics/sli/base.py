@@ -78,14 +78,18 @@ def to_long(rows: pl.DataFrame, dimensions: dict[str, str]) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-def latest_in_windows(ctx: Context, rows: pl.DataFrame, entity: str) -> pl.DataFrame:
-    """Per (point, window, entity): the entity's latest row before the point, kept only when
-    it lies inside the window [start, at). An entity is "in" a window exactly when its latest
-    row before `at` is not older than `start`, so one as-of join serves every window."""
+def latest_in_windows(ctx: Context, rows: pl.DataFrame, entity: str,
+                      dimensions: dict[str, str]) -> pl.DataFrame:
+    """Per (point, window, dimension value, entity): the entity's latest row with that
+    dimension value before the point, kept only when it lies inside the window [start, at).
+    An entity is "in" a window exactly when that latest row is not older than `start`, so one
+    as-of join serves every window. Returns long rows (see `to_long`)."""
+    long_rows = to_long(rows, dimensions)
+    group = [entity, "dimension", "dimension_value"]
     points = pl.DataFrame({"at": ctx.points}, schema={"at": OUTPUT["at"]})
-    grid = rows.select(entity).unique().join(points, how="cross").sort("at")
-    latest = grid.join_asof(rows.sort("event_time"), left_on="at", right_on="event_time",
-                            by=entity, strategy="backward", allow_exact_matches=False,
+    grid = long_rows.select(group).unique().join(points, how="cross").sort("at")
+    latest = grid.join_asof(long_rows.sort("event_time"), left_on="at", right_on="event_time",
+                            by=group, strategy="backward", allow_exact_matches=False,
                             check_sortedness=False)
     latest = latest.filter(pl.col("event_time").is_not_null())
     return latest.join(spans(ctx), on="at").filter(pl.col("event_time") >= pl.col("start"))

@@ -22,7 +22,6 @@ from metrics.sli.base import (
     latest_in_windows,
     lookback_start,
     ratio,
-    to_long,
 )
 
 DIMENSIONS = {"team": "team", "service": "service", "environment": "environment",
@@ -38,7 +37,7 @@ def compute(ctx: Context) -> pl.DataFrame:
     sboms = sources.events(ctx.client, "sbom.generated", ["image"],
                            lookback_start(ctx, SBOM_LOOKBACK_DAYS), end)
     first_sbom = sboms.group_by("image").agg(pl.col("event_time").min().alias("sbom_time"))
-    latest = to_long(latest_in_windows(ctx, inventory, "workload_id"), DIMENSIONS)
+    latest = latest_in_windows(ctx, inventory, "workload_id", DIMENSIONS)
     m2 = aggregate(latest, [pl.col("workload_enforced").fill_null(False).sum().alias("good"),
                             pl.len().alias("total")])
     images = latest.filter(pl.col("image") != "").join(first_sbom, on="image", how="left")

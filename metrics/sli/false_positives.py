@@ -3,8 +3,8 @@
 Verdicts count in the window of their subject's time (when the triaged deny or violation
 happened). good (the numerator) = verdicts `false_positive`, total = all verdicts
 (`true_positive` + `false_positive`); value = FP / triaged. Untriaged work is reported apart as
-M4_untriaged (in `total` and `value`): deny decisions in the window (decision rollups) minus
-the decisions triaged, never below 0. Overall, by team, service, policy, engine, environment,
+M4_untriaged (in `total` and `value`): deny decisions in the window (decision rollups, in
+`good`) minus the decisions triaged, never below 0. Overall, by team, service, policy, engine, environment,
 cluster. An empty window: total 0, value null.
 """
 
@@ -46,5 +46,5 @@ def compute(ctx: Context) -> pl.DataFrame:
                             on=["at", "window", *KEYS], how="left").with_columns(
         n=(pl.col("denies") - pl.col("triaged_decisions").fill_null(0)).clip(lower_bound=0))
     return pl.concat([m4, shape(untriaged.with_columns(
-        sli=pl.lit("M4_untriaged"), good=pl.lit(None, pl.Float64), total=pl.col("n"),
+        sli=pl.lit("M4_untriaged"), good=pl.col("denies"), total=pl.col("n"),
         value=pl.col("n")))])

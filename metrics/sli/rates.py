@@ -46,17 +46,17 @@ def _with_weeks(ctx: Context, frame: pl.DataFrame) -> pl.DataFrame:
 def drift(ctx: Context) -> pl.DataFrame:
     current = spans(ctx)
     # the window of the same length just before each window: it ends where that one starts
-    previous = current.with_columns(at=pl.col("start"),
+    previous = current.with_columns(origin=pl.col("at"), at=pl.col("start"),
                                     start=pl.col("start") - (pl.col("at") - pl.col("start")))
     rows = sources.events(ctx.client, "drift.detected", list(DIMENSIONS.values()),
                           previous.get_column("start").min(), max(ctx.points))
     long_rows = to_long(rows.with_columns(n=pl.lit(1, pl.Int64)), DIMENSIONS)
     now = bucket_sums(long_rows, KEYS, ["n"], current).rename({"n": "good"})
-    before = bucket_sums(long_rows, KEYS, ["n"], previous).rename(
-        {"at": "start", "n": "good_before"})
+    before = bucket_sums(long_rows, KEYS, ["n"], previous).drop("at").rename(
+        {"origin": "at", "n": "good_before"})
     rate = _with_weeks(ctx, complete(ctx, now, {"good": 0}))
     m5 = ratio(rate, "M5", pl.col("good"), pl.col("total"))
-    trend = rate.join(before, on=["start", "window", *KEYS], how="left").with_columns(
+    trend = rate.join(before, on=["at", "window", *KEYS], how="left").with_columns(
         value=pl.when(pl.col("total") > 0).then(
             (pl.col("good") - pl.col("good_before").fill_null(0)) / pl.col("total")),
         sli=pl.lit("M5_trend"), good=pl.lit(None, pl.Float64))
@@ -67,7 +67,7 @@ def secrets(ctx: Context) -> pl.DataFrame:
     rows = sources.events(ctx.client, "secret.detected",
                           ["secret_fingerprint", *DIMENSIONS.values()], lookback_start(ctx),
                           max(ctx.points))
-    latest = to_long(latest_in_windows(ctx, rows, "secret_fingerprint"), DIMENSIONS)
+    latest = latest_in_windows(ctx, rows, "secret_fingerprint", DIMENSIONS)
     frame = aggregate(latest, [pl.col("secret_fingerprint").n_unique().alias("good")])
     frame = _with_weeks(ctx, complete(ctx, frame, {"good": 0}))
     return ratio(frame, "M10", pl.col("good"), pl.col("total"))

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS {db}.alert_events
     at DateTime64(3, 'UTC'),
     team LowCardinality(String),
     service LowCardinality(String),
-    dimensions Map(LowCardinality(String), String)
+    dimensions Map(LowCardinality(String), String),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(at)
