@@ -1,0 +1,176 @@
+"""Window starts, the times and hours a run needs, and the exact window-sum engine on
+hand-made minute / hour buckets (no storage)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from metrics import windows
+from metrics.windows import (
+    bucket_sums,
+    floor_hour,
+    floor_minute,
+    pairs,
+    parse_window,
+    partial_hours,
+    required_times,
+    window_start,
+    window_sums,
+)
+
+pytestmark = pytest.mark.unit
+
+UTC = timezone.utc
+TS = pl.Datetime("us", "UTC")
+
+
+def T(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+AT = T("2026-11-02 12:00")
+
+
+@pytest.mark.parametrize("at,window,start", [
+    pytest.param(AT, "5m", T("2026-11-02 11:55"), id="5m starts five minutes earlier"),
+    pytest.param(AT, "30m", T("2026-11-02 11:30"), id="30m"),
+    pytest.param(AT, "1h", T("2026-11-02 11:00"), id="1h"),
+    pytest.param(AT, "2h", T("2026-11-02 10:00"), id="2h"),
+    pytest.param(AT, "6h", T("2026-11-02 06:00"), id="6h"),
+    pytest.param(AT, "1d", T("2026-11-01 12:00"), id="1d"),
+    pytest.param(AT, "3d", T("2026-10-30 12:00"), id="3d crosses into the previous month"),
+    pytest.param(AT, "7d", T("2026-10-26 12:00"), id="7d"),
+    pytest.param(AT, "30d", T("2026-10-03 12:00"), id="30d"),
+    pytest.param(AT, "month", T("2026-11-01 00:00"), id="month is the calendar month to date"),
+    pytest.param(T("2026-12-01 00:00"), "month", T("2026-12-01 00:00"),
+                 id="month at 00:00 on the 1st starts at `at`: empty"),
+    pytest.param(T("2026-12-01 00:01"), "month", T("2026-12-01 00:00"),
+                 id="month one minute into the 1st holds that minute"),
+    pytest.param(T("2026-03-31 23:59"), "month", T("2026-03-01 00:00"),
+                 id="month on the last minute of March starts on March 1st"),
+    pytest.param(T("2028-02-29 12:00"), "month", T("2028-02-01 00:00"),
+                 id="month on a leap day"),
+    pytest.param(T("2027-01-01 00:30"), "1h", T("2026-12-31 23:30"),
+                 id="1h across the new year"),
+])
+def test_window_start(at, window, start):
+    assert window_start(at, window) == start
+
+
+def test_an_empty_month_window_has_zero_length():
+    at = T("2026-12-01 00:00")
+    assert at - window_start(at, "month") == timedelta(0)
+
+
+def test_an_unknown_window_is_refused_by_name():
+    with pytest.raises(ValueError, match="'fortnight'"):
+        window_start(AT, "fortnight")
+    with pytest.raises(ValueError, match="'fortnight' is not one of 5m, 30m"):
+        parse_window("fortnight")
+
+
+def test_every_named_window_parses():
+    assert [parse_window(w) for w in windows.WINDOWS] == list(windows.WINDOWS)
+
+
+def test_floors_treat_naive_times_as_utc_and_convert_others():
+    assert floor_minute(datetime(2026, 11, 2, 11, 59, 59, 999000)) == T("2026-11-02 11:59")
+    plus_two = timezone(timedelta(hours=2))
+    assert floor_minute(datetime(2026, 11, 2, 14, 7, 30, tzinfo=plus_two)) == T(
+        "2026-11-02 12:07")
+    assert floor_hour(T("2026-11-02 11:59:59")) == T("2026-11-02 11:00")
+
+
+def test_required_times_are_every_point_and_every_window_start_sorted():
+    points = [T("2026-11-02 12:00"), T("2026-11-02 12:30")]
+    assert required_times(points, ["5m", "1h"]) == [
+        T("2026-11-02 11:00"), T("2026-11-02 11:30"), T("2026-11-02 11:55"),
+        T("2026-11-02 12:00"), T("2026-11-02 12:25"), T("2026-11-02 12:30")]
+
+
+def test_required_times_include_the_month_start():
+    assert required_times([AT], ["month"]) == [T("2026-11-01 00:00"), AT]
+
+
+@pytest.mark.parametrize("times,hours", [
+    pytest.param([T("2026-11-02 11:00"), T("2026-11-02 12:00")], [],
+                 id="times on the hour need no minute buckets"),
+    pytest.param([T("2026-11-02 11:00"), T("2026-11-02 11:55"), T("2026-11-02 12:25"),
+                  T("2026-11-02 12:30")], [T("2026-11-02 11:00"), T("2026-11-02 12:00")],
+                 id="each hour holding a time off the hour, once"),
+    pytest.param([T("2026-11-01 00:00"), T("2026-11-02 12:01")], [T("2026-11-02 12:00")],
+                 id="a month start on the hour needs none, a point one minute past does"),
+])
+def test_partial_hours(times, hours):
+    assert partial_hours(times) == hours
+
+
+def test_pairs_list_every_point_and_window_with_its_start():
+    expected = pl.DataFrame({
+        "at": [AT, AT, AT + timedelta(minutes=1), AT + timedelta(minutes=1)],
+        "window": ["5m", "month", "5m", "month"],
+        "start": [T("2026-11-02 11:55"), T("2026-11-01 00:00"), T("2026-11-02 11:56"),
+                  T("2026-11-01 00:00")]}, schema={"at": TS, "window": pl.String, "start": TS})
+    assert_frame_equal(pairs([AT, AT + timedelta(minutes=1)], ["5m", "month"]), expected)
+
+
+# -- the window-sum engine ----------------------------------------------------------------------
+
+def minute_rows() -> list[tuple[datetime, str, str]]:
+    """One overall event every minute 10:00-12:29; team payments at 11:15, 11:45, 12:10."""
+    start = T("2026-11-02 10:00")
+    rows = [(start + timedelta(minutes=i), "", "") for i in range(150)]
+    rows += [(T(f"2026-11-02 {hm}"), "team", "payments") for hm in ("11:15", "11:45", "12:10")]
+    return rows
+
+
+def buckets(rows, unit: str) -> pl.DataFrame:
+    frame = pl.DataFrame(rows, schema={"t": TS, "dimension": pl.String,
+                                       "dimension_value": pl.String}, orient="row")
+    return frame.with_columns(pl.col("t").dt.truncate(unit)).group_by(
+        ["t", "dimension", "dimension_value"]).agg(pl.len().cast(pl.Int64).alias("total"))
+
+
+def test_window_sums_over_hand_made_buckets_are_exact():
+    at = T("2026-11-02 12:30")
+    got = window_sums(buckets(minute_rows(), "1h"), buckets(minute_rows(), "1m"), [at],
+                      ["5m", "1h", "2h", "6h", "month"], ["dimension", "dimension_value"],
+                      ["total"])
+    expected = pl.DataFrame({
+        "at": [at] * 10,
+        "window": ["1h", "1h", "2h", "2h", "5m", "5m", "6h", "6h", "month", "month"],
+        "dimension": ["", "team"] * 5,
+        "dimension_value": ["", "payments"] * 5,
+        # 1h = [11:30, 12:30): 30 + 30 overall, 11:45 and 12:10 for payments;
+        # 2h = [10:30, 12:30): 30 + 60 + 30; 6h and month hold everything: 150 and 3.
+        "total": [60, 2, 120, 3, 5, 0, 150, 3, 150, 3],
+    }, schema={"at": TS, "window": pl.String, "dimension": pl.String,
+               "dimension_value": pl.String, "total": pl.Int64})
+    assert_frame_equal(got.sort("window", "dimension"), expected, check_dtypes=False)
+
+
+def test_window_sums_from_only_the_minute_buckets_the_engine_needs():
+    at = T("2026-11-02 12:30")
+    needed = set(partial_hours(required_times([at], ["1h", "2h"])))
+    minutes = buckets(minute_rows(), "1m").filter(
+        pl.col("t").dt.truncate("1h").is_in(list(needed)))
+    got = window_sums(buckets(minute_rows(), "1h"), minutes, [at], ["1h", "2h"],
+                      ["dimension", "dimension_value"], ["total"])
+    totals = dict(zip(got.filter(pl.col("dimension") == "").get_column("window"),
+                      got.filter(pl.col("dimension") == "").get_column("total")))
+    assert totals == {"1h": 60, "2h": 120}
+
+
+def test_bucket_sums_over_raw_rows_respect_the_window_edges_to_the_millisecond():
+    rows = pl.DataFrame({
+        "event_time": [T("2026-11-02 11:54:59.999"), T("2026-11-02 11:55:00"),
+                       T("2026-11-02 11:59:59.999"), T("2026-11-02 12:00:00")],
+        "dimension": [""] * 4, "dimension_value": [""] * 4, "n": [1, 10, 100, 1000]},
+        schema={"event_time": TS, "dimension": pl.String, "dimension_value": pl.String,
+                "n": pl.Int64})
+    got = bucket_sums(rows, ["dimension", "dimension_value"], ["n"], pairs([AT], ["5m", "1h"]))
+    assert dict(zip(got.get_column("window"), got.get_column("n"))) == {"5m": 110, "1h": 111}
