@@ -27,22 +27,37 @@ GATE_DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
 
 @dataclass(frozen=True)
 class Rollup:
-    """A pair of rollup tables (minute, hour) and the measures the SLIs read from them."""
+    """A pair of rollup tables (minute, hour) and the measures the SLIs read from them:
+    plain sums, plus (for decisions) the latency histogram as columns b0..b71."""
 
     minute_table: str
     hour_table: str
     dimensions: dict[str, str]
-    measures: dict[str, str]  # output name -> aggregate expression over the rollup
+    sums: tuple[str, ...]
+    histogram: bool = False
+
+    @property
+    def measures(self) -> list[str]:
+        buckets = [f"b{i}" for i in range(BUCKET_COUNT)] if self.histogram else []
+        return [*self.sums, *buckets]
+
+    def aggregates(self) -> str:
+        """The inner query's aggregates: one sumMap for the histogram, not one per bucket."""
+        parts = [f"toInt64(sum({m})) AS {m}" for m in self.sums]
+        if self.histogram:
+            parts.append("sumMap(latency_buckets) AS lb")
+        return ", ".join(parts)
+
+    def projection(self) -> str:
+        """The outer query's measure columns."""
+        buckets = [f"toInt64(lb[{i}]) AS b{i}" for i in range(BUCKET_COUNT)] \
+            if self.histogram else []
+        return ", ".join([*self.sums, *buckets])
 
 
-DECISIONS = Rollup(
-    "decisions_1m", "decisions_1h", DECISION_DIMENSIONS,
-    {"total": "sum(total)", "errors": "sum(errors)", "denies": "sum(denies)",
-     "warns": "sum(warns)", "latency_count": "sum(latency_count)",
-     **{f"b{i}": f"sumMap(latency_buckets)[{i}]" for i in range(BUCKET_COUNT)}})
-GATES = Rollup("gates_1m", "gates_1h", GATE_DIMENSIONS,
-               {"total": "sum(total)", "blocked": "sum(blocked)",
-                "overridden": "sum(overridden)"})
+DECISIONS = Rollup("decisions_1m", "decisions_1h", DECISION_DIMENSIONS,
+                   ("total", "errors", "denies", "warns", "latency_count"), histogram=True)
+GATES = Rollup("gates_1m", "gates_1h", GATE_DIMENSIONS, ("total", "blocked", "overridden"))
 
 
 def _grouped_sql(rollup: Rollup, table: str, time_column: str, where: str) -> str:
@@ -51,9 +66,10 @@ def _grouped_sql(rollup: Rollup, table: str, time_column: str, where: str) -> st
     value = "multiIf(" + ", ".join(f"grouping({c}) = 0, toString({c})" for c in dims.values()) \
         + ", '')"
     sets = ", ".join([f"({time_column}, {c})" for c in dims.values()] + [f"({time_column})"])
-    measures = ", ".join(f"toInt64({expr}) AS {out}" for out, expr in rollup.measures.items())
-    return (f"SELECT {time_column} AS t, {name} AS dimension, {value} AS dimension_value, "
-            f"{measures} FROM {table} WHERE {where} GROUP BY GROUPING SETS ({sets})")
+    return (f"SELECT t, dimension, dimension_value, {rollup.projection()} FROM ("
+            f"SELECT {time_column} AS t, {name} AS dimension, {value} AS dimension_value, "
+            f"{rollup.aggregates()} FROM {table} WHERE {where} "
+            f"GROUP BY GROUPING SETS ({sets}))")
 
 
 def _frame(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
@@ -104,6 +120,35 @@ def events(client: Client, kind: str, columns: list[str], start: datetime, end: 
     return frame.with_columns(utc_datetime(frame, "event_time"))
 
 
+def latest_rows(client: Client, kind: str, entity: str, keys: list[str], values: list[str],
+                start: datetime, end: datetime, partial: list[datetime]) -> pl.DataFrame:
+    """Rows of one kind reduced to the latest per (entity, keys, hour), plus the raw rows of
+    the `partial` hours (those holding an evaluation time that is not on the hour).
+
+    For an as-of "latest row before `at`" this is exact: a reduced row lies wholly before any
+    `at` at or after the end of its hour, and inside the hour of `at` the raw rows decide. It
+    turns a month of per-minute heartbeats into one row per agent and hour."""
+    group = [entity, *keys]
+    latest = ", ".join(f"argMax({c}, event_time) AS {c}" for c in values)
+    cols = ", ".join(group)
+    window = ("event_time >= {start:DateTime64(3, 'UTC')} AND "
+              "event_time < {end:DateTime64(3, 'UTC')} AND event_kind = {kind:String}")
+    sql = (f"SELECT max(event_time) AS latest_at, {cols}{', ' if latest else ''}{latest} "
+           f"FROM policy_events WHERE {window} GROUP BY {cols}, toStartOfHour(event_time)")
+    params = {"kind": kind, "start": start, "end": end}
+    if partial:
+        raw = ", ".join([*group, *values])
+        sql += (f" UNION ALL SELECT event_time AS latest_at, {raw} FROM policy_events WHERE "
+                f"{window} AND "
+                "toStartOfHour(event_time) IN {hours:Array(DateTime('UTC'))}")
+        params["hours"] = partial
+    frame = pl.from_arrow(client.query_arrow(
+        f"SELECT * FROM ({sql}) ORDER BY latest_at", parameters=params)).rename(
+        {"latest_at": "event_time"})
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(utc_datetime(frame, "event_time"))
+
+
 def table_rows(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
     """Rows of a named query over a batch-layer table (triage verdicts, alert history)."""
     frame = pl.from_arrow(client.query_arrow(sql, parameters=parameters))
@@ -123,10 +168,10 @@ def _filtered_sql(rollup: Rollup, table: str, time_column: str, time_where: str,
     columns = [rollup.dimensions[d] for d in by]
     key = "concat(" + ", ',', ".join(f"'{d}=', toString({c})" for d, c in zip(by, columns)) \
         + ")" if by else "''"
-    measures = ", ".join(f"toInt64({expr}) AS {out}" for out, expr in rollup.measures.items())
     group = ", ".join([time_column, *columns])
-    sql = (f"SELECT {time_column} AS t, {key} AS key, {measures} FROM {table} "
-           f"WHERE {' AND '.join(conditions)} GROUP BY {group}")
+    sql = (f"SELECT t, key, {rollup.projection()} FROM (SELECT {time_column} AS t, {key} AS key, "
+           f"{rollup.aggregates()} FROM {table} WHERE {' AND '.join(conditions)} "
+           f"GROUP BY {group})")
     return sql, params
 
 
