@@ -1,7 +1,8 @@
 """ClickHouse -> Polars: the only place the batch layer reads storage.
 
-Rollups are read per dimension set in one pass with GROUPING SETS, giving frames keyed by
-(`dimension`, `dimension_value`) where dimension is '' for the overall row. Raw event kinds the
+Rollups are read from their per-dimension tables (schemas/clickhouse/0006), giving frames keyed
+by (`dimension`, `dimension_value`) where dimension is '' for the overall row; SLOs that filter
+and group by several dimensions read the combined rollups (`filtered_hours`/`_minutes`). Raw event kinds the
 rollups do not cover are read as rows. Everything arrives as Arrow.
 """
 
@@ -18,7 +19,7 @@ from metrics.windows import floor_hour
 
 KEYS = ["dimension", "dimension_value"]
 
-# dimension name -> rollup column; the order is the GROUPING SETS order.
+# dimension name -> rollup column (the combined rollups; the per-dimension ones use the names).
 DECISION_DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
                        "engine": "engine", "environment": "environment", "cluster": "cluster"}
 GATE_DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
@@ -61,15 +62,17 @@ GATES = Rollup("gates_1m", "gates_1h", GATE_DIMENSIONS, ("total", "blocked", "ov
 
 
 def _grouped_sql(rollup: Rollup, table: str, time_column: str, where: str) -> str:
-    dims = rollup.dimensions
-    name = "multiIf(" + ", ".join(f"grouping({c}) = 0, '{d}'" for d, c in dims.items()) + ", '')"
-    value = "multiIf(" + ", ".join(f"grouping({c}) = 0, toString({c})" for c in dims.values()) \
-        + ", '')"
-    sets = ", ".join([f"({time_column}, {c})" for c in dims.values()] + [f"({time_column})"])
+    """Rows of a per-dimension rollup (`<table>` with `dims_` before its grain suffix),
+    merged per (time, dimension, value): what the background merge has not merged yet."""
     return (f"SELECT t, dimension, dimension_value, {rollup.projection()} FROM ("
-            f"SELECT {time_column} AS t, {name} AS dimension, {value} AS dimension_value, "
-            f"{rollup.aggregates()} FROM {table} WHERE {where} "
-            f"GROUP BY GROUPING SETS ({sets}))")
+            f"SELECT {time_column} AS t, dimension, dimension_value, {rollup.aggregates()} "
+            f"FROM {_dims(table)} WHERE {where} "
+            f"GROUP BY {time_column}, dimension, dimension_value)")
+
+
+def _dims(table: str) -> str:
+    name, grain = table.rsplit("_", 1)
+    return f"{name}_dims_{grain}"
 
 
 def _frame(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
