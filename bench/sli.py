@@ -482,6 +482,23 @@ def stage_times(stages: dict[str, float]):
             setattr(owner, attr, original)
 
 
+def wait_idle(max_percent: float, timeout: float) -> None:
+    """On a shared machine: wait until other work leaves the CPUs (mostly) idle."""
+    if max_percent <= 0:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = psutil.cpu_percent(interval=3)
+        if busy <= max_percent:
+            log(f"machine CPU {busy:.0f}% busy: starting")
+            return
+        if time.monotonic() > deadline:
+            log(f"machine CPU still {busy:.0f}% busy after {timeout:.0f}s: starting anyway")
+            return
+        log(f"machine CPU {busy:.0f}% busy (> {max_percent:.0f}%): waiting")
+        time.sleep(5)
+
+
 def backfill_points(end: datetime, span: timedelta, step: timedelta) -> list[datetime]:
     """The evaluation points `metrics.jobs.backfill` uses (same formula)."""
     count = int(span / step)
@@ -495,6 +512,14 @@ def parse_step(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(f"step {text!r}: expected e.g. 30m, 1h, 1d")
     n, unit = int(m.group(1)), m.group(2)
     return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+def format_step(step: timedelta) -> str:
+    seconds = int(step.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def parse_count(text: str) -> int:
@@ -580,10 +605,17 @@ def compare_values(baseline, ours) -> dict:
               "rows_matched": int(len(both)),
               "m1_max_abs_diff": float(np.nanmax(np.abs(both["M1_pandas"] - both["M1_ps"])))
               if len(both) else None}
+    # Exact quantiles of a handful of values and a histogram's interpolation can differ a lot;
+    # the bound that matters (one bucket, <= 25%) is for cells with many latencies.
+    big = both[both["total"] >= 1000]
+    result["cells_with_1000_plus_decisions"] = int(len(big))
     for key in BASELINE_PERCENTILES:
-        rel = (np.abs(both[f"{key}_ps"] - both[f"{key}_pandas"]) / both[f"{key}_pandas"]).dropna()
-        result[f"{key}_rel_diff_median"] = round(float(rel.median()), 4) if len(rel) else None
-        result[f"{key}_rel_diff_max"] = round(float(rel.max()), 4) if len(rel) else None
+        for name, part in (("", both), ("_1000plus", big)):
+            rel = (np.abs(part[f"{key}_ps"] - part[f"{key}_pandas"])
+                   / part[f"{key}_pandas"]).dropna()
+            result[f"{key}_rel_diff_median{name}"] = round(float(rel.median()), 4) \
+                if len(rel) else None
+            result[f"{key}_rel_diff_max{name}"] = round(float(rel.max()), 4) if len(rel) else None
     return result
 
 
@@ -600,6 +632,19 @@ def code_version() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
+
+
+def code_digest() -> str:
+    """A short hash of metrics/ and schemas/ as they are on disk when the run starts (the code
+    under test may be edited while a long run goes on; this pins what was imported)."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path in sorted([*ROOT.glob("metrics/**/*.py"), *ROOT.glob("schemas/**/*.py"),
+                        *ROOT.glob("schemas/**/*.sql")]):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def cpu_model() -> str:
@@ -623,7 +668,7 @@ def _own_cpu() -> float:
 
 
 def run(args) -> dict:
-    import polars as pl
+    version, digest = code_version(), code_digest()  # before the code under test is imported
 
     from metrics import jobs
     from metrics.sli import decisions
@@ -674,9 +719,11 @@ def run(args) -> dict:
 
         # 2. backfill
         points = backfill_points(end, span, args.step)
-        log(f"backfill: {len(points)} points every {args.step} over {args.days} days, "
+        log(f"backfill: {len(points)} points every {format_step(args.step)} over {args.days} days, "
             f"{len(WINDOWS)} windows, chunks of {args.chunk} ...")
         stages_bf: dict[str, float] = {}
+        wait_idle(args.wait_idle, args.wait_idle_timeout)
+        load_at_backfill = round(os.getloadavg()[0], 2)
         machine_before, own_before = _busy_seconds(), _own_cpu()
         profiler = cProfile.Profile() if args.profile else None
         t_bf = time.perf_counter()
@@ -707,6 +754,8 @@ def run(args) -> dict:
         per_minute = max(1, round(args.events / (span / timedelta(minutes=1))))
         incremental = []
         first_id = args.events
+        wait_idle(args.wait_idle, args.wait_idle_timeout)
+        machine_before, own_before, t_inc = _busy_seconds(), _own_cpu(), time.perf_counter()
         for k in range(1, args.incremental_runs + 2):
             at = end + timedelta(minutes=k)
             gen.decisions(per_minute, int((at - timedelta(minutes=1)).timestamp() * 1000),
@@ -725,6 +774,9 @@ def run(args) -> dict:
             log(f"incremental at end+{k}m ({'cold' if k == 1 else 'warm'}): "
                 f"{inc.points} point(s), {inc.rows:,} rows in {seconds:.3f}s "
                 f"(peak RSS {rss_inc.mib} MiB)")
+        inc_wall = time.perf_counter() - t_inc
+        inc_own = _own_cpu() - own_before
+        inc_other_cores = max(0.0, (_busy_seconds() - machine_before) - inc_own) / inc_wall
         cold = incremental[0]
         warm = incremental[1:]
         warm_median = statistics.median(r["seconds"] for r in warm) if warm else None
@@ -745,6 +797,7 @@ def run(args) -> dict:
             k = min(args.baseline_points, len(points))
             idx = sorted({int(round(x)) for x in np.linspace(0, len(points) - 1, k)})
             sample = [points[i] for i in idx]
+            wait_idle(args.wait_idle, args.wait_idle_timeout)
             t = time.perf_counter()
             ours_sample = decisions.compute(Context(client, sample, list(WINDOWS)))
             ps_sample_s = time.perf_counter() - t
@@ -796,7 +849,7 @@ def run(args) -> dict:
                 f"{ps_dec_s:.2f}s -> {baseline['ratio_all_points']}x")
 
         result = {
-            "events": args.events, "days": args.days, "step": str(args.step),
+            "events": args.events, "days": args.days, "step": format_step(args.step),
             "chunk": args.chunk, "end": end.isoformat(), "points": len(points),
             "windows": list(WINDOWS),
             "generate_decisions_seconds": round(gen_dec_s, 2),
@@ -812,6 +865,8 @@ def run(args) -> dict:
             "backfill_stages": {k: round(v, 3) for k, v in sorted(
                 stages_bf.items(), key=lambda kv: -kv[1])},
             "backfill_other_processes_cores": round(bf_other_cores, 2),
+            "backfill_load_average_1m_at_start": load_at_backfill,
+            "incremental_other_processes_cores": round(inc_other_cores, 2),
             "incremental_cold_seconds": cold["seconds"],
             "incremental_warm_seconds_median": warm_median,
             "incremental_warm_seconds": [r["seconds"] for r in warm],
@@ -830,7 +885,8 @@ def run(args) -> dict:
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "python": platform.python_version(),
             "versions": _versions(),
-            "code_version": code_version(),
+            "code_version": version,
+            "code_digest": digest,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": args.command_line,
             "data_dir": str(workdir) if args.keep else None,
@@ -867,6 +923,11 @@ def markdown(r: dict) -> str:
         f"| end + {i + 1} min ({'cold' if i == 0 else 'warm'}) | {x['seconds']} s | "
         f"{x['points']} | {x['rows']:,} | {x['peak_rss_mib']} MiB |"
         for i, x in enumerate(r["incremental_runs"]))
+    warm = r["incremental_runs"][1:] or r["incremental_runs"][:1]
+    names = list(warm[0]["stages"])
+    inc_stages = " · ".join(f"{n} {statistics.median(x['stages'].get(n, 0.0) for x in warm):.3f} s"
+                            for n in sorted(names, key=lambda n: -statistics.median(
+                                x["stages"].get(n, 0.0) for x in warm)))
     life = ", ".join(f"{k} {v:,}" for k, v in r["lifecycle_rows"].items())
     rows = r["table_rows"]
     if b:
@@ -893,15 +954,19 @@ later points have fuller 30d windows); peak RSS {b['peak_rss_mib']} MiB. Values 
 {a['rows_matched']:,} of {a['rows_pandas']:,} baseline rows matched, M1 max |difference|
 {a['m1_max_abs_diff']:.2g}; percentiles from the histogram vs exact: median relative difference
 p50 {a['L_p50_rel_diff_median']:.1%} / p95 {a['L_p95_rel_diff_median']:.1%} / p99
-{a['L_p99_rel_diff_median']:.1%}, max {a['L_p50_rel_diff_max']:.1%} / {a['L_p95_rel_diff_max']:.1%} /
-{a['L_p99_rel_diff_max']:.1%} (the log-linear interpolation inside a bucket; bucket width <= 25%).
+{a['L_p99_rel_diff_median']:.1%}; max over the {a['cells_with_1000_plus_decisions']:,} cells with
+>= 1,000 decisions {a['L_p50_rel_diff_max_1000plus']:.1%} / {a['L_p95_rel_diff_max_1000plus']:.1%} /
+{a['L_p99_rel_diff_max_1000plus']:.1%} (log-linear interpolation inside a bucket, whose width is
+<= 25%; over all cells, tiny groups included, the max is {a['L_p50_rel_diff_max']:.0%} /
+{a['L_p95_rel_diff_max']:.0%} / {a['L_p99_rel_diff_max']:.0%}).
 """
     else:
         base_md = "\nBaseline skipped (`--skip-baseline`).\n"
     return f"""{SECTION_START}
 ## SLI batch: backfill and incremental runs over {r['events']:,} decisions (chDB)
 
-Measured {r['date']} at commit `{r['code_version']}` on {r['cpu_count']} CPU(s) \
+Measured {r['date']} at commit `{r['code_version']}` (metrics/ + schemas/ digest \
+`{r.get('code_digest', '?')}`) on {r['cpu_count']} CPU(s) \
 ({r['cpu_model']}), {r['memory_gib']} GiB RAM, Python {r['python']}, chDB {r['versions'].get('chdb', '?')}, \
 polars {r['versions'].get('polars', '?')}, pandas {r['versions'].get('pandas', '?')}.
 
@@ -928,10 +993,13 @@ gates_1m {rows.get('gates_1m', 0):,}, policy_events {rows.get('policy_events', 0
 | peak RSS while generating the data | {r['generate_peak_rss_mib']} MiB | | |
 
 Backfill time by stage (wall seconds; families in `metrics.jobs.FAMILIES`): {stages}.
-Other processes used {r['backfill_other_processes_cores']} cores during the backfill.
+Other processes used {r['backfill_other_processes_cores']} of the {r['cpu_count']} cores during the
+backfill (1-min load average at its start {r['backfill_load_average_1m_at_start']}), and
+{r['incremental_other_processes_cores']} during the incremental runs.
 
 Incremental runs (before each, a minute of new data is inserted, untimed:
-{r['incremental_new_decisions_per_minute']} decisions + 30 heartbeats):
+{r['incremental_new_decisions_per_minute']} decisions + 30 heartbeats). Median warm run by stage:
+{inc_stages}.
 
 | run | seconds | points | rows | peak RSS |
 |---|---|---|---|---|
@@ -939,11 +1007,20 @@ Incremental runs (before each, a minute of new data is inserted, untimed:
 {base_md}{SECTION_END}"""
 
 
+NOTES_START = "<!-- bench:sli:notes:start -->"
+NOTES_END = "<!-- bench:sli:notes:end -->"
+
+
 def write_section(path: Path, section: str) -> None:
+    """Replace the SLI section; hand-written notes between the notes markers inside it are
+    kept (they go at the end of the new section)."""
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     if SECTION_START in text and SECTION_END in text:
         head, rest = text.split(SECTION_START, 1)
-        _, tail = rest.split(SECTION_END, 1)
+        old, tail = rest.split(SECTION_END, 1)
+        if NOTES_START in old and NOTES_END in old:
+            notes = NOTES_START + old.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0] + NOTES_END
+            section = section.replace(SECTION_END, notes + "\n" + SECTION_END)
         text = head + section + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
@@ -979,6 +1056,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "RESULTS.md",
                         help="markdown file whose SLI section is replaced "
                              "(default bench/RESULTS.md); '-' to skip")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="PERCENT",
+                        help="before the backfill, the incremental runs and the baseline, wait "
+                             "until the machine's CPUs are at most this busy (over 3 s) -- for "
+                             "shared machines (default 0: don't wait)")
+    parser.add_argument("--wait-idle-timeout", type=float, default=600,
+                        help="seconds --wait-idle waits at most (default 600)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = parser.parse_args(argv)
     if args.events < 1 or args.days < 1 or args.chunk < 1 or args.incremental_runs < 0:

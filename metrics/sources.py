@@ -42,18 +42,20 @@ class Rollup:
         buckets = [f"b{i}" for i in range(BUCKET_COUNT)] if self.histogram else []
         return [*self.sums, *buckets]
 
-    def aggregates(self) -> str:
-        """The inner query's aggregates: one sumMap for the histogram, not one per bucket."""
-        parts = [f"toInt64(sum({m})) AS {m}" for m in self.sums]
-        if self.histogram:
+    def aggregates(self, measures: list[str] | None = None) -> str:
+        """The inner query's aggregates (of `measures`, default all): one sumMap for the
+        histogram, not one per bucket."""
+        wanted = self.measures if measures is None else measures
+        parts = [f"toInt64(sum({m})) AS {m}" for m in self.sums if m in wanted]
+        if any(m.startswith("b") and m[1:].isdigit() for m in wanted):
             parts.append("sumMap(latency_buckets) AS lb")
         return ", ".join(parts)
 
-    def projection(self) -> str:
+    def projection(self, measures: list[str] | None = None) -> str:
         """The outer query's measure columns."""
-        buckets = [f"toInt64(lb[{i}]) AS b{i}" for i in range(BUCKET_COUNT)] \
-            if self.histogram else []
-        return ", ".join([*self.sums, *buckets])
+        wanted = self.measures if measures is None else measures
+        return ", ".join(m if m in self.sums else f"toInt64(lb[{int(m[1:])}]) AS {m}"
+                         for m in wanted)
 
 
 DECISIONS = Rollup("decisions_1m", "decisions_1h", DECISION_DIMENSIONS,
@@ -160,7 +162,8 @@ def table_rows(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
 
 
 def _filtered_sql(rollup: Rollup, table: str, time_column: str, time_where: str,
-                  where: dict[str, str], by: list[str]) -> tuple[str, dict]:
+                  where: dict[str, str], by: list[str], measures: list[str] | None = None
+                  ) -> tuple[str, dict]:
     """Rollup rows filtered by dimension values (bound) and grouped by `by` dimensions; the
     key column `key` joins the by-values as 'team=payments,cluster=prod' ('' when no by)."""
     params: dict = {}
@@ -172,30 +175,33 @@ def _filtered_sql(rollup: Rollup, table: str, time_column: str, time_where: str,
     key = "concat(" + ", ',', ".join(f"'{d}=', toString({c})" for d, c in zip(by, columns)) \
         + ")" if by else "''"
     group = ", ".join([time_column, *columns])
-    sql = (f"SELECT t, key, {rollup.projection()} FROM (SELECT {time_column} AS t, {key} AS key, "
-           f"{rollup.aggregates()} FROM {table} WHERE {' AND '.join(conditions)} "
-           f"GROUP BY {group})")
+    sql = (f"SELECT t, key, {rollup.projection(measures)} FROM (SELECT {time_column} AS t, "
+           f"{key} AS key, {rollup.aggregates(measures)} FROM {table} "
+           f"WHERE {' AND '.join(conditions)} GROUP BY {group})")
     return sql, params
 
 
 def filtered_hours(client: Client, rollup: Rollup, start: datetime, end: datetime,
-                   where: dict[str, str], by: list[str]) -> pl.DataFrame:
-    """Like rollup_hours, filtered by `where` and keyed by the `by` values."""
+                   where: dict[str, str], by: list[str], measures: list[str] | None = None
+                   ) -> pl.DataFrame:
+    """Like rollup_hours, filtered by `where`, keyed by the `by` values, only `measures`."""
     start = floor_hour(start)
     sql, params = _filtered_sql(rollup, rollup.hour_table, "hour",
                                 "hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}",
-                                where, by)
+                                where, by, measures)
     return _frame(client, sql, {**params, "start": start, "end": end})
 
 
 def filtered_minutes(client: Client, rollup: Rollup, hours: list[datetime],
-                     where: dict[str, str], by: list[str]) -> pl.DataFrame:
+                     where: dict[str, str], by: list[str], measures: list[str] | None = None
+                     ) -> pl.DataFrame:
     if not hours:
-        sql, params = _filtered_sql(rollup, rollup.minute_table, "minute", "0", where, by)
+        sql, params = _filtered_sql(rollup, rollup.minute_table, "minute", "0", where, by,
+                                    measures)
         return _frame(client, sql, params)
     sql, params = _filtered_sql(
         rollup, rollup.minute_table, "minute",
         "toStartOfHour(minute) IN {hours:Array(DateTime('UTC'))} AND "
-        "minute >= {lo:DateTime('UTC')} AND minute < {hi:DateTime('UTC')}", where, by)
+        "minute >= {lo:DateTime('UTC')} AND minute < {hi:DateTime('UTC')}", where, by, measures)
     return _frame(client, sql, {**params, "hours": hours, "lo": min(hours),
                                 "hi": max(hours) + timedelta(hours=1)})

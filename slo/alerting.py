@@ -45,6 +45,15 @@ class RunReport:
     budget_actions: int = 0
 
 
+def _owner(slo, dimensions: dict[str, str]) -> tuple[str, str]:
+    """(team, service) an alert belongs to, for its history rows (M7 by team): its dimension
+    values, else the SLO's `where` filter, else the SLO's team label and service."""
+    labels = getattr(slo.metadata, "labels", None) or {}
+    team = dimensions.get("team") or slo.where.get("team") or str(labels.get("team", ""))
+    service = dimensions.get("service") or slo.where.get("service") or slo.spec.service
+    return team, service
+
+
 def budget_period_start(slo, at: datetime) -> datetime:
     """The start of the budget period `at` falls in, for "once per period" actions: the
     calendar month, or for a rolling period the epoch-aligned slice of that length."""
@@ -88,6 +97,7 @@ class AlertEvaluator:
         states: list[AlertState] = []
         transitions: list[tuple[AlertState, str]] = []
         unmuted: list[AlertState] = []
+        owners: dict[str, tuple[str, str]] = {}
         for evaluation in evaluations:
             slo = self.by_name[evaluation.slo]
             for tier in TIERS:
@@ -96,6 +106,11 @@ class AlertEvaluator:
                 labels = {"slo": slo.name, "severity": tier, **evaluation.dimensions}
                 muted = silence_store.silenced(active, labels, at)
                 prior = previous.get(alert_id(slo.name, tier, evaluation.dimensions))
+                if prior is not None and prior.updated_at is not None \
+                        and at < prior.updated_at:
+                    continue  # an evaluation of the past (--at) never rewinds an alert
+                owners[alert_id(slo.name, tier, evaluation.dimensions)] = _owner(
+                    slo, evaluation.dimensions)
                 state, kind = advance(prior, evaluation, tier,
                                       pending_seconds=slo.pending_seconds, silenced=muted)
                 if prior is None and kind is None:
@@ -107,7 +122,7 @@ class AlertEvaluator:
                 elif prior is not None and prior.silenced and not muted \
                         and state.state == FIRING:
                     unmuted.append(state)  # its silence ended while it still fires
-        self.store.save(states, transitions)
+        self.store.save(states, transitions, owners)
         notices = [self._notice(s) for s, kind in transitions
                    if kind in (FIRING, RESOLVED) and not s.silenced]
         notices += [self._notice(s) for s in unmuted]
@@ -151,6 +166,7 @@ class AlertEvaluator:
     def _budget_policies(self, evaluations: list[Evaluation], at: datetime) -> int:
         taken = self._actions_taken()
         rows = []
+        notices: dict[tuple[str, str, str], list[AlertNotice]] = {}
         for evaluation in evaluations:
             slo = self.by_name[evaluation.slo]
             if not slo.budget_policies or evaluation.budget_remaining is None:
@@ -166,25 +182,30 @@ class AlertEvaluator:
                 rows.append([slo.name, evaluation.dimensions, float(policy.consumed),
                              policy.action, policy.owner or "", float(consumed), period_start,
                              at])
-                log.warning("error-budget policy: SLO %s %s consumed %.0f%% of its budget: %s",
-                            slo.name, evaluation.dimensions, float(consumed) * 100,
-                            policy.action)
-                self._notify_budget_action(slo, evaluation, policy, consumed, at)
+                notices.setdefault((slo.name, policy.action, policy.owner or ""), []).append(
+                    self._budget_notice(slo, evaluation, policy, consumed, at))
+        for (name, action, owner), group in notices.items():
+            log.warning("error-budget policy of SLO %s: %s for %d dimension value(s)", name,
+                        action, len(group))
+            targets = self.router.route({"slo": name, "severity": "ticket", "action": action,
+                                         "owner": owner})
+            if targets and self.dispatcher is not None:
+                self.dispatcher.submit(Notification(tuple(group)), to=targets)
         if rows:
             self.client.insert("budget_policy_events", rows, column_names=[
                 "slo", "dimensions", "threshold", "action", "owner", "budget_consumed",
                 "period_start", "at"])
         return len(rows)
 
-    def _notify_budget_action(self, slo, evaluation: Evaluation, policy, consumed,
-                              at: datetime) -> None:
-        """An error-budget policy action goes out as a ticket-tier notice, routed with the
-        labels `action` and `owner` so a route can send it to the policy's owner."""
+    def _budget_notice(self, slo, evaluation: Evaluation, policy, consumed,
+                       at: datetime) -> AlertNotice:
+        """An error-budget policy action as a ticket-tier notice; routes match it by the
+        labels `action` and `owner` (so it can go to the policy's owner)."""
         wording = {"review-ticket": "open a policy review",
                    "notify-owner": "tell the policy's owner",
                    "freeze-enforce-rollouts": "freeze new enforce-mode rollouts"}[policy.action]
         dims = ", ".join(f"{k}={v}" for k, v in evaluation.dimensions.items())
-        notice = AlertNotice(
+        return AlertNotice(
             alert_id=alert_id(slo.name, f"budget-{policy.action}", evaluation.dimensions),
             slo=slo.name, severity="ticket", state="firing",
             summary=f"SLO {slo.name}{' [' + dims + ']' if dims else ''} consumed "
@@ -196,11 +217,6 @@ class AlertEvaluator:
             time_to_exhaustion_s=evaluation.time_to_exhaustion_s,
             dashboard_url=dashboard_link(self.dashboard_url, slo.name, evaluation.dimensions),
             started_at=at, dimensions=evaluation.dimensions)
-        targets = self.router.route({"slo": slo.name, "severity": "ticket",
-                                     "action": policy.action, "owner": policy.owner or "",
-                                     **evaluation.dimensions})
-        if targets and self.dispatcher is not None:
-            self.dispatcher.submit(Notification((notice,)), to=targets)
 
     def _actions_taken(self) -> set[tuple]:
         rows = self.client.query("SELECT slo, dimensions, threshold, action, period_start "

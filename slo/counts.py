@@ -30,35 +30,49 @@ class UnsupportedSlo(ValueError):
     """The SLO asks for a breakdown its SLI cannot give."""
 
 
+def _measures(sli: str, latency_threshold: float) -> dict[str, pl.Expr]:
+    """The rollup measures an SLI reads, and its (numerator, total) from them."""
+    if sli == "M1":
+        return {"measures": ["total", "errors"],
+                "numerator": pl.col("total") - pl.col("errors"), "total": pl.col("total")}
+    if sli == "M6":
+        return {"measures": ["total", "blocked"], "numerator": pl.col("blocked"),
+                "total": pl.col("total")}
+    under = [f"b{i}" for i in range(1, BUCKET_COUNT)
+             if BOUNDS[i - 1] <= latency_threshold + 1e-15]
+    return {"measures": ["latency_count", *under], "numerator": pl.sum_horizontal(under),
+            "total": pl.col("latency_count")}
+
+
 def _rollup_counts(client: Client, sli: str, where: dict[str, str], by: list[str],
-                   points: list[datetime], windows: list[str], latency_threshold: float
-                   ) -> pl.DataFrame:
+                   points: list[datetime], windows: list[str], latency_threshold: float,
+                   cache: dict | None) -> pl.DataFrame:
     rollup = sources.GATES if sli == "M6" else sources.DECISIONS
     unknown = [d for d in [*where, *by] if d not in rollup.dimensions]
     if unknown:
         raise UnsupportedSlo(f"{sli} has no dimension {unknown[0]!r}; it has "
                              + ", ".join(rollup.dimensions))
+    plan = _measures(sli, latency_threshold)
+    key = (sli, latency_threshold, tuple(sorted(where.items())), tuple(by), tuple(points),
+           tuple(windows))
+    if cache is not None and key in cache:  # SLOs sharing an SLI, filter and breakdown
+        return cache[key]
     spans = pairs(points, windows)
     times = sorted(set(spans.get_column("at").to_list()) | set(
         spans.get_column("start").to_list()))
-    hourly = sources.filtered_hours(client, rollup, min(times), max(times), where, by)
-    minutely = sources.filtered_minutes(client, rollup, partial_hours(times), where, by)
-    measures = list(rollup.measures)
-    sums = window_sums(hourly, minutely, [], [], ["key"], measures, spans=spans)
-    if sli == "M1":
-        numerator, total = pl.col("total") - pl.col("errors"), pl.col("total")
-    elif sli == "M6":
-        numerator, total = pl.col("blocked"), pl.col("total")
-    else:
-        under = [f"b{i}" for i in range(1, BUCKET_COUNT)
-                 if BOUNDS[i - 1] <= latency_threshold + 1e-15]
-        numerator, total = pl.sum_horizontal(under), pl.col("latency_count")
+    hourly = sources.filtered_hours(client, rollup, min(times), max(times), where, by,
+                                    plan["measures"])
+    minutely = sources.filtered_minutes(client, rollup, partial_hours(times), where, by,
+                                        plan["measures"])
+    sums = window_sums(hourly, minutely, [], [], ["key"], plan["measures"], spans=spans)
     overall = spans.select("at", "window").with_columns(key=pl.lit(""))
-    counted = sums.select("at", "window", "key", numerator.alias("numerator"),
-                          total.alias("total"))
+    counted = sums.select("at", "window", "key", plan["numerator"].alias("numerator"),
+                          plan["total"].alias("total"))
     if not by:  # an empty window still has its (empty) overall row
         counted = overall.join(counted, on=["at", "window", "key"], how="left").with_columns(
             pl.col("numerator").fill_null(0), pl.col("total").fill_null(0))
+    if cache is not None:
+        cache[key] = counted
     return counted
 
 
@@ -83,12 +97,13 @@ def _family_counts(client: Client, sli: str, where: dict[str, str], by: list[str
 
 
 def counts(client: Client, sli: str, where: dict[str, str], by: list[str],
-           points: list[datetime], windows: list[str], *, latency_threshold: float = 0.1
-           ) -> pl.DataFrame:
-    """Columns at, window, key ('team=payments,...' or ''), numerator, total (integers)."""
+           points: list[datetime], windows: list[str], *, latency_threshold: float = 0.1,
+           cache: dict | None = None) -> pl.DataFrame:
+    """Columns at, window, key ('team=payments,...' or ''), numerator, total (integers).
+    `cache` (one dict per evaluation run) shares reads between SLOs asking the same."""
     if sli in ROLLUP_SLIS:
         frame = _rollup_counts(client, sli, where, list(by), points, windows,
-                               latency_threshold)
+                               latency_threshold, cache)
     elif sli in FAMILY_OF:
         frame = _family_counts(client, sli, where, list(by), points, windows)
     else:

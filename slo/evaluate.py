@@ -64,13 +64,18 @@ def _period_window(slo) -> str:
 def evaluate(client: Client, slos, points: list[datetime], *, latency_threshold: float = 0.1
              ) -> list[Evaluation]:
     results: list[Evaluation] = []
+    cache: dict = {}
+    # SLOs with the same windows read together, so ones sharing an SLI, filter and
+    # breakdown share one read.
     for slo in slos:
-        results.extend(evaluate_one(client, slo, points, latency_threshold=latency_threshold))
+        results.extend(evaluate_one(client, slo, points, latency_threshold=latency_threshold,
+                                    cache=cache))
     return results
 
 
 def evaluate_one(client: Client, slo, points: list[datetime], *,
-                 latency_threshold: float = 0.1) -> list[Evaluation]:
+                 latency_threshold: float = 0.1, cache: dict | None = None
+                 ) -> list[Evaluation]:
     period = _period_window(slo)
     windows = sorted({window_name(p.long_window) for p in slo.pairs}
                      | {window_name(p.short_window) for p in slo.pairs} | {period})
@@ -79,7 +84,7 @@ def evaluate_one(client: Client, slo, points: list[datetime], *,
                             latency_threshold=latency_threshold)
     else:
         frame = counts(client, slo.sli, dict(slo.where), list(slo.by), points, windows,
-                       latency_threshold=latency_threshold)
+                       latency_threshold=latency_threshold, cache=cache)
         table = {}
         for row in frame.iter_rows(named=True):
             bad, total = spec.events(slo.sli, row["numerator"], row["total"])

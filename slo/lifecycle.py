@@ -108,7 +108,11 @@ class AlertStore:
             states[values["alert_id"]] = AlertState(**values)
         return states
 
-    def save(self, states: list[AlertState], transitions: list[tuple[AlertState, str]]) -> None:
+    def save(self, states: list[AlertState], transitions: list[tuple[AlertState, str]],
+             owners: dict[str, tuple[str, str]] | None = None) -> None:
+        """`owners`: alert id -> (team, service) for the history rows (default: from the
+        alert's dimension values)."""
+        owners = owners or {}
         if states:
             self.client.insert("alerts", [[getattr(s, c) for c in _COLUMNS] for s in states],
                                column_names=_COLUMNS)
@@ -116,7 +120,8 @@ class AlertStore:
             self.client.insert(
                 "alert_events",
                 [[s.alert_id, s.slo, s.severity, kind, s.updated_at,
-                  s.dimensions.get("team", ""), s.dimensions.get("service", ""), s.dimensions]
+                  *owners.get(s.alert_id, (s.dimensions.get("team", ""),
+                                           s.dimensions.get("service", ""))), s.dimensions]
                  for s, kind in transitions],
                 column_names=["alert_id", "slo", "severity", "state", "at", "team", "service",
                               "dimensions"])

@@ -1,0 +1,738 @@
+"""Alert-evaluation benchmark: 100 SLOs x 20 dimension values over 30 days (target <= 1 s).
+
+What it measures (issue 4, "Measure"):
+
+* a fresh embedded store (`chdb://<tmp>`) is migrated and filled *inside ClickHouse* with
+  `INSERT ... SELECT FROM numbers(N)`: `--events` `policy.decision` rows evenly over `--days`
+  days up to `--end` (20 teams of unequal traffic, 5 services each, 12 policies in 2 engines,
+  3 clusters in 2 environments; allow 94% / deny 5% / warn 1% / error 0.02%; log-normal
+  latency), plus `deploy.gate` events (passed 95% / blocked 3% / overridden 2%). Three teams
+  burn in the last hour (errors, slow decisions, blocked deploys) so alerts fire. The
+  materialized views fill the rollups; `OPTIMIZE ... FINAL` then merges them as background
+  merges would. Generation is untimed.
+* 100 SLOs (`slo.spec.parse`): 40 on M1, 30 on L_under, 30 on M6, objectives from 0.9 to
+  0.9995, `where` filters on engine / environment / cluster / policy, every one `by: [team]`
+  (so 20 dimension values each, 2,000 evaluations per point), SRE Workbook windows, budget
+  policies;
+* `slo.evaluate.evaluate(client, slos, [at])`: the first call (cold: ClickHouse's mark and
+  uncompressed caches dropped before it) and `--warm-runs` more (warm, median), with the time
+  split into ClickHouse reads (`metrics.sources._frame`), window sums (Polars) and the rest;
+* `slo.alerting.AlertEvaluator.run(at)` with a real `Dispatcher` (a no-op notifier) and a
+  router: the first run (alerts fire: lifecycle rows, events, notifications, budget-policy
+  rows written) and the steady state a minute later;
+* a cProfile of one warm `evaluate`, whose hotspots go into the report.
+
+Run: `cd /work/main && PYTHONPATH=. .venv/bin/python -m bench.alerts --help`
+Figures go to stdout as JSON and into the alerts section of `--output` (bench/RESULTS.md).
+Hand-written notes inside that section, between `<!-- bench:alerts:notes:start -->` and
+`<!-- bench:alerts:notes:end -->`, survive a re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import logging
+import os
+import platform
+import pstats
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+
+from bench.sli import at_ms, cpu_model, u
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTION_START = "<!-- bench:alerts:start -->"
+SECTION_END = "<!-- bench:alerts:end -->"
+NOTES_START = "<!-- bench:alerts:notes:start -->"
+NOTES_END = "<!-- bench:alerts:notes:end -->"
+TARGET_S = 1.0
+DATABASE = "bench"
+
+TEAMS = [f"team-{i:02d}" for i in range(20)]
+SERVICES_PER_TEAM = 5
+POLICIES = [  # the first 7 run in gatekeeper, the other 5 in kyverno
+    "k8s.require-non-root", "k8s.disallow-privileged", "k8s.require-resource-limits",
+    "k8s.allowed-registries", "k8s.disallow-latest-tag", "k8s.require-labels",
+    "k8s.restrict-seccomp", "k8s.disallow-host-path", "k8s.require-probes",
+    "k8s.disallow-capabilities", "k8s.require-network-policy", "k8s.block-nodeport"]
+GATEKEEPER_POLICIES = 7
+CLUSTERS = ["prod-eu-1", "prod-us-1", "staging-eu-1"]  # the first two are production
+GATES_PER_HOUR = 200
+# The last hour's incidents: (team index, what burns).
+ERROR_BURN_TEAM, SLOW_TEAM, BLOCK_TEAM = 3, 7, 11
+
+
+def _array(values: list[str]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- data (inside ClickHouse) -------------------------------------------------------------------
+
+def generate(client, events: int, start_ms: int, end_ms: int) -> dict[str, int]:
+    """Decisions and deploy gates over [start, end); returns row counts."""
+    span = end_ms - start_ms
+    burn_from = end_ms - 3_600_000  # the last hour
+    team = f"{_array(TEAMS)}[g_t + 1]"
+    service = f"concat({team}, '-svc-', toString(g_s))"
+    policy = f"{_array(POLICIES)}[g_p + 1]"
+    cluster = f"{_array(CLUSTERS)}[g_c + 1]"
+    common = f"""toUInt32(floor({len(TEAMS)} * pow({u(1)}, 1.3))) AS g_t,
+        toUInt32(floor({SERVICES_PER_TEAM} * {u(2)})) AS g_s,
+        toUInt32(floor({len(POLICIES)} * pow({u(3)}, 1.4))) AS g_p,
+        multiIf({u(4)} < 0.45, 0, {u(4)} < 0.85, 1, 2) AS g_c"""
+    client.command(f"""
+        INSERT INTO policy_decisions (event_id, event_time, observed_time, engine, policy_id,
+            policy_version, rule, enforcement, severity, team, service, environment, cluster,
+            namespace, resource_kind, resource_name, outcome, latency_seconds)
+        SELECT concat('d-', toString(number)), {at_ms('g_ms')}, {at_ms('g_ms + 20')},
+            if(g_p < {GATEKEEPER_POLICIES}, 'gatekeeper', 'kyverno'), {policy}, 'v1', 'rule-0',
+            'enforce', 'high', {team}, {service},
+            if(g_c < 2, 'production', 'staging'), {cluster}, {team}, 'Pod',
+            concat({service}, '-', toString(number % 97)),
+            multiIf(g_burn AND g_t = {ERROR_BURN_TEAM} AND {u(5)} < 0.08, 'error',
+                    {u(5)} < 0.9398, 'allow', {u(5)} < 0.9898, 'deny', {u(5)} < 0.9998,
+                    'warn', 'error'),
+            if({u(6)} > 0.99, NULL,
+               exp(-5.5 + 0.8 * sqrt(-2 * log(greatest({u(7)}, 1e-12))) * cos(2 * pi() * {u(8)}))
+               * if(g_p < {GATEKEEPER_POLICIES}, 1.0, 1.5)
+               * if(g_burn AND g_t = {SLOW_TEAM}, 40.0, 1.0))
+        FROM (SELECT number, {start_ms} + toInt64((number + {u(0)}) * {span} / {events}) AS g_ms,
+                     {common}, g_ms >= {burn_from} AS g_burn
+              FROM numbers({events}))""")
+    gates = GATES_PER_HOUR * span // 3_600_000
+    client.command(f"""
+        INSERT INTO policy_events (event_id, event_time, observed_time, event_kind, engine,
+            team, service, namespace, cluster, environment, policy_id, deploy_id, gate_outcome)
+        SELECT concat('gate-', toString(number)), {at_ms('g_ms')}, {at_ms('g_ms + 5')},
+            'deploy.gate', 'conftest', {team}, {service}, {team}, {cluster},
+            if(g_c < 2, 'production', 'staging'), if(g_o = 'passed', '', {policy}),
+            concat('deploy-', toString(number)), g_o
+        FROM (SELECT number, {start_ms} + toInt64((number + {u(0)}) * {span} / {gates}) AS g_ms,
+                     {common},
+                     multiIf(g_ms >= {burn_from} AND g_t = {BLOCK_TEAM} AND {u(5)} < 0.6,
+                             'blocked', {u(5)} < 0.95, 'passed', {u(5)} < 0.98, 'blocked',
+                             'overridden') AS g_o
+              FROM numbers({gates}))""")
+    for table in ("decisions_1m", "decisions_1h", "gates_1m", "gates_1h"):
+        client.command(f"OPTIMIZE TABLE {table} FINAL")
+    return {t: int(client.command(f"SELECT count() FROM {t}")) for t in (
+        "policy_decisions", "policy_events", "decisions_1m", "decisions_1h", "gates_1m",
+        "gates_1h")}
+
+
+# -- the SLOs -------------------------------------------------------------------------------------
+
+DECISION_FILTERS = [{}, {"engine": "gatekeeper"}, {"engine": "kyverno"},
+                    {"environment": "production"}, {"cluster": "prod-eu-1"},
+                    {"policy": "k8s.require-non-root"}, {"environment": "staging"},
+                    {"cluster": "prod-us-1"}, {"policy": "k8s.disallow-privileged"},
+                    {"engine": "gatekeeper", "environment": "production"}]
+GATE_FILTERS = [{}, {"environment": "production"}, {"cluster": "prod-eu-1"},
+                {"environment": "staging"}, {"cluster": "prod-us-1"}]
+
+
+def slo_document(name: str, sli: str, target: float, where: dict[str, str]) -> dict:
+    numerator = "bad" if sli == "M6" else "good"
+    source = {"sli": sli, **({"where": where} if where else {})}
+    return {
+        "apiVersion": "openslo/v1", "kind": "SLO", "metadata": {"name": name},
+        "spec": {
+            "service": "policy-platform",
+            "indicator": {"metadata": {"name": f"{name}-sli"}, "spec": {"ratioMetric": {
+                "counter": True,
+                numerator: {"metricSource": {"type": "policyscope", "spec": source}},
+                "total": {"metricSource": {"type": "policyscope", "spec": {
+                    **source, "by": ["team"],
+                    "budgetPolicies": [{"consumed": 0.5, "action": "review-ticket"},
+                                       {"consumed": 1.0, "action": "freeze-enforce-rollouts"}],
+                }}}}}},
+            "timeWindow": [{"duration": "30d", "isRolling": True}],
+            "budgetingMethod": "Occurrences",
+            "objectives": [{"target": target}],
+        },
+    }
+
+
+def build_slos(count: int) -> list:
+    """40% M1, 30% L_under, 30% M6 (of `count`), objectives and filters cycling."""
+    from slo.spec import parse
+
+    plan = ([("M1", [0.999, 0.995, 0.99, 0.9995], DECISION_FILTERS)] * (count * 4 // 10)
+            + [("L_under", [0.99, 0.95, 0.999], DECISION_FILTERS)] * (count * 3 // 10))
+    plan += [("M6", [0.9, 0.85, 0.95], GATE_FILTERS)] * (count - len(plan))
+    slos, seen = [], {}
+    for sli, objectives, filters in plan:
+        i = seen[sli] = seen.get(sli, -1) + 1
+        name = f"{sli.lower().replace('_', '-')}-{i:02d}"
+        slos.append(parse(slo_document(name, sli, objectives[i % len(objectives)],
+                                       filters[i % len(filters)])))
+    return slos
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+class Stages:
+    """Wall time spent inside chosen functions (patched module attributes) while active."""
+
+    def __init__(self, targets: dict[str, tuple[object, str]]):
+        self.targets = targets
+        self.seconds = dict.fromkeys(targets, 0.0)
+        self.calls = dict.fromkeys(targets, 0)
+
+    @contextmanager
+    def measuring(self):
+        originals = {}
+        for label, (module, attr) in self.targets.items():
+            original = getattr(module, attr)
+            originals[label] = original
+
+            def wrapper(*a, _f=original, _label=label, **kw):
+                t0 = time.perf_counter()
+                try:
+                    return _f(*a, **kw)
+                finally:
+                    self.seconds[_label] += time.perf_counter() - t0
+                    self.calls[_label] += 1
+            setattr(module, attr, wrapper)
+        try:
+            yield self
+        finally:
+            for label, (module, attr) in self.targets.items():
+                setattr(module, attr, originals[label])
+
+
+def drop_caches(client) -> list[str]:
+    dropped = []
+    for what in ("MARK CACHE", "UNCOMPRESSED CACHE", "QUERY CACHE"):
+        try:
+            client.command(f"SYSTEM DROP {what}")
+            dropped.append(what.lower())
+        except Exception:  # noqa: BLE001 - chDB builds differ in what they allow; say what ran
+            pass
+    return dropped
+
+
+def busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
+def own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+@contextmanager
+def timed(record: dict):
+    """Wall seconds, own CPU seconds and other processes' cores over the block."""
+    wall0, busy0, own0 = time.perf_counter(), busy_seconds(), own_cpu()
+    yield
+    wall = time.perf_counter() - wall0
+    own = own_cpu() - own0
+    record.update(seconds=round(wall, 3), cpu_seconds=round(own, 3),
+                  other_cores=round(max(0.0, busy_seconds() - busy0 - own) / wall, 2))
+
+
+def wait_idle(limit: float, max_wait: float) -> float:
+    """Wait (up to `max_wait` s) until the other processes use < `limit` cores; the last
+    measured figure."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy0, own0 = busy_seconds(), own_cpu()
+        time.sleep(2.0)
+        other = max(0.0, busy_seconds() - busy0 - (own_cpu() - own0)) / 2.0
+        if other < limit or time.monotonic() > deadline:
+            return round(other, 2)
+
+
+def hotspots(profile: cProfile.Profile, limit: int = 14) -> dict[str, list[dict]]:
+    """Top functions by own time (any code) and by cumulative time (this repository's)."""
+    stats = pstats.Stats(profile, stream=io.StringIO())
+    rows = []
+    for (path, line, name), (_, calls, tottime, cumtime, _) in stats.stats.items():
+        where = path
+        ours = path.startswith(str(ROOT)) and "site-packages" not in path
+        if ours:
+            where = os.path.relpath(path, ROOT)
+        elif "site-packages/" in path:
+            where = path.split("site-packages/", 1)[1]
+        rows.append({"function": f"{where}:{line}({name})", "calls": calls,
+                     "tottime": round(tottime, 3), "cumtime": round(cumtime, 3),
+                     "ours": ours})
+    by_own = sorted(rows, key=lambda r: -r["tottime"])[:limit]
+    by_cum = sorted((r for r in rows if r["ours"]), key=lambda r: -r["cumtime"])[:limit]
+    return {"own": by_own, "cumulative": by_cum}
+
+
+# -- what-if: the same counts read another way (for the report's suggestions) -------------------
+
+MEASURES = {  # rollup -> SLI -> (column expressions summed per bucket row)
+    "decisions": {"M1": {"total": "total", "errors": "errors"},
+                  "L_under": {"latency_count": "latency_count", "under": "{under}"}},
+    "gates": {"M6": {"total": "total", "blocked": "blocked"}},
+}
+
+
+def _floor_day(t: datetime) -> datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def build_day_rollups(client) -> float:
+    """Day buckets summed from the hour rollups (what a `*_1d` view would hold); seconds."""
+    t0 = time.perf_counter()
+    for name, dims, measures in (
+            ("decisions", "team, service, policy_id, engine, environment, cluster",
+             "sum(total) AS total, sum(errors) AS errors, sum(latency_count) AS latency_count, "
+             "sumMap(latency_buckets) AS latency_buckets"),
+            ("gates", "team, service, environment, cluster, policy_id",
+             "sum(total) AS total, sum(blocked) AS blocked")):
+        client.command(f"DROP TABLE IF EXISTS whatif_{name}_1d")
+        client.command(f"CREATE TABLE whatif_{name}_1d ENGINE = MergeTree ORDER BY (day, {dims}) "
+                       f"AS SELECT toStartOfDay(hour) AS day, {dims}, {measures} "
+                       f"FROM {name}_1h GROUP BY day, {dims}")
+    return time.perf_counter() - t0
+
+
+def cascade_sql(rollup: str, dims: dict[str, str], where: dict[str, str], by: list[str],
+                measures: dict[str, str], at: datetime, windows: list[str], *,
+                days: bool) -> tuple[str, dict]:
+    """One query: per `by` key, every window's sums at `at`, in ClickHouse. Each bucket lies
+    wholly inside or outside every window: minutes for the hours a window starts inside,
+    hours for the days a window starts inside (or all hours when `days` is False), days for
+    the rest."""
+    from metrics.windows import floor_hour, partial_hours, window_start
+
+    starts = {w: window_start(at, w) for w in windows}
+    times = sorted({at, *starts.values()})
+    partial = partial_hours(times) or [datetime(1970, 1, 1, tzinfo=timezone.utc)]
+    split_days = sorted({_floor_day(t) for t in times})
+    lo = min(starts.values())
+    params: dict = {"at": at, "lo": floor_hour(lo), "partial": partial, "split": split_days,
+                    "lo_day": _floor_day(lo)}
+    conditions = []
+    for i, (dim, value) in enumerate(sorted(where.items())):
+        conditions.append(f"{dims[dim]} = {{w{i}:String}}")
+        params[f"w{i}"] = value
+    filt = "".join(f" AND {c}" for c in conditions)
+    key = "concat(" + ", ',', ".join(f"'{d}=', toString({dims[d]})" for d in by) + ")" \
+        if by else "''"
+    cols = ", ".join(f"{expr} AS {name}" for name, expr in measures.items())
+    parts = [f"SELECT minute AS t, {key} AS key, {cols} FROM {rollup}_1m "
+             f"WHERE toStartOfHour(minute) IN {{partial:Array(DateTime('UTC'))}} "
+             f"AND minute < {{at:DateTime('UTC')}}{filt}"]
+    hour_scope = "toStartOfDay(hour) IN {split:Array(DateTime('UTC'))} AND " if days else ""
+    parts.append(f"SELECT hour AS t, {key} AS key, {cols} FROM {rollup}_1h "
+                 f"WHERE {hour_scope}hour >= {{lo:DateTime('UTC')}} "
+                 f"AND hour < {{at:DateTime('UTC')}} "
+                 f"AND hour NOT IN {{partial:Array(DateTime('UTC'))}}{filt}")
+    if days:
+        parts.append(f"SELECT day AS t, {key} AS key, {cols} FROM whatif_{rollup}_1d "
+                     f"WHERE day >= {{lo_day:DateTime('UTC')}} AND day < {{at:DateTime('UTC')}} "
+                     f"AND day NOT IN {{split:Array(DateTime('UTC'))}}{filt}")
+    sums = ", ".join(f"toInt64(sumIf({m}, t >= {{s_{w}:DateTime('UTC')}})) AS {m}__{w}"
+                     for w in windows for m in measures)
+    params.update({f"s_{w}": start for w, start in starts.items()})
+    return (f"SELECT key, {sums} FROM ({' UNION ALL '.join(parts)}) GROUP BY key ORDER BY key",
+            params)
+
+
+def what_if(client, slos, at: datetime, latency_threshold: float = 0.1) -> dict:
+    """Time the current reads of one SLO against alternatives, and the whole SLO set read as
+    one cascade query per distinct (rollup, where, by)."""
+    import polars as pl
+
+    from metrics import sources
+    from metrics.latency import BOUNDS, BUCKET_COUNT
+    from metrics.windows import pairs, partial_hours, window_sums
+    from slo.counts import counts
+
+    under_k = max(i for i in range(1, BUCKET_COUNT) if BOUNDS[i - 1] <= latency_threshold + 1e-15)
+    under = f"arraySum(mapValues(mapFilter((k, v) -> k BETWEEN 1 AND {under_k}, latency_buckets)))"
+    windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
+    dims = {"decisions": sources.DECISION_DIMENSIONS, "gates": sources.GATE_DIMENSIONS}
+
+    def best(fn, n: int = 3) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return round(min(times), 4)
+
+    out: dict = {"day_rollups_seconds": round(build_day_rollups(client), 2)}
+    start = at - timedelta(days=30)
+    params = {"start": start, "end": at}
+    out["hours_all_measures"] = best(lambda: sources.filtered_hours(
+        client, sources.DECISIONS, start, at, {}, ["team"]))
+    out["decision_measures"] = len(sources.DECISIONS.measures)
+    lean = ("SELECT hour AS t, concat('team=', toString(team)) AS key, toInt64(sum(total)) "
+            "AS total, toInt64(sum(errors)) AS errors FROM decisions_1h WHERE hour >= "
+            "{start:DateTime('UTC')} AND hour < {end:DateTime('UTC')} GROUP BY hour, team")
+    out["hours_m1_measures_only"] = best(lambda: client.query_arrow(lean, parameters=params))
+    out["counts_m1_by_team"] = best(lambda: counts(client, "M1", {}, ["team"], [at], windows))
+    spans = pairs([at], windows)
+    times = sorted(set(spans["at"].to_list()) | set(spans["start"].to_list()))
+    hourly = sources.filtered_hours(client, sources.DECISIONS, min(times), at, {}, ["team"])
+    minutely = sources.filtered_minutes(client, sources.DECISIONS, partial_hours(times), {},
+                                        ["team"])
+    measures = list(sources.DECISIONS.measures)
+    out["window_sums_all_measures"] = best(lambda: window_sums(
+        hourly, minutely, [], [], ["key"], measures, spans=spans))
+    two = ["t", "key", "total", "errors"]
+    out["window_sums_2_measures"] = best(lambda: window_sums(
+        hourly.select(two), minutely.select(two), [], [], ["key"], ["total", "errors"],
+        spans=spans))
+    m1 = MEASURES["decisions"]["M1"]
+    for days in (False, True):
+        q, p = cascade_sql("decisions", dims["decisions"], {}, ["team"], m1, at, windows,
+                           days=days)
+        out[f"cascade_m1_by_team_{'days' if days else 'hours'}"] = best(
+            lambda q=q, p=p: client.query_arrow(q, parameters=p))
+    # the cascade's sums agree with counts()
+    q, p = cascade_sql("decisions", dims["decisions"], {}, ["team"], m1, at, windows, days=True)
+    mine = pl.from_arrow(client.query_arrow(q, parameters=p))
+    ref = counts(client, "M1", {}, ["team"], [at], windows)
+    agree = all(
+        mine.filter(pl.col("key") == r["key"])[f"total__{r['window']}"].item() == r["total"]
+        and mine.filter(pl.col("key") == r["key"])[f"total__{r['window']}"].item()
+        - mine.filter(pl.col("key") == r["key"])[f"errors__{r['window']}"].item()
+        == r["numerator"] for r in ref.iter_rows(named=True))
+    out["cascade_agrees_with_counts"] = bool(agree) and mine.height == ref.select(
+        "key").n_unique()
+    # the whole SLO set: one cascade query per distinct (rollup, where, by)
+    groups: dict[tuple, dict[str, str]] = {}
+    for slo in slos:
+        rollup = "gates" if slo.sli == "M6" else "decisions"
+        key = (rollup, tuple(sorted(slo.where.items())), tuple(slo.by))
+        cols = {k: v.format(under=under) for k, v in MEASURES[rollup][slo.sli].items()}
+        groups.setdefault(key, {}).update(cols)
+    out["distinct_reads"] = len(groups)
+
+    def all_groups() -> None:
+        for (rollup, where, by), cols in groups.items():
+            q, p = cascade_sql(rollup, dims[rollup], dict(where), list(by), cols, at, windows,
+                               days=True)
+            client.query_arrow(q, parameters=p)
+    out["cascade_all_slos_seconds"] = best(all_groups)
+    return out
+
+
+def code_version() -> str:
+    """The commit under test, '+dirty' when slo/, metrics/ or schemas/ have local changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "slo", "metrics",
+                                "schemas"], cwd=ROOT, text=True, capture_output=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def run(args) -> dict:
+    # slo.alerting logs one warning per budget-policy action; thousands fire on the first run
+    logging.getLogger("slo.alerting").setLevel(logging.ERROR)
+    import metrics.sources
+    import slo.counts
+    import slo.evaluate
+    from policyscope.storage import connect
+    from schemas.migrations import migrate
+    from slo.alerting import AlertEvaluator
+    from slo.notify import Dispatcher
+    from slo.routing import Route, Router
+
+    version_at_start = code_version()
+    end = datetime.fromisoformat(args.end).replace(tzinfo=timezone.utc)
+    start = end - timedelta(days=args.days)
+    tmp = Path(tempfile.mkdtemp(prefix="policyscope-bench-alerts-"))
+    result: dict = {"events": args.events, "days": args.days, "end": end.isoformat()}
+    try:
+        client, _ = connect(f"chdb://{tmp / 'ch'}", DATABASE)
+        migrate(client, DATABASE)
+        log(f"generating {args.events:,} decisions over {args.days} days in {tmp}")
+        gen: dict = {}
+        with timed(gen):
+            result["rows"] = generate(client, args.events, int(start.timestamp() * 1000),
+                                      int(end.timestamp() * 1000))
+        result["generate_seconds"] = gen["seconds"]
+        log(f"generated in {gen['seconds']} s: {result['rows']}")
+
+        slos = build_slos(args.slos)
+        result["slos"] = {sli: sum(s.sli == sli for s in slos) for sli in ("M1", "L_under", "M6")}
+        at = end
+        stages = Stages({"ClickHouse reads (sources._frame)": (metrics.sources, "_frame"),
+                         "window sums, Polars (windows.window_sums)": (slo.counts,
+                                                                       "window_sums"),
+                         "counts() total": (slo.evaluate, "counts")})
+        result["other_cores_before"] = wait_idle(args.idle_below, args.wait_idle) \
+            if args.wait_idle else None
+
+        # cold: the first evaluation in this process, ClickHouse caches dropped
+        result["caches_dropped"] = drop_caches(client)
+        cold: dict = {}
+        with stages.measuring(), timed(cold):
+            evaluations = slo.evaluate.evaluate(client, slos, [at])
+        cold["stages"] = {k: round(v, 3) for k, v in stages.seconds.items()}
+        result["cold"] = cold
+        result["evaluations"] = len(evaluations)
+        result["dimension_values"] = {s.name: sum(e.slo == s.name for e in evaluations)
+                                      for s in slos}
+        result["firing_pairs"] = sum(p.firing for e in evaluations for p in e.pairs)
+        log(f"cold evaluate: {cold['seconds']} s, {len(evaluations)} evaluations")
+
+        warm = []
+        for _ in range(args.warm_runs):
+            stages.seconds = dict.fromkeys(stages.targets, 0.0)
+            stages.calls = dict.fromkeys(stages.targets, 0)
+            record: dict = {}
+            with stages.measuring(), timed(record):
+                slo.evaluate.evaluate(client, slos, [at])
+            record["stages"] = {k: round(v, 3) for k, v in stages.seconds.items()}
+            record["calls"] = dict(stages.calls)
+            warm.append(record)
+        result["warm"] = warm
+        median = statistics.median(r["seconds"] for r in warm)
+        result["warm_seconds_median"] = round(median, 3)
+        log(f"warm evaluate: {[r['seconds'] for r in warm]} s")
+
+        class NullNotifier:
+            name = "null"
+
+            def __init__(self):
+                self.sent = 0
+
+            def send(self, notification) -> None:
+                self.sent += 1
+
+        notifier = NullNotifier()
+        dispatcher = Dispatcher({"null": notifier})
+        dispatcher.start()
+        router = Router([Route(match={}, notifiers=["null"])])
+        evaluator = AlertEvaluator(client, slos, dispatcher=dispatcher, router=router)
+        runs = []
+        for k in range(args.alert_runs):
+            record = {}
+            with timed(record):
+                report = evaluator.run(at + timedelta(minutes=k))
+            record.update(transitions=len(report.transitions), notified=report.notified,
+                          budget_actions=report.budget_actions)
+            runs.append(record)
+            log(f"AlertEvaluator.run(at + {k} min): {record}")
+        dispatcher.flush(10)
+        dispatcher.shutdown(5)
+        result["alert_runs"] = runs
+        result["notifications_delivered"] = notifier.sent
+        result["alerts_stored"] = int(client.command("SELECT count() FROM alerts FINAL"))
+
+        profile = cProfile.Profile()
+        profile.enable()
+        slo.evaluate.evaluate(client, slos, [at])
+        profile.disable()
+        result["profile"] = hotspots(profile)
+        if args.profile_out:
+            profile.dump_stats(args.profile_out)
+
+        if not args.skip_what_if:
+            log("what-if reads")
+            result["what_if"] = what_if(client, slos, at)
+            log(f"what-if: {result['what_if']}")
+
+        result["verdict_warm"] = "PASS" if median <= TARGET_S else "FAIL"
+        result["verdict_cold"] = "PASS" if cold["seconds"] <= TARGET_S else "FAIL"
+        steady = statistics.median(r["seconds"] for r in runs[1:]) if len(runs) > 1 \
+            else runs[0]["seconds"]
+        result["alert_run_steady_seconds"] = round(steady, 3)
+        result["verdict_run"] = "PASS" if steady <= TARGET_S else "FAIL"
+        client.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.update(
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        code_version=version_at_start if code_version() == version_at_start
+        else f"{version_at_start} (slo/, metrics/ or schemas/ changed during the run)",
+        cpu_count=os.cpu_count(), cpu_model=cpu_model(),
+        memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
+        python=platform.python_version(), load_avg_1m=round(os.getloadavg()[0], 2),
+        versions=_versions(),
+        command="cd /work/main && PYTHONPATH=. .venv/bin/python -m bench.alerts "
+                + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    return result
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("chdb", "clickhouse_connect", "polars"):
+        try:
+            out[name] = __import__(name).__version__
+        except Exception:  # noqa: BLE001 - a missing package is just not listed
+            pass
+    return out
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+def markdown(r: dict, notes: str) -> str:
+    def stage_line(stages: dict) -> str:
+        return " · ".join(f"{k} {v:.2f} s" for k, v in stages.items())
+
+    warm = ", ".join(f"{x['seconds']}" for x in r["warm"])
+    runs = "\n".join(
+        f"| `run(at + {i} min)`{' (alerts fire)' if i == 0 else ' (steady state)'} | "
+        f"{x['seconds']} s | {x['transitions']} | {x['notified']} | {x['budget_actions']} | "
+        f"{x['other_cores']} |" for i, x in enumerate(r["alert_runs"]))
+    own = "\n".join(f"| `{p['function']}` | {p['calls']:,} | {p['tottime']} | {p['cumtime']} |"
+                    for p in r["profile"]["own"][:10])
+    cum = "\n".join(f"| `{p['function']}` | {p['calls']:,} | {p['tottime']} | {p['cumtime']} |"
+                    for p in r["profile"]["cumulative"][:12])
+    dims = sorted(set(r["dimension_values"].values()))
+    rows = r["rows"]
+    return f"""{SECTION_START}
+## Alert evaluation: {sum(r['slos'].values())} SLOs x 20 dimension values over {r['days']} days (chDB)
+
+Measured {r['date']} at commit `{r['code_version']}` on {r['cpu_count']} CPU(s) \
+({r['cpu_model']}), {r['memory_gib']} GiB RAM, Python {r['python']}, chDB \
+{r['versions'].get('chdb', '?')}, polars {r['versions'].get('polars', '?')}; 1-min load average at \
+the end {r['load_avg_1m']} (a shared machine: see "other cores" below).
+
+```
+{r['command']}
+```
+
+Data, generated inside ClickHouse (`INSERT ... SELECT FROM numbers()`, untimed,
+{r['generate_seconds']} s): {rows['policy_decisions']:,} decisions and {rows['policy_events']:,}
+deploy gates over {r['days']} days up to {r['end']} (20 teams, 100 services, 12 policies in 2
+engines, 3 clusters in 2 environments); in the last hour team-03 errors at 8 %, team-07 decides
+40x slower and team-11 has 60 % of its deploys blocked. Rollups after `OPTIMIZE FINAL`:
+decisions_1m {rows['decisions_1m']:,} rows, decisions_1h {rows['decisions_1h']:,}, gates_1m
+{rows['gates_1m']:,}, gates_1h {rows['gates_1h']:,}.
+
+SLOs: {r['slos']['M1']} on M1, {r['slos']['L_under']} on L_under, {r['slos']['M6']} on M6 \
+(objectives 0.85 to 0.9995, `where` on engine / environment / cluster / policy or none, all \
+`by: [team]`, default SRE Workbook windows, 2 budget policies each) -> {r['evaluations']:,} \
+evaluations per point (dimension values per SLO: {', '.join(map(str, dims))}); \
+{r['firing_pairs']} pairs firing at `at`.
+
+| figure | value | target | verdict |
+|---|---|---|---|
+| `slo.evaluate.evaluate(client, slos, [at])`, warm (median of {len(r['warm'])}: {warm} s) | **{r['warm_seconds_median']} s** | <= {TARGET_S:g} s | **{r['verdict_warm']}** |
+| the same, cold (first call; ClickHouse caches dropped: {', '.join(r['caches_dropped']) or 'none'}) | {r['cold']['seconds']} s | <= {TARGET_S:g} s | {r['verdict_cold']} |
+| `AlertEvaluator.run(at)` steady state (evaluate + lifecycle store + silences + budget policies) | **{r['alert_run_steady_seconds']} s** | <= {TARGET_S:g} s | **{r['verdict_run']}** |
+
+Where the time goes (wall seconds inside each function; `counts()` includes the other two):
+cold: {stage_line(r['cold']['stages'])}; warm (first warm run): \
+{stage_line(r['warm'][0]['stages'])}, over {r['warm'][0]['calls']['ClickHouse reads (sources._frame)']} \
+ClickHouse queries. Other processes used {r['cold']['other_cores']} cores during the cold run and \
+{r['warm'][0]['other_cores']} during the first warm one; this process {r['warm'][0]['cpu_seconds']} \
+CPU-s for {r['warm'][0]['seconds']} s of wall time.
+
+Full runs (`Dispatcher` with a no-op notifier, every alert routed to it):
+
+| run | wall | transitions | notifications | budget actions | other cores |
+|---|---|---|---|---|---|
+{runs}
+
+{r['alerts_stored']} alerts stored; {r['notifications_delivered']} notifications delivered.
+
+cProfile of one warm `evaluate` (seconds; profiling overhead included). By own time:
+
+| function | calls | own | cumulative |
+|---|---|---|---|
+{own}
+
+This repository's functions by cumulative time:
+
+| function | calls | own | cumulative |
+|---|---|---|---|
+{cum}
+
+{what_if_md(r.get('what_if'))}
+{notes}
+{SECTION_END}"""
+
+
+def what_if_md(w: dict | None) -> str:
+    if not w:
+        return "What-if reads skipped (`--skip-what-if`).\n"
+    return f"""What-if: the reads of one SLO (M1, no filter, `by: [team]`, the 8 windows at `at`) done
+other ways on the same data (best of 3, seconds). The day rollup is built for the bench from
+the hour rollup ({w['day_rollups_seconds']} s; in the product it would be one more
+materialized view per rollup):
+
+| read | seconds |
+|---|---|
+| today: `counts()` for the SLO (hour query + minute query + `window_sums`) | {w['counts_m1_by_team']} |
+| today's hour read (`sources.filtered_hours`): 30 days of `decisions_1h`, all {w['decision_measures']} decision measures (5 sums + the latency buckets) | {w['hours_all_measures']} |
+| the same hours, only the 2 measures M1 needs (`total`, `errors`) | {w['hours_m1_measures_only']} |
+| `window_sums` over today's rows, {w['decision_measures']} measures | {w['window_sums_all_measures']} |
+| `window_sums`, 2 measures | {w['window_sums_2_measures']} |
+| one query doing the window sums in ClickHouse (`sumIf(x, t >= start)` per window; minutes + hours) | {w['cascade_m1_by_team_hours']} |
+| the same with whole days from a day rollup (minutes + hours of the split days + days) | {w['cascade_m1_by_team_days']} |
+
+That last query's sums equal `counts()`'s: {w['cascade_agrees_with_counts']}. All
+{w['distinct_reads']} distinct (rollup, `where`, `by`) reads of the 100 SLOs done that way
+(M1 and L_under on the same filter share one read): **{w['cascade_all_slos_seconds']} s**.
+"""
+
+
+def write_section(path: Path, result: dict) -> None:
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    notes = f"{NOTES_START}\n{NOTES_END}"
+    if SECTION_START in text and SECTION_END in text:
+        head, rest = text.split(SECTION_START, 1)
+        old, tail = rest.split(SECTION_END, 1)
+        if NOTES_START in old and NOTES_END in old:
+            notes = NOTES_START + old.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0] + NOTES_END
+        text = head + markdown(result, notes) + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + markdown(result, notes) + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--slos", type=int, default=100)
+    parser.add_argument("--end", default="2026-11-02T12:00:00",
+                        help="the evaluation time (UTC), end of the generated data")
+    parser.add_argument("--warm-runs", type=int, default=5)
+    parser.add_argument("--alert-runs", type=int, default=3,
+                        help="AlertEvaluator.run at end, end + 1 min, ...")
+    parser.add_argument("--wait-idle", type=float, default=0.0,
+                        help="wait up to this many seconds for the machine to quiet down")
+    parser.add_argument("--idle-below", type=float, default=0.3,
+                        help="'quiet': other processes use fewer cores than this")
+    parser.add_argument("--profile-out", help="also write the cProfile stats here")
+    parser.add_argument("--skip-what-if", action="store_true",
+                        help="skip timing the alternative reads")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
+    parser.add_argument("--no-write", action="store_true", help="print JSON only")
+    args = parser.parse_args(argv)
+    result = run(args)
+    print(json.dumps(result, indent=2, default=str))
+    if not args.no_write:
+        write_section(Path(args.output), result)
+        log(f"wrote the alerts section of {args.output}")
+    return 0 if result["verdict_warm"] == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
