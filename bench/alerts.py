@@ -52,6 +52,7 @@ from pathlib import Path
 import psutil
 
 from bench.sli import at_ms, cpu_model, u
+from bench.results import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION_START = "<!-- bench:alerts:start -->"
@@ -692,20 +693,6 @@ That last query's sums equal `counts()`'s: {w['cascade_agrees_with_counts']}. Al
 """
 
 
-def write_section(path: Path, result: dict) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    notes = f"{NOTES_START}\n{NOTES_END}"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        old, tail = rest.split(SECTION_END, 1)
-        if NOTES_START in old and NOTES_END in old:
-            notes = NOTES_START + old.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0] + NOTES_END
-        text = head + markdown(result, notes) + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + markdown(result, notes) + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5_000_000)
@@ -729,7 +716,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args)
     print(json.dumps(result, indent=2, default=str))
     if not args.no_write:
-        write_section(Path(args.output), result)
+        write_section(Path(args.output), "alerts",
+                      markdown(result, f"{NOTES_START}\n{NOTES_END}"))
         log(f"wrote the alerts section of {args.output}")
     return 0 if result["verdict_warm"] == "PASS" else 1
 

@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
+from bench.results import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 BAR_EVENTS_PER_S = 30_000
@@ -690,17 +691,6 @@ acknowledged (durable in the spool): **{r['ack_verdict']}**; landed in ClickHous
 {SECTION_END}"""
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        _, tail = rest.split(SECTION_END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ingest",
@@ -776,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     result = summarize(results)
     print(json.dumps(result, indent=2))
     if str(args.output) != "-" and not args.py_spy:
-        write_section(args.output, markdown(result))
+        write_section(args.output, "ingest", markdown(result))
         log(f"wrote {args.output}")
     ok = all(r["error_count"] == 0 and r["landed_rows"] == r["events_sent"] for r in results)
     return 0 if ok else 1

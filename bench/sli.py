@@ -58,6 +58,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
+from bench.results import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION_START = "<!-- bench:sli:start -->"
@@ -1011,22 +1012,6 @@ NOTES_START = "<!-- bench:sli:notes:start -->"
 NOTES_END = "<!-- bench:sli:notes:end -->"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the SLI section; hand-written notes between the notes markers inside it are
-    kept (they go at the end of the new section)."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        old, tail = rest.split(SECTION_END, 1)
-        if NOTES_START in old and NOTES_END in old:
-            notes = NOTES_START + old.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0] + NOTES_END
-            section = section.replace(SECTION_END, notes + "\n" + SECTION_END)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.sli",
@@ -1071,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args)
     print(json.dumps(result, indent=2, default=str))
     if str(args.output) != "-" and not args.profile:
-        write_section(args.output, markdown(result))
+        write_section(args.output, "sli", markdown(result))
         log(f"wrote {args.output}")
     ok = result["backfill_verdict"] == "PASS" and result["incremental_verdict"] == "PASS"
     return 0 if ok else 1
