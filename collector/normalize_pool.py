@@ -9,6 +9,9 @@ and chDB threads is unsafe). `workers=0` normalizes inline, in the caller's thre
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -23,6 +26,15 @@ def _init_worker(max_extra_attributes: int, redact_attributes: list[str]) -> Non
     global _worker_normalizer
     _worker_normalizer = Normalizer(max_extra_attributes=max_extra_attributes,
                                     redact_attributes=redact_attributes)
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        # A collector killed with SIGKILL cannot stop its workers; they would wait forever.
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="parent-watch", daemon=True).start()
 
 
 def normalize_body(normalizer: Normalizer, signal_name: str, body: bytes,

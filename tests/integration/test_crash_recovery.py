@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 
+import psutil
 import pytest
 
 from tests.integration.test_collector_otlp import decision, logs_request, post
@@ -68,9 +69,13 @@ def test_acknowledged_records_survive_sigkill_exactly_once(tmp_path):
         # a client retry of an acknowledged request, also spooled before the crash
         assert post(port, "/v1/logs", logs_request(*[decision(f"req0-{i}") for i in range(
             per_request)]).SerializeToString())[0] == 200
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers, "the collector runs its normalizers in worker processes"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"normalizer workers outlived the killed collector: {alive}"
     port = free_port()
     proc = start_collector(tmp_path, port, batch_delay="100ms")
     try:
