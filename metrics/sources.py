@@ -63,13 +63,38 @@ DECISIONS = Rollup("decisions_1m", "decisions_1h", DECISION_DIMENSIONS,
 GATES = Rollup("gates_1m", "gates_1h", GATE_DIMENSIONS, ("total", "blocked", "overridden"))
 
 
-def _grouped_sql(rollup: Rollup, table: str, time_column: str, where: str) -> str:
+def _grouped_sql(rollup: Rollup, table: str, time_column: str, where: str,
+                 measures: list[str] | None = None) -> str:
     """Rows of a per-dimension rollup (`<table>` with `dims_` before its grain suffix),
     merged per (time, dimension, value): what the background merge has not merged yet."""
-    return (f"SELECT t, dimension, dimension_value, {rollup.projection()} FROM ("
-            f"SELECT {time_column} AS t, dimension, dimension_value, {rollup.aggregates()} "
-            f"FROM {_dims(table)} WHERE {where} "
+    return (f"SELECT t, dimension, dimension_value, {rollup.projection(measures)} FROM ("
+            f"SELECT {time_column} AS t, dimension, dimension_value, "
+            f"{rollup.aggregates(measures)} FROM {_dims(table)} WHERE {where} "
             f"GROUP BY {time_column}, dimension, dimension_value)")
+
+
+def one_dimension(client: Client, rollup: Rollup, times: tuple[datetime, datetime],
+                  hours: list[datetime], dimension: str, value: str | None,
+                  measures: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(hour rows, minute rows of `hours`) of one dimension ('' = overall), optionally one
+    value of it, from the per-dimension rollups: for SLOs with one `where` or one `by`."""
+    condition = "dimension = {dimension:String}"
+    params: dict = {"dimension": dimension}
+    if value is not None:
+        condition += " AND dimension_value = {value:String}"
+        params["value"] = value
+    hourly = _frame(client, _grouped_sql(
+        rollup, rollup.hour_table, "hour", condition + " AND hour >= {start:DateTime('UTC')} "
+        "AND hour < {end:DateTime('UTC')}", measures),
+        {**params, "start": floor_hour(times[0]), "end": times[1]})
+    if not hours:
+        return hourly, hourly.clear()
+    minutely = _frame(client, _grouped_sql(
+        rollup, rollup.minute_table, "minute", condition + " AND minute >= "
+        "{lo:DateTime('UTC')} AND minute < {hi:DateTime('UTC')} AND toStartOfHour(minute) IN "
+        "{hours:Array(DateTime('UTC'))}", measures),
+        {**params, "lo": min(hours), "hi": max(hours) + timedelta(hours=1), "hours": hours})
+    return hourly, minutely
 
 
 def _dims(table: str) -> str:
