@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from metrics.latency import BUCKET_COUNT
 from metrics.windows import floor_hour
+from metrics.windows import partial_hours as partial_hours_of
 
 KEYS = ["dimension", "dimension_value"]
 
@@ -151,32 +152,47 @@ def events(client: Client, kind: str, columns: list[str], start: datetime, end: 
 
 
 def latest_rows(client: Client, kind: str, entity: str, keys: list[str], values: list[str],
-                start: datetime, end: datetime, partial: list[datetime]) -> pl.DataFrame:
-    """Rows of one kind reduced to the latest per (entity, keys, hour), plus the raw rows of
-    the `partial` hours (those holding an evaluation time that is not on the hour).
+                start: datetime, end: datetime, points: list[datetime]) -> pl.DataFrame:
+    """The rows of one kind that an as-of "latest row before `at`" per (entity, keys) can pick
+    for any of `points`, far fewer than all rows:
 
-    For an as-of "latest row before `at`" this is exact: a reduced row lies wholly before any
-    `at` at or after the end of its hour, and inside the hour of `at` the raw rows decide. It
-    turns a month of per-minute heartbeats into one row per agent and hour."""
+    - few points (a scheduled run): per point, the latest row per (entity, keys) before it;
+    - many points (a backfill): the latest row per (entity, keys, hour), plus the raw rows of
+      the hours holding a point that is not on the hour. A reduced row lies wholly before any
+      point at or after the end of its hour; inside the hour of a point the raw rows decide.
+    Either way the as-of result is exactly that over all rows."""
     group = [entity, *keys]
-    latest = ", ".join(f"argMax({c}, event_time) AS {c}" for c in values)
     cols = ", ".join(group)
+    latest = "".join(f", argMax({c}, event_time) AS {c}" for c in values)
     window = ("event_time >= {start:DateTime64(3, 'UTC')} AND "
               "event_time < {end:DateTime64(3, 'UTC')} AND event_kind = {kind:String}")
-    sql = (f"SELECT max(event_time) AS latest_at, {cols}{', ' if latest else ''}{latest} "
-           f"FROM policy_events WHERE {window} GROUP BY {cols}, toStartOfHour(event_time)")
-    params = {"kind": kind, "start": start, "end": end}
-    if partial:
-        raw = ", ".join([*group, *values])
-        sql += (f" UNION ALL SELECT event_time AS latest_at, {raw} FROM policy_events WHERE "
-                f"{window} AND "
-                "toStartOfHour(event_time) IN {hours:Array(DateTime('UTC'))}")
-        params["hours"] = partial
+    params: dict = {"kind": kind, "start": start, "end": end}
+    if len(points) <= FEW_POINTS:
+        parts = []
+        for i, at in enumerate(points):
+            params[f"p{i}"] = at
+            parts.append(f"SELECT max(event_time) AS latest_at, {cols}{latest} FROM "
+                         f"policy_events WHERE {window} AND event_time < "
+                         f"{{p{i}:DateTime64(3, 'UTC')}} GROUP BY {cols}")
+        sql = " UNION ALL ".join(parts)
+    else:
+        sql = (f"SELECT max(event_time) AS latest_at, {cols}{latest} FROM policy_events "
+               f"WHERE {window} GROUP BY {cols}, toStartOfHour(event_time)")
+        partial = partial_hours_of(points)
+        if partial:
+            raw = ", ".join([*group, *values])
+            sql += (f" UNION ALL SELECT event_time AS latest_at, {raw} FROM policy_events "
+                    f"WHERE {window} AND toStartOfHour(event_time) IN "
+                    "{hours:Array(DateTime('UTC'))}")
+            params["hours"] = partial
     frame = pl.from_arrow(client.query_arrow(
         f"SELECT * FROM ({sql}) ORDER BY latest_at", parameters=params)).rename(
         {"latest_at": "event_time"})
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(utc_datetime(frame, "event_time"))
+
+
+FEW_POINTS = 8
 
 
 def table_rows(client: Client, sql: str, parameters: dict) -> pl.DataFrame:

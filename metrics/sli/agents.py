@@ -12,7 +12,6 @@ from __future__ import annotations
 import polars as pl
 
 from metrics import sources
-from metrics.windows import partial_hours
 from metrics.sli.base import (
     Context,
     aggregate,
@@ -31,7 +30,7 @@ def compute(ctx: Context) -> pl.DataFrame:
     beats = sources.latest_rows(
         ctx.client, "agent.heartbeat", "agent_id", list(DIMENSIONS.values()),
         ["agent_status", "heartbeat_interval_seconds"], lookback_start(ctx), max(ctx.points),
-        partial_hours(ctx.points))
+        ctx.points)
     latest = latest_in_windows(ctx, beats, "agent_id", DIMENSIONS)
     age = (pl.col("at") - pl.col("event_time")).dt.total_milliseconds() / 1000.0
     interval = pl.col("heartbeat_interval_seconds").fill_null(DEFAULT_INTERVAL_S)

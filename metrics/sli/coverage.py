@@ -15,7 +15,6 @@ from __future__ import annotations
 import polars as pl
 
 from metrics import sources
-from metrics.windows import partial_hours
 from metrics.sli.base import (
     Context,
     aggregate,
@@ -34,7 +33,7 @@ def compute(ctx: Context) -> pl.DataFrame:
     end = max(ctx.points)
     inventory = sources.latest_rows(
         ctx.client, "workload.inventory", "workload_id", list(DIMENSIONS.values()),
-        ["workload_enforced", "image"], lookback_start(ctx), end, partial_hours(ctx.points))
+        ["workload_enforced", "image"], lookback_start(ctx), end, ctx.points)
     sboms = sources.events(ctx.client, "sbom.generated", ["image"],
                            lookback_start(ctx, SBOM_LOOKBACK_DAYS), end)
     first_sbom = sboms.group_by("image").agg(pl.col("event_time").min().alias("sbom_time"))

@@ -28,7 +28,7 @@ from metrics.sli.base import (
     spans,
     to_long,
 )
-from metrics.windows import bucket_sums, partial_hours
+from metrics.windows import bucket_sums
 
 DIMENSIONS = {"team": "team", "service": "service", "environment": "environment",
               "cluster": "cluster"}
@@ -66,7 +66,7 @@ def drift(ctx: Context) -> pl.DataFrame:
 def secrets(ctx: Context) -> pl.DataFrame:
     rows = sources.latest_rows(ctx.client, "secret.detected", "secret_fingerprint",
                                list(DIMENSIONS.values()), [], lookback_start(ctx),
-                               max(ctx.points), partial_hours(ctx.points))
+                               max(ctx.points), ctx.points)
     latest = latest_in_windows(ctx, rows, "secret_fingerprint", DIMENSIONS)
     frame = aggregate(latest, [pl.col("secret_fingerprint").n_unique().alias("good")])
     frame = _with_weeks(ctx, complete(ctx, frame, {"good": 0}))
