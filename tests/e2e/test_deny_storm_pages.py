@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,9 +22,9 @@ from tests.integration.test_crash_recovery import free_port
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-hook-secret"
 DETECTION_LIMIT_S = 120.0
+STORM_POLICY = "k8s.require-non-root"
 
 
 class Hook(BaseHTTPRequestHandler):
@@ -62,6 +61,24 @@ def test_a_deny_storm_pages_on_call_within_two_minutes(tmp_path, hook_server):
     from policyscope.demo.traffic import DemoTraffic
 
     grpc_port, http_port = free_port(), free_port()
+    slo_dir = tmp_path / "slo"
+    slo_dir.mkdir()
+    # The storm's policy has no errors of its own in the demo (another policy has a steady
+    # trickle, which by team can burn fast on its own): pages mean the storm, nothing else.
+    (slo_dir / "require-non-root.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "openslo/v1", "kind": "SLO",
+        "metadata": {"name": "require-non-root-evaluates"},
+        "spec": {
+            "service": "admission-control",
+            "indicator": {"metadata": {"name": "eval-success"}, "spec": {"ratioMetric": {
+                "counter": True,
+                "good": {"metricSource": {"type": "policyscope", "spec": {
+                    "sli": "M1", "where": {"policy": STORM_POLICY}}}},
+                "total": {"metricSource": {"type": "policyscope", "spec": {
+                    "sli": "M1", "where": {"policy": STORM_POLICY}}}}}}},
+            "timeWindow": [{"duration": "30d", "isRolling": True}],
+            "budgetingMethod": "Occurrences",
+            "objectives": [{"target": 0.999}]}}))
     config = tmp_path / "policyscope.yaml"
     config.write_text(yaml.safe_dump({
         "storage": {"dsn": f"chdb://{tmp_path / 'ch'}"},
@@ -71,7 +88,7 @@ def test_a_deny_storm_pages_on_call_within_two_minutes(tmp_path, hook_server):
         "batch": {"batch_interval": "10s"},
         "demo": {"demo_rate": 100},
         "alerting": {
-            "slo_dir": str(ROOT / "examples" / "slo"),
+            "slo_dir": str(slo_dir),
             "notifiers": [{"name": "oncall", "type": "webhook",
                            "url": f"http://127.0.0.1:{hook_server}/hook",
                            "secret": "env:E2E_HOOK_SECRET"}],
@@ -87,7 +104,7 @@ def test_a_deny_storm_pages_on_call_within_two_minutes(tmp_path, hook_server):
         time.sleep(25)  # steady demo traffic; the background error rate must not page
         assert not pages(0), "paged before the storm: the SLO or the demo is too noisy"
         storm = DemoTraffic(f"http://127.0.0.1:{grpc_port}", "grpc", rate=100, seed=11)
-        storm.inject_error_storm("k8s.require-non-root", 600)
+        storm.inject_error_storm(STORM_POLICY, 600)
         stop = threading.Event()
         started = time.monotonic()  # the storm's first bad event is sent right after this
         sender = threading.Thread(target=storm.run, args=(None, stop), daemon=True)
@@ -107,10 +124,10 @@ def test_a_deny_storm_pages_on_call_within_two_minutes(tmp_path, hook_server):
         (tmp_path.parent / "detection_latency_s.txt").write_text(f"{detection:.1f}\n")
         assert signed, "the webhook signature does not verify"
         alert = payload["alerts"][0]
-        assert payload["slo"] == "admission-eval-success" and alert["severity"] == "page"
+        assert payload["slo"] == "require-non-root-evaluates" and alert["severity"] == "page"
         assert alert["long_window"] == "1h" and alert["short_window"] == "5m"
         assert alert["burn_long"] >= 14.4 and alert["burn_short"] >= 14.4
-        assert "admission-eval-success" in alert["dashboard_url"]
+        assert "require-non-root-evaluates" in alert["dashboard_url"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:
