@@ -708,7 +708,10 @@ def run(args) -> dict:
             "AND active GROUP BY table").result_rows}
         log("  rows per table: " + ", ".join(f"{k} {v:,}" for k, v in sorted(sizes.items())))
         t = time.perf_counter()
-        for table in ("policy_events", "decisions_1m", "decisions_1h", "gates_1m", "gates_1h"):
+        rollups = [r[0] for r in client.query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine = "
+            "'AggregatingMergeTree' ORDER BY name").result_rows]
+        for table in ("policy_events", *rollups):
             client.command(f"OPTIMIZE TABLE {table} FINAL")
         optimize_s = time.perf_counter() - t
         sizes_merged = {r[0]: int(r[1]) for r in client.query(
@@ -981,8 +984,8 @@ filling the rollups): {r['events']:,} `policy.decision` rows over {r['days']} da
 deny 5% / warn 1.5% / error 0.5%; log-normal latency) in {r['generate_decisions_seconds']} s,
 and lifecycle rows in {r['generate_lifecycle_seconds']} s: {life}. Then `OPTIMIZE FINAL`
 ({r['optimize_seconds']} s) so the rollups are merged as background merges would leave them:
-decisions_1m {rows.get('decisions_1m', 0):,} rows, decisions_1h {rows.get('decisions_1h', 0):,},
-gates_1m {rows.get('gates_1m', 0):,}, policy_events {rows.get('policy_events', 0):,}.
+{", ".join(f"{name} {n:,}" for name, n in sorted(rows.items())
+           if name.endswith(("_1m", "_1h")))} rows; policy_events {rows.get('policy_events', 0):,}.
 
 | figure | value | target | verdict |
 |---|---|---|---|
