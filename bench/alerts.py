@@ -41,7 +41,6 @@ import pstats
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ import psutil
 
 from bench.sli import at_ms, cpu_model, u
 from bench.results import write_section
+from bench import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION_START = "<!-- bench:alerts:start -->"
@@ -436,16 +436,7 @@ def what_if(client, slos, at: datetime, latency_threshold: float = 0.1) -> dict:
 
 
 def code_version() -> str:
-    """The commit under test, '+dirty' when slo/, metrics/ or schemas/ have local changes."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "slo", "metrics",
-                                "schemas"], cwd=ROOT, text=True, capture_output=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return machine.code_version("slo", "metrics", "schemas")
 
 
 def run(args) -> dict:

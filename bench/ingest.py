@@ -42,6 +42,8 @@ from pathlib import Path
 
 import psutil
 from bench.results import write_section
+from bench import machine
+from bench.machine import wait_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 BAR_EVENTS_PER_S = 30_000
@@ -562,21 +564,6 @@ def run(args, build_s: float) -> dict:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def wait_idle(max_percent: float, timeout: float) -> None:
-    """On a shared machine: wait until other work leaves the CPUs (mostly) idle."""
-    deadline = time.monotonic() + timeout
-    while True:
-        busy = psutil.cpu_percent(interval=3)
-        if busy <= max_percent:
-            log(f"machine CPU {busy:.0f}% busy: starting")
-            return
-        if time.monotonic() > deadline:
-            log(f"machine CPU still {busy:.0f}% busy after {timeout:.0f}s: starting anyway")
-            return
-        log(f"machine CPU {busy:.0f}% busy (> {max_percent:.0f}%): waiting")
-        time.sleep(5)
-
-
 def _busy_seconds() -> float:
     """CPU seconds all processes of the machine spent busy so far."""
     t = psutil.cpu_times()
@@ -584,16 +571,7 @@ def _busy_seconds() -> float:
 
 
 def code_version() -> str:
-    """The commit under test, '+dirty' when collector/ or policyscope/ have local changes."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "collector", "policyscope",
-                                "schemas"], cwd=ROOT, text=True, capture_output=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return machine.code_version("collector", "policyscope", "schemas")
 
 
 def cpu_model() -> str:
@@ -755,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         if k and args.dsn:  # a shared store would deduplicate re-sent ids: fresh ones
             build_s = prepare(args)
         if args.wait_idle:
-            wait_idle(args.wait_idle, args.wait_idle_timeout)
+            wait_idle(args.wait_idle, args.wait_idle_timeout, log)
         if args.repeat > 1:
             log(f"run {k + 1}/{args.repeat}")
         results.append(run(args, build_s))

@@ -48,7 +48,6 @@ import resource
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -59,6 +58,8 @@ from pathlib import Path
 
 import psutil
 from bench.results import write_section
+from bench import machine
+from bench.machine import wait_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION_START = "<!-- bench:sli:start -->"
@@ -483,23 +484,6 @@ def stage_times(stages: dict[str, float]):
             setattr(owner, attr, original)
 
 
-def wait_idle(max_percent: float, timeout: float) -> None:
-    """On a shared machine: wait until other work leaves the CPUs (mostly) idle."""
-    if max_percent <= 0:
-        return
-    deadline = time.monotonic() + timeout
-    while True:
-        busy = psutil.cpu_percent(interval=3)
-        if busy <= max_percent:
-            log(f"machine CPU {busy:.0f}% busy: starting")
-            return
-        if time.monotonic() > deadline:
-            log(f"machine CPU still {busy:.0f}% busy after {timeout:.0f}s: starting anyway")
-            return
-        log(f"machine CPU {busy:.0f}% busy (> {max_percent:.0f}%): waiting")
-        time.sleep(5)
-
-
 def backfill_points(end: datetime, span: timedelta, step: timedelta) -> list[datetime]:
     """The evaluation points `metrics.jobs.backfill` uses (same formula)."""
     count = int(span / step)
@@ -623,16 +607,7 @@ def compare_values(baseline, ours) -> dict:
 # -- the run --------------------------------------------------------------------------------
 
 def code_version() -> str:
-    """The commit under test, '+dirty' when metrics/ or schemas/ have local changes."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "metrics", "schemas"],
-                               cwd=ROOT, text=True, capture_output=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return machine.code_version("metrics", "schemas")
 
 
 def code_digest() -> str:
@@ -726,7 +701,7 @@ def run(args) -> dict:
         log(f"backfill: {len(points)} points every {format_step(args.step)} over {args.days} days, "
             f"{len(WINDOWS)} windows, chunks of {args.chunk} ...")
         stages_bf: dict[str, float] = {}
-        wait_idle(args.wait_idle, args.wait_idle_timeout)
+        wait_idle(args.wait_idle, args.wait_idle_timeout, log)
         load_at_backfill = round(os.getloadavg()[0], 2)
         machine_before, own_before = _busy_seconds(), _own_cpu()
         profiler = cProfile.Profile() if args.profile else None
@@ -758,7 +733,7 @@ def run(args) -> dict:
         per_minute = max(1, round(args.events / (span / timedelta(minutes=1))))
         incremental = []
         first_id = args.events
-        wait_idle(args.wait_idle, args.wait_idle_timeout)
+        wait_idle(args.wait_idle, args.wait_idle_timeout, log)
         machine_before, own_before, t_inc = _busy_seconds(), _own_cpu(), time.perf_counter()
         for k in range(1, args.incremental_runs + 2):
             at = end + timedelta(minutes=k)
@@ -801,7 +776,7 @@ def run(args) -> dict:
             k = min(args.baseline_points, len(points))
             idx = sorted({int(round(x)) for x in np.linspace(0, len(points) - 1, k)})
             sample = [points[i] for i in idx]
-            wait_idle(args.wait_idle, args.wait_idle_timeout)
+            wait_idle(args.wait_idle, args.wait_idle_timeout, log)
             t = time.perf_counter()
             ours_sample = decisions.compute(Context(client, sample, list(WINDOWS)))
             ps_sample_s = time.perf_counter() - t
