@@ -50,7 +50,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.sli import at_ms, cpu_model, u
+from bench.machine import busy_seconds, cpu_model
+from bench.sli import at_ms, u
 from bench.results import write_section
 from bench import machine
 
@@ -228,11 +229,6 @@ def drop_caches(client) -> list[str]:
         except Exception:  # noqa: BLE001 - chDB builds differ in what they allow; say what ran
             pass
     return dropped
-
-
-def busy_seconds() -> float:
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
 
 
 def own_cpu() -> float:

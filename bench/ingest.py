@@ -43,7 +43,7 @@ from pathlib import Path
 import psutil
 from bench.results import write_section
 from bench import machine
-from bench.machine import wait_idle
+from bench.machine import busy_seconds, cpu_model, wait_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 BAR_EVENTS_PER_S = 30_000
@@ -415,7 +415,7 @@ def run(args, build_s: float) -> dict:
             w.start()
         time.sleep(0.5)  # let the workers reach the start line
         cpu_before = sampler.cpu_seconds()
-        system_before = _busy_seconds()
+        system_before = busy_seconds()
         t_start = time.monotonic()
         start.set()
 
@@ -455,7 +455,7 @@ def run(args, build_s: float) -> dict:
         acks = [r for r in collected if r[3] == 200]
         t_acked = max(r[2] for r in acks) if acks else time.monotonic()
         cpu_acked = sampler.cpu_seconds()
-        system_acked = _busy_seconds()
+        system_acked = busy_seconds()
         log(f"all requests answered after {t_acked - t_start:.2f}s; waiting for rows to land")
 
         while True:
@@ -564,24 +564,12 @@ def run(args, build_s: float) -> dict:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _busy_seconds() -> float:
-    """CPU seconds all processes of the machine spent busy so far."""
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
 
 
 def code_version() -> str:
     return machine.code_version("collector", "policyscope", "schemas")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 MEDIAN_KEYS = ("ack_events_per_s", "landed_events_per_s", "ack_seconds", "land_seconds",

@@ -3,6 +3,7 @@ is under test."""
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import time
 from pathlib import Path
@@ -40,3 +41,19 @@ def code_version(*paths: str) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def busy_seconds() -> float:
+    """CPU seconds all processes of the machine spent busy so far."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)

@@ -59,7 +59,7 @@ from pathlib import Path
 import psutil
 from bench.results import write_section
 from bench import machine
-from bench.machine import wait_idle
+from bench.machine import busy_seconds, cpu_model, wait_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION_START = "<!-- bench:sli:start -->"
@@ -623,19 +623,8 @@ def code_digest() -> str:
     return digest.hexdigest()[:10]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
-def _busy_seconds() -> float:
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
 
 
 def _own_cpu() -> float:
@@ -703,7 +692,7 @@ def run(args) -> dict:
         stages_bf: dict[str, float] = {}
         wait_idle(args.wait_idle, args.wait_idle_timeout, log)
         load_at_backfill = round(os.getloadavg()[0], 2)
-        machine_before, own_before = _busy_seconds(), _own_cpu()
+        machine_before, own_before = busy_seconds(), _own_cpu()
         profiler = cProfile.Profile() if args.profile else None
         t_bf = time.perf_counter()
 
@@ -720,7 +709,7 @@ def run(args) -> dict:
             if profiler:
                 profiler.disable()
         bf_own_cpu = _own_cpu() - own_before
-        bf_other_cores = max(0.0, (_busy_seconds() - machine_before) - bf_own_cpu) / backfill_s
+        bf_other_cores = max(0.0, (busy_seconds() - machine_before) - bf_own_cpu) / backfill_s
         log(f"backfill: {report.points} points, {report.rows:,} rows in {backfill_s:.2f}s "
             f"(peak RSS {rss_bf.mib} MiB)")
         if profiler:
@@ -734,7 +723,7 @@ def run(args) -> dict:
         incremental = []
         first_id = args.events
         wait_idle(args.wait_idle, args.wait_idle_timeout, log)
-        machine_before, own_before, t_inc = _busy_seconds(), _own_cpu(), time.perf_counter()
+        machine_before, own_before, t_inc = busy_seconds(), _own_cpu(), time.perf_counter()
         for k in range(1, args.incremental_runs + 2):
             at = end + timedelta(minutes=k)
             gen.decisions(per_minute, int((at - timedelta(minutes=1)).timestamp() * 1000),
@@ -755,7 +744,7 @@ def run(args) -> dict:
                 f"(peak RSS {rss_inc.mib} MiB)")
         inc_wall = time.perf_counter() - t_inc
         inc_own = _own_cpu() - own_before
-        inc_other_cores = max(0.0, (_busy_seconds() - machine_before) - inc_own) / inc_wall
+        inc_other_cores = max(0.0, (busy_seconds() - machine_before) - inc_own) / inc_wall
         cold = incremental[0]
         warm = incremental[1:]
         warm_median = statistics.median(r["seconds"] for r in warm) if warm else None
