@@ -117,6 +117,31 @@ def cumulative_at(hourly: pl.DataFrame, minutely: pl.DataFrame, times: list[date
           for m in measures])
 
 
+def ceil_hour(t: datetime) -> datetime:
+    floor = floor_hour(t)
+    return floor if floor == t else floor + HOUR
+
+
+def edges(start: datetime, at: datetime) -> tuple[tuple[datetime, datetime], ...]:
+    """[start, at) as three disjoint ranges: whole hours (read from the hour rollup), then
+    the minutes before the first whole hour and after the last one (the minute rollup).
+    Each range is (from, to); an unused one is empty (from == to). Their union is exactly
+    [start, at), so summing the buckets inside each range gives the window's sum.
+
+    >>> from datetime import datetime as D
+    >>> [(a.strftime('%H:%M'), b.strftime('%H:%M')) for a, b in edges(D(2026, 1, 1, 9, 55),
+    ...                                                               D(2026, 1, 1, 12, 10))]
+    [('10:00', '12:00'), ('09:55', '10:00'), ('12:00', '12:10')]
+    >>> [(a.strftime('%H:%M'), b.strftime('%H:%M')) for a, b in edges(D(2026, 1, 1, 9, 5),
+    ...                                                               D(2026, 1, 1, 9, 35))]
+    [('09:35', '09:35'), ('09:05', '09:35'), ('09:35', '09:35')]
+    """
+    first, last = ceil_hour(start), floor_hour(at)
+    if first > last:  # inside one hour: minutes only
+        return (at, at), (start, at), (at, at)
+    return (first, last), (start, first), (last, at)
+
+
 def pairs(points: list[datetime], windows: list[str]) -> pl.DataFrame:
     """Every (point, window) with its start: columns at, window, start."""
     return pl.DataFrame(

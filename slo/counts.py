@@ -18,7 +18,7 @@ from metrics import sources
 from metrics.latency import BOUNDS, BUCKET_COUNT
 from metrics.sli import agents, alerting, coverage, false_positives
 from metrics.sli.base import Context
-from metrics.windows import pairs, partial_hours, window_sums
+from metrics.windows import pairs
 
 COLUMNS = ["at", "window", "key", "numerator", "total"]
 ROLLUP_SLIS = {"M1", "L_under", "M6"}
@@ -58,22 +58,7 @@ def _rollup_counts(client: Client, sli: str, where: dict[str, str], by: list[str
     if cache is not None and key in cache:  # SLOs sharing an SLI, filter and breakdown
         return cache[key]
     spans = pairs(points, windows)
-    times = sorted(set(spans.get_column("at").to_list()) | set(
-        spans.get_column("start").to_list()))
-    if len(where) + len(by) <= 1:  # one dimension: the much smaller per-dimension rollups
-        (dimension, value), = where.items() if where else [(by[0] if by else "", None)]
-        hourly, minutely = sources.one_dimension(
-            client, rollup, (min(times), max(times)), partial_hours(times), dimension,
-            value if where else None, plan["measures"])
-        key_of = pl.lit("") if not by else pl.lit(f"{dimension}=") + pl.col("dimension_value")
-        hourly, minutely = (f.with_columns(key=key_of).drop("dimension", "dimension_value")
-                            for f in (hourly, minutely))
-    else:
-        hourly = sources.filtered_hours(client, rollup, min(times), max(times), where, by,
-                                        plan["measures"])
-        minutely = sources.filtered_minutes(client, rollup, partial_hours(times), where, by,
-                                            plan["measures"])
-    sums = window_sums(hourly, minutely, [], [], ["key"], plan["measures"], spans=spans)
+    sums = sources.rollup_window_sums(client, rollup, spans, plan["measures"], where, by)
     overall = spans.select("at", "window").with_columns(key=pl.lit(""))
     counted = sums.select("at", "window", "key", plan["numerator"].alias("numerator"),
                           plan["total"].alias("total"))

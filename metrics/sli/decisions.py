@@ -16,8 +16,7 @@ import polars as pl
 
 from metrics import sources
 from metrics.latency import BOUNDS, BUCKET_COUNT, count_at_or_under
-from metrics.sli.base import Context, complete, ratio, shape
-from metrics.windows import partial_hours, required_times, window_sums
+from metrics.sli.base import Context, complete, ratio, shape, spans
 
 BUCKETS = [f"b{i}" for i in range(BUCKET_COUNT)]
 MEASURES = ["total", "errors", "denies", "warns", "latency_count", *BUCKETS]
@@ -27,10 +26,7 @@ PERCENTILES = {"L_p50": 0.5, "L_p95": 0.95, "L_p99": 0.99}
 def window_frame(ctx: Context) -> pl.DataFrame:
     """Exact per-window sums of every decision measure (cached: M4 reuses the deny counts)."""
     if "decisions" not in ctx.cache:
-        times = required_times(ctx.points, ctx.windows)
-        hourly = sources.rollup_hours(ctx.client, sources.DECISIONS, min(times), max(times))
-        minutely = sources.rollup_minutes(ctx.client, sources.DECISIONS, partial_hours(times))
-        sums = window_sums(hourly, minutely, ctx.points, ctx.windows, sources.KEYS, MEASURES)
+        sums = sources.rollup_window_sums(ctx.client, sources.DECISIONS, spans(ctx), MEASURES)
         ctx.cache["decisions"] = complete(ctx, sums, {m: 0 for m in MEASURES})
     return ctx.cache["decisions"]
 

@@ -11,15 +11,11 @@ from __future__ import annotations
 import polars as pl
 
 from metrics import sources
-from metrics.sli.base import Context, complete, ratio
-from metrics.windows import partial_hours, required_times, window_sums
+from metrics.sli.base import Context, complete, ratio, spans
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    times = required_times(ctx.points, ctx.windows)
-    hourly = sources.rollup_hours(ctx.client, sources.GATES, min(times), max(times))
-    minutely = sources.rollup_minutes(ctx.client, sources.GATES, partial_hours(times))
-    frame = window_sums(hourly, minutely, ctx.points, ctx.windows, sources.KEYS,
-                        ["total", "blocked", "overridden"])
+    frame = sources.rollup_window_sums(ctx.client, sources.GATES, spans(ctx),
+                                       ["total", "blocked", "overridden"])
     frame = complete(ctx, frame, {"total": 0, "blocked": 0, "overridden": 0})
     return ratio(frame, "M6", pl.col("blocked"), pl.col("total"))
