@@ -11,11 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from metrics.latency import BUCKET_COUNT
-from metrics.windows import edges, floor_hour, window_sums
+from metrics.windows import (
+    HOUR,
+    day_edges,
+    dense_window_sums,
+    floor_hour,
+    minute_cuts,
+    window_sums,
+)
 from metrics.windows import partial_hours as partial_hours_of
 
 KEYS = ["dimension", "dimension_value"]
@@ -29,11 +37,12 @@ GATE_DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
 
 @dataclass(frozen=True)
 class Rollup:
-    """A pair of rollup tables (minute, hour) and the measures the SLIs read from them:
+    """A set of rollup tables (minute, hour, day) and the measures the SLIs read from them:
     plain sums, plus (for decisions) the latency histogram as columns b0..b71."""
 
     minute_table: str
     hour_table: str
+    day_table: str
     dimensions: dict[str, str]
     sums: tuple[str, ...]
     histogram: bool = False
@@ -43,25 +52,44 @@ class Rollup:
         buckets = [f"b{i}" for i in range(BUCKET_COUNT)] if self.histogram else []
         return [*self.sums, *buckets]
 
-    def aggregates(self, measures: list[str] | None = None) -> str:
-        """The inner query's aggregates (of `measures`, default all): one sumMap for the
-        histogram, not one per bucket."""
+    def scalar(self, measure: str) -> str | None:
+        """SQL of a measure that is one number per rollup row (None for a histogram bucket):
+        a sum column, or `under_<n>`, the decisions in latency buckets 1..n (at or under
+        BOUNDS[n-1] seconds), for readers that need no more of the histogram."""
+        if measure in self.sums:
+            return measure
+        if self.histogram and measure.startswith("under_"):
+            return (f"arraySum(mapValues(mapFilter((k, v) -> k >= 1 AND k <= "
+                    f"{int(measure[6:])}, latency_buckets)))")
+        return None
+
+    def split(self, measures: list[str] | None) -> tuple[list[str], bool]:
+        """(the scalar measures, whether histogram buckets are wanted)."""
         wanted = self.measures if measures is None else measures
-        parts = [f"toInt64(sum({m})) AS {m}" for m in self.sums if m in wanted]
-        if any(m.startswith("b") and m[1:].isdigit() for m in wanted):
+        scalars = [m for m in wanted if self.scalar(m) is not None]
+        return scalars, len(scalars) < len(wanted)
+
+    def aggregates(self, measures: list[str] | None = None, *, summed: bool = False) -> str:
+        """The inner query's aggregates (of `measures`, default all) over rollup rows, or
+        over rows that already hold each scalar measure by name (`summed`): one sumMap for
+        the histogram, not one per bucket."""
+        scalars, buckets = self.split(measures)
+        parts = [f"toInt64(sum({m if summed else self.scalar(m)})) AS {m}" for m in scalars]
+        if buckets:
             parts.append("sumMap(latency_buckets) AS lb")
         return ", ".join(parts)
 
     def projection(self, measures: list[str] | None = None) -> str:
-        """The outer query's measure columns."""
-        wanted = self.measures if measures is None else measures
-        return ", ".join(m if m in self.sums else f"toInt64(lb[{int(m[1:])}]) AS {m}"
-                         for m in wanted)
+        """The outer query's measure columns: the scalars, and the histogram as its bucket
+        indexes and counts (two arrays; `_read` spreads them into bucket columns)."""
+        scalars, buckets = self.split(measures)
+        return ", ".join([*scalars] + (["mapKeys(lb) AS lb_keys, mapValues(lb) AS lb_counts"]
+                                       if buckets else []))
 
 
-DECISIONS = Rollup("decisions_1m", "decisions_1h", DECISION_DIMENSIONS,
+DECISIONS = Rollup("decisions_1m", "decisions_1h", "decisions_1d", DECISION_DIMENSIONS,
                    ("total", "errors", "denies", "warns", "latency_count"), histogram=True)
-GATES = Rollup("gates_1m", "gates_1h", GATE_DIMENSIONS, ("total", "blocked", "overridden"))
+GATES = Rollup("gates_1m", "gates_1h", "gates_1d", GATE_DIMENSIONS, ("total", "blocked", "overridden"))
 
 
 def _grouped_sql(rollup: Rollup, table: str, time_column: str, where: str,
@@ -98,6 +126,11 @@ def one_dimension(client: Client, rollup: Rollup, times: tuple[datetime, datetim
     return hourly, minutely
 
 
+def _steps(lo: datetime, hi: datetime, step: timedelta) -> list[datetime]:
+    """lo, lo + step, ... before hi."""
+    return [lo + step * i for i in range(int((hi - lo) / step))]
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -107,10 +140,26 @@ def _dims(table: str) -> str:
     return f"{name}_dims_{grain}"
 
 
-def _frame(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
+def _read(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
+    """A rollup query's rows; a histogram (lb_keys, lb_counts) becomes bucket columns b0..
+    (of every bucket: reading a subset of the map is no cheaper than reading all of it)."""
     table = client.query_arrow(sql, parameters=parameters)
-    frame = pl.from_arrow(table)
+    if "lb_keys" not in table.column_names:
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+    keys, counts = (table.column(c).combine_chunks() for c in ("lb_keys", "lb_counts"))
+    dense = np.zeros((table.num_rows, BUCKET_COUNT), dtype=np.int64)
+    lengths = np.diff(keys.offsets.to_numpy()) if len(keys) else np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(table.num_rows), lengths)
+    dense[rows, keys.flatten().to_numpy().astype(np.int64)] = counts.flatten().to_numpy()
+    frame = pl.from_arrow(table.drop_columns(["lb_keys", "lb_counts"]))
     assert isinstance(frame, pl.DataFrame)
+    return frame.hstack([pl.Series(f"b{i}", dense[:, i]) for i in range(BUCKET_COUNT)])
+
+
+def _frame(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
+    frame = _read(client, sql, parameters)
     return frame.with_columns(utc_datetime(frame, "t"))
 
 
@@ -142,6 +191,29 @@ def rollup_minutes(client: Client, rollup: Rollup, hours: list[datetime]) -> pl.
                   {"hours": hours, "lo": min(hours), "hi": max(hours) + timedelta(hours=1)})
 
 
+def rollup_segments(client: Client, rollup: Rollup, ranges: list[tuple[datetime, int, int]],
+                    cuts: list[int]) -> pl.DataFrame:
+    """Minute buckets of the hours named in `ranges` ((hour, from minute, to minute), see
+    `windows.minute_cuts`), summed per segment between `cuts`, per dimension value: columns
+    h, seg, dimension, dimension_value, measures. Only minutes some range covers are read."""
+    if not ranges:
+        return _frame(client, _grouped_sql(rollup, rollup.minute_table, "minute", "0"),
+                      {}).rename({"t": "h"}).with_columns(seg=pl.lit(0, pl.Int64))
+    hours = sorted({r[0] for r in ranges})
+    where = ("toStartOfHour(minute) IN {hours:Array(DateTime('UTC'))} AND minute >= "
+             "{lo:DateTime('UTC')} AND minute < {hi:DateTime('UTC')} AND toMinute(minute) >= "
+             "{first:UInt8} AND toMinute(minute) < {last:UInt8}")
+    sql = (f"SELECT h, seg, dimension, dimension_value, {rollup.projection()} FROM ("
+           "SELECT toStartOfHour(minute) AS h, arrayCount(c -> c <= toMinute(minute), "
+           "{cuts:Array(UInt8)}) AS seg, dimension, dimension_value, "
+           f"{rollup.aggregates()} FROM {_dims(rollup.minute_table)} WHERE {where} "
+           "GROUP BY h, seg, dimension, dimension_value)")
+    frame = _read(client, sql, {"hours": hours, "lo": hours[0], "hi": hours[-1] + HOUR,
+                                "first": min(r[1] for r in ranges),
+                                "last": max(r[2] for r in ranges), "cuts": cuts})
+    return frame.with_columns(utc_datetime(frame, "h"), pl.col("seg").cast(pl.Int64))
+
+
 def events(client: Client, kind: str, columns: list[str], start: datetime, end: datetime
            ) -> pl.DataFrame:
     """Raw rows of one event kind with event_time in [start, end), oldest first."""
@@ -155,46 +227,40 @@ def events(client: Client, kind: str, columns: list[str], start: datetime, end: 
     return frame.with_columns(utc_datetime(frame, "event_time"))
 
 
-def latest_rows(client: Client, kind: str, entity: str, keys: list[str], values: list[str],
-                start: datetime, end: datetime, points: list[datetime]) -> pl.DataFrame:
-    """The rows of one kind that an as-of "latest row before `at`" per (entity, keys) can pick
-    for any of `points`, far fewer than all rows:
+def report_histories(client: Client, kind: str, entity: str, keys: list[str],
+                     values: list[str], start: datetime, end: datetime,
+                     points: list[datetime]) -> pl.DataFrame:
+    """The reports of one kind in [start, end) as histories: one row per state an entity
+    reported in, (entity, keys..., values...), with `event_times`: the ascending times of its
+    reports in that state that can be the latest report before one of `points`, far fewer
+    than all of them:
 
-    - few points (a scheduled run): per point, the latest row per (entity, keys) before it;
-    - many points (a backfill): the latest row per (entity, keys, hour), plus the raw rows of
-      the hours holding a point that is not on the hour. A reduced row lies wholly before any
-      point at or after the end of its hour; inside the hour of a point the raw rows decide.
-    Either way the as-of result is exactly that over all rows."""
-    group = [entity, *keys]
-    cols = ", ".join(group)
-    latest = "".join(f", argMax({c}, event_time) AS {c}" for c in values)
-    window = ("event_time >= {start:DateTime64(3, 'UTC')} AND "
-              "event_time < {end:DateTime64(3, 'UTC')} AND event_kind = {kind:String}")
+    - few points (a scheduled run): the reports after which a point comes before (or at) the
+      state's next report;
+    - many points (a backfill): the last report of each hour, and every report of an hour
+      holding a point that is not on the hour. A dropped report has a later one in its hour,
+      so that one is also before any point at or after the end of the hour.
+    A dropped report is never the latest before a point, so the latest reports found over the
+    histories (`metrics.sli.latest`) are exactly those over all reports. Grouped in
+    ClickHouse, each state's strings are sent once, not once per report."""
+    group = ", ".join([entity, *keys, *values])
     params: dict = {"kind": kind, "start": start, "end": end}
     if len(points) <= FEW_POINTS:
-        parts = []
-        for i, at in enumerate(points):
-            params[f"p{i}"] = at
-            parts.append(f"SELECT max(event_time) AS latest_at, {cols}{latest} FROM "
-                         f"policy_events WHERE {window} AND event_time < "
-                         f"{{p{i}:DateTime64(3, 'UTC')}} GROUP BY {cols}")
-        sql = " UNION ALL ".join(parts)
+        keep = ("arrayExists(p -> p > t AND (i = length(times) OR p <= times[i + 1]), "
+                "{points:Array(DateTime64(3, 'UTC'))})")
+        params["points"] = points
     else:
-        sql = (f"SELECT max(event_time) AS latest_at, {cols}{latest} FROM policy_events "
-               f"WHERE {window} GROUP BY {cols}, toStartOfHour(event_time)")
-        partial = partial_hours_of(points)
-        if partial:
-            raw = ", ".join([*group, *values])
-            sql += (f" UNION ALL SELECT event_time AS latest_at, {raw} FROM policy_events "
-                    f"WHERE {window} AND toStartOfHour(event_time) IN "
-                    "{hours:Array(DateTime('UTC'))}")
-            params["hours"] = partial
-    frame = pl.from_arrow(client.query_arrow(
-        f"SELECT * FROM ({sql}) ORDER BY latest_at", parameters=params)).rename(
-        {"latest_at": "event_time"})
+        keep = ("i = length(times) OR toStartOfHour(times[i + 1]) != toStartOfHour(t) OR "
+                "has({hours:Array(DateTime('UTC'))}, toStartOfHour(t))")
+        params["hours"] = partial_hours_of(points)
+    sql = (f"SELECT {group}, arrayFilter((t, i) -> {keep}, times, arrayEnumerate(times)) "
+           f"AS event_times FROM (SELECT {group}, arraySort(groupArray(event_time)) AS times "
+           "FROM policy_events WHERE event_kind = {kind:String} AND "
+           "event_time >= {start:DateTime64(3, 'UTC')} AND "
+           f"event_time < {{end:DateTime64(3, 'UTC')}} GROUP BY {group})")
+    frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(utc_datetime(frame, "event_time"))
-
+    return frame.with_columns(pl.col("event_times").cast(pl.List(pl.Datetime("us", "UTC"))))
 
 FEW_POINTS = 8
 
@@ -266,80 +332,129 @@ def window_totals(client: Client, rollup: Rollup, spans: pl.DataFrame, measures:
                   where: dict[str, str] | None = None, by: list[str] | None = None
                   ) -> pl.DataFrame:
     """Exact sums of `measures` over every (at, window, start) row of `spans`, summed inside
-    ClickHouse: each window is split into whole hours and its two partial hours' minutes
-    (`windows.edges`), every hour and minute bucket is matched to the windows it lies in, and
-    the buckets are summed per (window, key). Few rows travel, so this is the reader for
-    runs at a few points (every minute's run, alert evaluation); `windows.window_sums` over
-    `rollup_hours`/`rollup_minutes` is the one for many points (a backfill).
+    ClickHouse (`_summed_in_spans`). Few rows travel, so this is the reader for runs at a few
+    points (every minute's run, alert evaluation); `dense_window_sums` over hour rows and
+    minute segments is the one for many points (a backfill).
 
     Without `where`/`by`: every dimension value and the overall row, keyed by `KEYS`. With
     them: the rows `where` selects, keyed by the by-values (`key`, see `_filter`) -- from the
-    per-dimension rollups when they name one dimension in all, else the combined ones. Columns: at, window, keys..., measures; a
-    (window, key) whose window holds no bucket is not returned."""
+    per-dimension rollups when they name one dimension in all, else the combined ones.
+    Columns: at, window, keys..., measures; a (window, key) whose window holds no bucket is
+    not returned."""
     every_value = where is None and by is None
     where, by = where or {}, by or []
-    keys = KEYS if every_value else ["key"]
-    ranges = [edges(start, at) for at, start in zip(spans.get_column("at").to_list(),
-                                                    spans.get_column("start").to_list())]
-    whole = [r[0] for r in ranges if r[0][0] < r[0][1]]
-    parts = [p for r in ranges for p in r[1:] if p[0] < p[1]]
-    minute_hours = sorted({floor_hour(p[0]) for p in parts})
-    params: dict = {name: [r[i][j] for r in ranges] for name, i, j in (
-        ("hs", 0, 0), ("he", 0, 1), ("ps", 1, 0), ("pe", 1, 1), ("qs", 2, 0), ("qe", 2, 1))}
     if every_value or len(where) + len(by) <= 1:  # the per-dimension rollups
-        hour_table, minute_table = _dims(rollup.hour_table), _dims(rollup.minute_table)
-        key_columns = source_keys = "dimension, dimension_value"
-        conditions = []
-        if not every_value:
-            (dimension, value), = where.items() if where else [(by[0] if by else "", None)]
-            conditions.append("dimension = {dimension:String}")
-            params["dimension"] = dimension
-            if value is not None:
-                conditions.append("dimension_value = {value:String}")
-                params["value"] = value
-            key_columns = "key"
-            source_keys = (f"concat({_quote(by[0] + '=')}, dimension_value) AS key" if by
-                           else "'' AS key")
+        tables = tuple(_dims(t) for t in (rollup.day_table, rollup.hour_table,
+                                          rollup.minute_table))
+        if every_value:
+            return _summed_in_spans(client, rollup, spans, measures, tables, KEYS, [], {},
+                                    KEYS, [KEYS])
+        (dimension, value), = where.items() if where else [(by[0] if by else "", None)]
+        conditions, params = ["dimension = {dimension:String}"], {"dimension": dimension}
+        if value is not None:
+            conditions.append("dimension_value = {value:String}")
+            params["value"] = value
+        key = f"concat({_quote(by[0] + '=')}, dimension_value)" if by else "''"
     else:
-        conditions, filter_params, key, _ = _filter(rollup, where, by)
-        params.update(filter_params)
-        key_columns, source_keys = "key", f"{key} AS key"
-        hour_table, minute_table = rollup.hour_table, rollup.minute_table
-    wanted = rollup.measures if measures is None else measures
-    columns = ", ".join([source_keys, *[m for m in rollup.sums if m in wanted]]
-                        + (["latency_buckets"] if len(wanted) > len(
-                            [m for m in rollup.sums if m in wanted]) else []))
-    base = " AND ".join(conditions) or "1"
-    if whole:
-        params.update(hlo=min(r[0] for r in whole), hhi=max(r[1] for r in whole))
-        hour_where = "hour >= {hlo:DateTime('UTC')} AND hour < {hhi:DateTime('UTC')}"
-    else:
-        hour_where = "0"
+        conditions, params, key, _ = _filter(rollup, where, by)
+        tables = rollup.day_table, rollup.hour_table, rollup.minute_table
+    return _summed_in_spans(client, rollup, spans, measures, tables, [f"{key} AS key"],
+                            conditions, params, ["key"], [["key"]])
+
+
+def window_totals_sets(client: Client, rollup: Rollup, spans: pl.DataFrame,
+                       measures: list[str], selections: list[tuple[dict[str, str], list[str]]]
+                       ) -> list[pl.DataFrame]:
+    """`window_totals(..., where, by)` for many (where, by) selections of the combined
+    rollups in one pass over them: the buckets are grouped by GROUPING SETS (one per set of
+    dimensions a selection names) and each selection takes its set's rows with its `where`
+    values. Returns one frame per selection, in order (columns at, window, key, measures)."""
+    groupings = sorted({tuple(sorted({*where, *by})) for where, by in selections})
+    dimensions = sorted({d for g in groupings for d in g})
+    columns = [rollup.dimensions[d] for d in dimensions]
+    mask = f"grouping({', '.join(columns)})" if columns else "0"
+    frame = _summed_in_spans(
+        client, rollup, spans, measures,
+        (rollup.day_table, rollup.hour_table, rollup.minute_table), columns,
+        [], {}, [*columns, f"{mask} AS grouping_mask"],
+        [[rollup.dimensions[d] for d in g] for g in groupings])
+    out = []
+    for where, by in selections:
+        wanted = set(where) | set(by)
+        bits = sum(1 << (len(columns) - 1 - i) for i, d in enumerate(dimensions)
+                   if d not in wanted)  # grouping(): a bit is 1 where a column is not grouped
+        part = frame.filter(pl.col("grouping_mask") == bits)
+        for dimension, value in where.items():
+            part = part.filter(pl.col(rollup.dimensions[dimension]) == value)
+        key = pl.concat_str([pl.lit(f"{d}=") + pl.col(rollup.dimensions[d]) for d in by],
+                            separator=",") if by else pl.lit("")
+        out.append(part.with_columns(key=key).select("at", "window", "key", *measures))
+    return out
+
+
+def _summed_in_spans(client: Client, rollup: Rollup, spans: pl.DataFrame, measures: list[str],
+                     tables: tuple[str, str, str], source: list[str], conditions: list[str],
+                     params: dict, groups: list[str], sets: list[list[str]]) -> pl.DataFrame:
+    """The SQL behind `window_totals`: each span is split into whole days, the whole hours
+    and the minutes at its edges (`windows.day_edges`); the day, hour and minute buckets of
+    `tables` that `conditions` select and some span needs are read once, and summed per span
+    per (span, group): ARRAY JOIN of the spans each bucket lies in, then GROUP BY the span
+    and the columns of `sets` (GROUPING SETS when there are several). `source` are the key
+    expressions read from the tables, `groups` the selected ones (each `expr AS name` or a
+    name). Columns: at, window, the group names, measures; a (span, group) without buckets
+    is left out."""
+    ranges = [day_edges(start, at) for at, start in zip(spans.get_column("at").to_list(),
+                                                        spans.get_column("start").to_list())]
+    params = dict(params)
+    levels = []  # (level, time column, table, the buckets needed)
+    days = [r[0] for r in ranges if r[0][0] < r[0][1]]
+    if days:
+        params.update(dlo=min(d[0] for d in days), dhi=max(d[1] for d in days))
+        levels.append((2, "day", tables[0], "day >= {dlo:DateTime('UTC')} AND day < "
+                       "{dhi:DateTime('UTC')}"))
+    hours = sorted({h for r in ranges for lo, hi in r[1:3] for h in _steps(lo, hi, HOUR)})
+    if hours:
+        params.update(hours=hours, hlo=hours[0], hhi=hours[-1] + HOUR)
+        levels.append((1, "hour", tables[1], "hour IN {hours:Array(DateTime('UTC'))} AND hour "
+                       ">= {hlo:DateTime('UTC')} AND hour < {hhi:DateTime('UTC')}"))
+    minute_hours = sorted({floor_hour(lo) for r in ranges for lo, hi in r[3:] if lo < hi})
     if minute_hours:
-        params.update(mh=minute_hours, mlo=minute_hours[0],
-                      mhi=minute_hours[-1] + timedelta(hours=1))
-        minute_where = ("toStartOfHour(minute) IN {mh:Array(DateTime('UTC'))} AND minute >= "
-                        "{mlo:DateTime('UTC')} AND minute < {mhi:DateTime('UTC')}")
-    else:
-        minute_where = "0"
-    arrays = {name: f"{{{name}:Array(DateTime('UTC'))}}" for name in
-              ("hs", "he", "ps", "pe", "qs", "qe")}
-    inside = ("if(whole = 1, t >= {hs}[i] AND t < {he}[i], (t >= {ps}[i] AND t < {pe}[i]) "
-              "OR (t >= {qs}[i] AND t < {qe}[i]))").format(**arrays)
-    sql = (f"SELECT pair, {key_columns}, {rollup.projection(measures)} FROM ("
-           f"SELECT pair, {key_columns}, {rollup.aggregates(measures)} FROM ("
-           f"SELECT hour AS t, 1 AS whole, {columns} FROM {hour_table} "
-           f"WHERE {base} AND {hour_where} UNION ALL "
-           f"SELECT minute AS t, 0 AS whole, {columns} FROM {minute_table} "
-           f"WHERE {base} AND {minute_where}) "
+        params.update(mh=minute_hours, mlo=minute_hours[0], mhi=minute_hours[-1] + HOUR)
+        levels.append((0, "minute", tables[2], "toStartOfHour(minute) IN "
+                       "{mh:Array(DateTime('UTC'))} AND minute >= {mlo:DateTime('UTC')} AND "
+                       "minute < {mhi:DateTime('UTC')}"))
+    scalars, buckets = rollup.split(measures)
+    source_names = [k.split(" AS ")[-1] for k in source]
+    columns = ", ".join([*source, *[f"sum({rollup.scalar(m)}) AS {m}" for m in scalars]]
+                        + (["sumMap(latency_buckets) AS latency_buckets"] if buckets else []))
+    base = " AND ".join(conditions) or "1"
+    names = [g.split(" AS ")[-1] for g in groups]
+    bounds = {}
+    for j, name in enumerate(("d", "h1", "h2", "m1", "m2")):
+        params[f"{name}s"], params[f"{name}e"] = [r[j][0] for r in ranges], [r[j][1] for r in ranges]
+        bounds[name] = (f"t >= {{{name}s:Array(DateTime('UTC'))}}[i] AND "
+                        f"t < {{{name}e:Array(DateTime('UTC'))}}[i]")
+    inside = (f"multiIf(level = 2, {bounds['d']}, level = 1, ({bounds['h1']}) OR "
+              f"({bounds['h2']}), ({bounds['m1']}) OR ({bounds['m2']}))")
+    union = " UNION ALL ".join(
+        f"SELECT {column} AS t, {level} AS level, {columns} FROM {table} WHERE {base} AND "
+        f"{where} GROUP BY t, {', '.join(source_names)}"
+        for level, column, table, where in levels) or \
+        f"SELECT minute AS t, 0 AS level, {columns} FROM {tables[2]} WHERE 0 GROUP BY t, " \
+        f"{', '.join(source_names)}"
+    group_by = (f"GROUPING SETS ({', '.join('(' + ', '.join(['pair', *g]) + ')' for g in sets)})"
+                if len(sets) > 1 or not sets[0] or "grouping_mask" in names
+                else ", ".join(["pair", *sets[0]]))
+    sql = (f"SELECT pair, {', '.join(names)}, {rollup.projection(measures)} FROM ("
+           f"SELECT pair, {', '.join(groups)}, {rollup.aggregates(measures, summed=True)} "
+           f"FROM ({union}) "
            f"ARRAY JOIN arrayFilter(i -> {inside}, range(1, {len(ranges) + 1})) AS pair "
-           f"GROUP BY pair, {key_columns})")
-    frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
-    assert isinstance(frame, pl.DataFrame)
+           f"GROUP BY {group_by})")
+    frame = _read(client, sql, params)
     numbered = spans.with_row_index("pair", offset=1).with_columns(pl.col("pair").cast(pl.Int64))
     extra = [c for c in spans.columns if c not in ("at", "window", "start")]
-    sums = numbered.join(frame.with_columns(pl.col("pair").cast(pl.Int64)), on="pair")
-    return sums.select("at", "window", *extra, *keys, *wanted)
+    summed = numbered.join(frame.with_columns(pl.col("pair").cast(pl.Int64)), on="pair")
+    return summed.select("at", "window", *extra, *names, *measures)
 
 
 def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
@@ -362,9 +477,11 @@ def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
         spans.get_column("start").to_list()))
     where, by = where or {}, by or []
     if keys == KEYS:
-        hourly = rollup_hours(client, rollup, min(times), max(times))
-        minutely = rollup_minutes(client, rollup, partial_hours_of(times))
-    elif len(where) + len(by) <= 1:  # one dimension: the much smaller per-dimension rollups
+        ranges, cuts = minute_cuts(spans)
+        return dense_window_sums(rollup_hours(client, rollup, min(times), max(times)),
+                                 rollup_segments(client, rollup, ranges, cuts), cuts, spans,
+                                 KEYS, measures)
+    if len(where) + len(by) <= 1:  # one dimension: the much smaller per-dimension rollups
         (dimension, value), = where.items() if where else [(by[0] if by else "", None)]
         hourly, minutely = one_dimension(client, rollup, (min(times), max(times)),
                                          partial_hours_of(times), dimension,

@@ -13,8 +13,11 @@ minute rollup. Both parts are cumulative sums joined as-of, vectorized in Polars
 
 from __future__ import annotations
 
+import bisect
 import re
 from datetime import datetime, timedelta, timezone
+
+import numpy as np
 
 import polars as pl
 
@@ -26,6 +29,7 @@ WINDOWS: dict[str, timedelta | None] = {
 }
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 def floor_minute(t: datetime) -> datetime:
@@ -180,3 +184,131 @@ def bucket_sums(rows: pl.DataFrame, keys: list[str], measures: list[str],
     hour = minute.with_columns(pl.col("t").dt.truncate("1h")).group_by(["t", *keys]).agg(
         [pl.col(m).sum() for m in measures])
     return window_sums(hour, minute, [], [], keys, measures, spans=spans)
+
+
+def floor_day(t: datetime) -> datetime:
+    return floor_hour(t).replace(hour=0)
+
+
+def ceil_day(t: datetime) -> datetime:
+    floor = floor_day(t)
+    return floor if floor == t else floor + DAY
+
+
+def day_edges(start: datetime, at: datetime) -> tuple[tuple[datetime, datetime], ...]:
+    """[start, at) as five disjoint ranges: whole days (the day rollup), the whole hours
+    before and after them (the hour rollup), and the minutes before and after those (the
+    minute rollup) -- `edges` with its whole hours split at day boundaries (UTC). An unused
+    range is empty (from == to).
+
+    >>> from datetime import datetime as D
+    >>> [f"{a:%d %H:%M}-{b:%d %H:%M}" for a, b in day_edges(D(2026, 1, 1, 21, 55),
+    ...                                                     D(2026, 1, 4, 2, 10))]
+    ['02 00:00-04 00:00', '01 22:00-02 00:00', '04 00:00-04 02:00', '01 21:55-01 22:00', '04 02:00-04 02:10']
+    """
+    (first, last), before, after = edges(start, at)
+    none = (at, at)
+    if first >= last:
+        return none, none, none, before, after
+    day_first, day_last = ceil_day(first), floor_day(last)
+    if day_first >= day_last:
+        return none, (first, last), none, before, after
+    return (day_first, day_last), (first, day_first), (day_last, last), before, after
+
+
+def minute_cuts(spans: pl.DataFrame) -> tuple[list[tuple[datetime, int, int]], list[int]]:
+    """The partial-hour ranges of every span (`edges`) as (hour, from minute, to minute),
+    and the minute offsets that cut the hours into the segments those ranges are made of
+    (every range is a run of whole segments; see `segment_span`)."""
+    ranges = []
+    for at, start in zip(spans.get_column("at").to_list(), spans.get_column("start").to_list()):
+        for lo, hi in edges(start, at)[1:]:
+            if lo < hi:
+                hour = floor_hour(lo)
+                ranges.append((hour, lo.minute, 60 if hi - hour == HOUR else hi.minute))
+    cuts = sorted({m for _, a, b in ranges for m in (a, b)} - {0, 60})
+    return ranges, cuts
+
+
+def segment_span(cuts: list[int], lo: int, hi: int) -> tuple[int, int]:
+    """Minutes [lo, hi) of an hour as segments [first, last): segment j holds the minutes m
+    with exactly j cuts <= m, and lo, hi are 0, 60 or cuts.
+
+    >>> segment_span([30, 55], 55, 60), segment_span([30, 55], 0, 30), segment_span([30], 0, 60)
+    ((2, 3), (0, 1), (0, 2))
+    """
+    return bisect.bisect_right(cuts, lo), bisect.bisect_left(cuts, hi) + 1
+
+
+def dense_window_sums(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list[int],
+                      spans: pl.DataFrame, keys: list[str], measures: list[str]
+                      ) -> pl.DataFrame:
+    """`window_sums` for many points at once, in numpy: prefix sums over a dense
+    (hour, key, measure) array give every whole-hour range, prefix sums over the minute
+    segments (`segments`: h, seg, keys, measures, cut by `cuts`) of each hour holding a
+    partial range give the rest. Same rows and sums as `window_sums` (every key read, at
+    every span)."""
+    key_frames = [f.select(keys) for f in (hourly, segments) if f.height]
+    out_schema = {"at": pl.Datetime("us", "UTC"), "window": pl.String,
+                  **{k: pl.String for k in keys}, **{m: pl.Int64 for m in measures}}
+    if not key_frames or not spans.height:
+        return pl.DataFrame(schema=out_schema)
+    key_table = pl.concat(key_frames).unique(maintain_order=True).with_row_index("k")
+    n_keys, n_measures = key_table.height, len(measures)
+
+    times = spans.get_column("start").to_list() + spans.get_column("at").to_list()
+    hour0 = floor_hour(min(times))
+    n_hours = int((ceil_hour(max(times)) - hour0) / HOUR)
+
+    def hour_index(column: pl.Expr) -> pl.Expr:
+        return ((column - pl.lit(hour0)).dt.total_seconds() // 3600).cast(pl.Int64)
+
+    whole = np.zeros((n_hours + 1, n_measures, n_keys), dtype=np.int64)
+    if hourly.height:
+        rows = hourly.join(key_table, on=keys).with_columns(i=hour_index(pl.col("t"))).filter(
+            (pl.col("i") >= 0) & (pl.col("i") < n_hours))
+        whole[rows.get_column("i").to_numpy() + 1, :, rows.get_column("k").to_numpy()] = \
+            rows.select(measures).to_numpy()
+    np.cumsum(whole, axis=0, out=whole)  # whole[i] = sum of the hours before hour0 + i
+
+    ranges, _ = minute_cuts(spans)
+    slot_of = {hour: i for i, hour in enumerate(sorted({r[0] for r in ranges}))}
+    part = np.zeros((len(slot_of) + 1, len(cuts) + 2, n_measures, n_keys), dtype=np.int64)
+    if segments.height and slot_of:
+        slots = pl.DataFrame({"h": list(slot_of), "slot": list(slot_of.values())},
+                             schema={"h": pl.Datetime("us", "UTC"), "slot": pl.Int64})
+        rows = segments.join(key_table, on=keys).join(slots, on="h")
+        part[rows.get_column("slot").to_numpy(), rows.get_column("seg").to_numpy() + 1, :,
+             rows.get_column("k").to_numpy()] = rows.select(measures).to_numpy()
+    np.cumsum(part, axis=1, out=part)  # the last slot stays zero: hours with no minutes
+
+    # per span: hour indexes of its whole-hour range, (slot, first, last) of its two partial
+    # ranges; an empty range gets equal indexes (or the zero slot), so it adds nothing
+    index = np.zeros((spans.height, 8), dtype=np.int64)
+    index[:, 2::3] = len(slot_of)
+    for row, (at, start) in enumerate(zip(spans.get_column("at").to_list(),
+                                          spans.get_column("start").to_list())):
+        (h_lo, h_hi), *partials = edges(start, at)
+        if h_lo < h_hi:
+            index[row, 0:2] = (h_lo - hour0) // HOUR, (h_hi - hour0) // HOUR
+        for offset, (lo, hi) in zip((2, 5), partials):
+            if lo < hi:
+                hour = floor_hour(lo)
+                index[row, offset] = slot_of[hour]
+                index[row, offset + 1:offset + 3] = segment_span(
+                    cuts, lo.minute, 60 if hi - hour == HOUR else hi.minute)
+    columns: list[list[np.ndarray]] = [[] for _ in measures]
+    for chunk in range(0, spans.height, 1024):  # bounded memory: 1024 x measures x keys
+        i = index[chunk:chunk + 1024]
+        total = np.zeros((len(i), n_measures, n_keys), dtype=np.int64)
+        used = i[:, 0] != i[:, 1]
+        total[used] = whole[i[used, 1]] - whole[i[used, 0]]
+        for slot, first, last in ((2, 3, 4), (5, 6, 7)):
+            used = i[:, slot] != len(slot_of)
+            total[used] += part[i[used, slot], i[used, last]] - part[i[used, slot], i[used, first]]
+        for m in range(n_measures):
+            columns[m].append(total[:, m, :].ravel())
+    head = spans.select("at", "window").with_row_index("span").join(
+        key_table.select("k", *keys), how="cross").sort("span", "k")
+    return head.select("at", "window", *keys).hstack(
+        [pl.Series(m, np.concatenate(columns[j])) for j, m in enumerate(measures)])

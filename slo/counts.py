@@ -15,7 +15,7 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from metrics import sources
-from metrics.latency import BOUNDS, BUCKET_COUNT
+from metrics.latency import BUCKET_COUNT, count_at_or_under
 from metrics.sli import agents, alerting, coverage, false_positives
 from metrics.sli.base import Context
 from metrics.windows import pairs
@@ -38,9 +38,8 @@ def _measures(sli: str, latency_threshold: float) -> dict[str, pl.Expr]:
     if sli == "M6":
         return {"measures": ["total", "blocked"], "numerator": pl.col("blocked"),
                 "total": pl.col("total")}
-    under = [f"b{i}" for i in range(1, BUCKET_COUNT)
-             if BOUNDS[i - 1] <= latency_threshold + 1e-15]
-    return {"measures": ["latency_count", *under], "numerator": pl.sum_horizontal(under),
+    under = f"under_{count_at_or_under([1] * BUCKET_COUNT, latency_threshold)}"
+    return {"measures": ["latency_count", under], "numerator": pl.col(under),
             "total": pl.col("latency_count")}
 
 
