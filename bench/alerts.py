@@ -520,6 +520,12 @@ def run(args) -> dict:
             record = {}
             with timed(record):
                 report = evaluator.run(at + timedelta(minutes=k))
+            if k == args.alert_runs - 1:  # where a steady-state run's time goes (profiled again)
+                profile = cProfile.Profile()
+                profile.enable()
+                evaluator.run(at + timedelta(minutes=k))
+                profile.disable()
+                result["alert_run_profile"] = hotspots(profile)
             record.update(transitions=len(report.transitions), notified=report.notified,
                           budget_actions=report.budget_actions)
             runs.append(record)

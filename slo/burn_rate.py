@@ -27,6 +27,7 @@ Decisions compare Fractions, never floats: in floats 14.4 * (1 - 0.999) > 0.0144
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -73,7 +74,13 @@ def burn_rate(bad: int, total: int, objective: Fraction) -> Fraction | None:
     """error rate / error budget; None for an empty window (no events: nothing burns)."""
     if total <= 0:
         return None
-    return Fraction(bad, total) / (1 - objective)
+    budget = _error_budget(objective)  # bad/total / (n/d) = bad*d / (total*n): one Fraction
+    return Fraction(bad * budget.denominator, total * budget.numerator)
+
+
+@functools.cache
+def _error_budget(objective: Fraction) -> Fraction:
+    return 1 - objective
 
 
 def burns_at_least(bad: int, total: int, objective: Fraction, factor: Fraction) -> bool | None:
@@ -86,12 +93,15 @@ def pair_fires(long: tuple[int, int], short: tuple[int, int], objective: Fractio
                factor: Fraction, min_events: int = 0) -> bool:
     """An alert pair fires when BOTH windows burn at or above `factor`. (bad, total) each.
     An empty window never fires; neither does one with fewer than `min_events` events."""
-    for bad, total in (long, short):
-        if total <= 0 or total < min_events:
-            return False
-        if not burns_at_least(bad, total, objective, factor):
-            return False
-    return True
+    return burns_fire((burn_rate(*long, objective), burn_rate(*short, objective)),
+                      (long[1], short[1]), factor, min_events)
+
+
+def burns_fire(burns: tuple[Fraction | None, Fraction | None], totals: tuple[int, int],
+               factor: Fraction, min_events: int = 0) -> bool:
+    """`pair_fires` from the two windows' burn rates (None: empty) and event totals."""
+    return all(burn is not None and total >= min_events and burn >= factor
+               for burn, total in zip(burns, totals))
 
 
 def budget_remaining(bad: int, total: int, objective: Fraction) -> Fraction | None:

@@ -43,30 +43,78 @@ def _measures(sli: str, latency_threshold: float) -> dict[str, pl.Expr]:
             "total": pl.col("latency_count")}
 
 
-def _rollup_counts(client: Client, sli: str, where: dict[str, str], by: list[str],
-                   points: list[datetime], windows: list[str], latency_threshold: float,
-                   cache: dict | None) -> pl.DataFrame:
+def _rollup_of(sli: str, where: dict[str, str], by: list[str]) -> sources.Rollup:
     rollup = sources.GATES if sli == "M6" else sources.DECISIONS
     unknown = [d for d in [*where, *by] if d not in rollup.dimensions]
     if unknown:
         raise UnsupportedSlo(f"{sli} has no dimension {unknown[0]!r}; it has "
                              + ", ".join(rollup.dimensions))
-    plan = _measures(sli, latency_threshold)
-    key = (sli, latency_threshold, tuple(sorted(where.items())), tuple(by), tuple(points),
-           tuple(windows))
-    if cache is not None and key in cache:  # SLOs sharing an SLI, filter and breakdown
-        return cache[key]
-    spans = pairs(points, windows)
-    sums = sources.rollup_window_sums(client, rollup, spans, plan["measures"], where, by)
+    return rollup
+
+
+def _cache_key(sli: str, where: dict[str, str], by: list[str], points: list[datetime],
+               windows: list[str], latency_threshold: float) -> tuple:
+    return (sli, latency_threshold, tuple(sorted(where.items())), tuple(by), tuple(points),
+            tuple(windows))
+
+
+def _counted(sums: pl.DataFrame, spans: pl.DataFrame, plan: dict, by: list[str]
+             ) -> pl.DataFrame:
+    """(numerator, total) per (at, window, key) from the window sums of an SLO's measures."""
     overall = spans.select("at", "window").with_columns(key=pl.lit(""))
     counted = sums.select("at", "window", "key", plan["numerator"].alias("numerator"),
                           plan["total"].alias("total"))
     if not by:  # an empty window still has its (empty) overall row
         counted = overall.join(counted, on=["at", "window", "key"], how="left").with_columns(
             pl.col("numerator").fill_null(0), pl.col("total").fill_null(0))
+    return counted
+
+
+def _rollup_counts(client: Client, sli: str, where: dict[str, str], by: list[str],
+                   points: list[datetime], windows: list[str], latency_threshold: float,
+                   cache: dict | None) -> pl.DataFrame:
+    rollup = _rollup_of(sli, where, by)
+    plan = _measures(sli, latency_threshold)
+    key = _cache_key(sli, where, by, points, windows, latency_threshold)
+    if cache is not None and key in cache:  # SLOs sharing an SLI, filter and breakdown
+        return cache[key]
+    spans = pairs(points, windows)
+    sums = sources.rollup_window_sums(client, rollup, spans, plan["measures"], where, by)
+    counted = _counted(sums, spans, plan, by)
     if cache is not None:
         cache[key] = counted
     return counted
+
+
+def prefetch(client: Client, requests: list[tuple[str, dict[str, str], list[str], list[str]]],
+             points: list[datetime], cache: dict, *, latency_threshold: float = 0.1) -> None:
+    """Read the counts of many SLOs at once into `cache` (for `counts`): every request
+    (sli, where, by, windows) on the same rollup is summed in one pass over it
+    (`sources.window_totals_sets`), when the points are few. Other requests are left to
+    `counts`, which reads them one by one."""
+    if len(points) > sources.FEW_POINTS:
+        return
+    by_rollup: dict[str, list] = {}
+    wanted = {_cache_key(sli, where, list(by), points, windows, latency_threshold):
+              (sli, where, by, windows) for sli, where, by, windows in requests}
+    for key, (sli, where, by, windows) in wanted.items():
+        if sli in ROLLUP_SLIS and key not in cache:
+            rollup = _rollup_of(sli, where, list(by))
+            by_rollup.setdefault(rollup.hour_table, []).append((rollup, sli, where, list(by),
+                                                               windows))
+    for group in by_rollup.values():
+        rollup = group[0][0]
+        plans = [_measures(sli, latency_threshold) for _, sli, _, _, _ in group]
+        measures = list(dict.fromkeys(m for plan in plans for m in plan["measures"]))
+        spans = pairs(points, sorted({w for *_, windows in group for w in windows}))
+        sums = sources.window_totals_sets(client, rollup, spans, measures,
+                                          [(where, by) for _, _, where, by, _ in group])
+        for (_, sli, where, by, windows), plan, frame in zip(group, plans, sums):
+            own = spans.filter(pl.col("window").is_in(windows))
+            filled = sources.fill_windows(frame.filter(pl.col("window").is_in(windows)),
+                                          own, ["key"], plan["measures"])
+            cache[_cache_key(sli, where, by, points, windows, latency_threshold)] = \
+                _counted(filled, own, plan, by)
 
 
 def _family_counts(client: Client, sli: str, where: dict[str, str], by: list[str],

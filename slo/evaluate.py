@@ -8,6 +8,7 @@ alert windows and its period, at every point, in one pass per SLO) and returns o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -16,10 +17,11 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from slo import burn_rate, spec
-from slo.counts import counts, parse_key
+from slo.counts import counts, parse_key, prefetch
 from slo.timeslices import slice_table
 
 
+@functools.cache
 def window_name(seconds: int) -> str:
     """3600 -> '1h', 300 -> '5m', 86400 -> '1d' (the largest whole unit)."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -61,12 +63,20 @@ def _period_window(slo) -> str:
     return "month" if slo.period_seconds is None else window_name(slo.period_seconds)
 
 
+def _windows(slo) -> list[str]:
+    """Every alert window of the SLO and its period."""
+    return sorted({window_name(p.long_window) for p in slo.pairs}
+                  | {window_name(p.short_window) for p in slo.pairs} | {_period_window(slo)})
+
+
 def evaluate(client: Client, slos, points: list[datetime], *, latency_threshold: float = 0.1
              ) -> list[Evaluation]:
     results: list[Evaluation] = []
     cache: dict = {}
-    # SLOs with the same windows read together, so ones sharing an SLI, filter and
-    # breakdown share one read.
+    # one read per rollup for every Occurrences SLO (counts then come from the cache)
+    prefetch(client, [(slo.sli, dict(slo.where), list(slo.by), _windows(slo)) for slo in slos
+                      if slo.budgeting_method != "Timeslices"], points, cache,
+             latency_threshold=latency_threshold)
     for slo in slos:
         results.extend(evaluate_one(client, slo, points, latency_threshold=latency_threshold,
                                     cache=cache))
@@ -77,8 +87,7 @@ def evaluate_one(client: Client, slo, points: list[datetime], *,
                  latency_threshold: float = 0.1, cache: dict | None = None
                  ) -> list[Evaluation]:
     period = _period_window(slo)
-    windows = sorted({window_name(p.long_window) for p in slo.pairs}
-                     | {window_name(p.short_window) for p in slo.pairs} | {period})
+    windows = _windows(slo)
     if slo.budgeting_method == "Timeslices":
         table = slice_table(client, slo, points, windows, window_name,
                             latency_threshold=latency_threshold)
@@ -105,12 +114,13 @@ def _evaluation(slo, at: datetime, key: str, period: str, table) -> Evaluation:
     pairs = []
     for pair in slo.pairs:
         factor = pair.factor(period_seconds)
-        long, short = get(window_name(pair.long_window)), get(window_name(pair.short_window))
+        long_name, short_name = window_name(pair.long_window), window_name(pair.short_window)
+        long, short = get(long_name), get(short_name)
+        burns = (burn_rate.burn_rate(*long, slo.objective),
+                 burn_rate.burn_rate(*short, slo.objective))
         pairs.append(PairResult(
-            pair.severity, window_name(pair.long_window), window_name(pair.short_window),
-            factor, burn_rate.burn_rate(*long, slo.objective),
-            burn_rate.burn_rate(*short, slo.objective),
-            burn_rate.pair_fires(long, short, slo.objective, factor, slo.min_events)))
+            pair.severity, long_name, short_name, factor, *burns,
+            burn_rate.burns_fire(burns, (long[1], short[1]), factor, slo.min_events)))
     bad, total = get(period)
     remaining = burn_rate.budget_remaining(bad, total, slo.objective)
     current_burn = pairs[0].burn_long if pairs else None
