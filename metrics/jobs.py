@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -43,11 +44,20 @@ class RunReport:
 def compute(client: Client, points: list[datetime], windows: list[str] | None = None,
             latency_threshold: float = 0.1) -> pl.DataFrame:
     """Every SLI at every point for every window; validated rows of `base.OUTPUT`."""
+    frames = list(compute_families(client, points, windows, latency_threshold))
+    return pl.concat(frames, how="vertical_relaxed") if frames else empty()
+
+
+def compute_families(client: Client, points: list[datetime], windows: list[str] | None = None,
+                     latency_threshold: float = 0.1) -> Iterator[pl.DataFrame]:
+    """`compute`, one SLI family at a time (their SLIs never overlap, so the rules applied
+    to the rows -- `without_empty_breakdowns`, validation -- give the same rows per family
+    as over all of them)."""
     if not points:
-        return empty()
+        return
     ctx = Context(client, sorted(points), list(windows or WINDOWS), latency_threshold)
-    frame = pl.concat([family.compute(ctx) for family in FAMILIES], how="vertical_relaxed")
-    return validate_sli_values(without_empty_breakdowns(frame))
+    for family in FAMILIES:
+        yield validate_sli_values(without_empty_breakdowns(family.compute(ctx)))
 
 
 def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
@@ -63,12 +73,21 @@ def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([frame.filter(pl.col("dimension") == ""), breakdowns])
 
 
+SORT_KEY = ["sli", "window", "dimension", "dimension_value", "at"]  # sli_values' ORDER BY
+LOW_CARDINALITY = ["sli", "window", "dimension"]
+
+
 def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = None) -> int:
+    """Insert rows into `sli_values`, sorted by the table's ORDER BY (ClickHouse skips
+    sorting a block that arrives sorted) and with its LowCardinality columns dictionary-
+    encoded: a backfill's millions of rows insert ~4x faster than unsorted plain strings."""
     if not frame.height:
         return 0
     stamp = computed_at or datetime.now(timezone.utc)
-    table = frame.with_columns(computed_at=pl.lit(stamp).cast(pl.Datetime("ms", "UTC")),
-                               at=pl.col("at").cast(pl.Datetime("ms", "UTC"))).to_arrow()
+    table = frame.sort(SORT_KEY).with_columns(
+        *[pl.col(c).cast(pl.Categorical) for c in LOW_CARDINALITY],
+        computed_at=pl.lit(stamp).cast(pl.Datetime("ms", "UTC")),
+        at=pl.col("at").cast(pl.Datetime("ms", "UTC"))).to_arrow()
     client.insert_arrow("sli_values", table)
     return frame.height
 
@@ -151,21 +170,30 @@ def run_incremental(client: Client, now: datetime | None = None, *, max_catchup:
 
 
 def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
-             step: timedelta = timedelta(hours=1), chunk: int = 48,
+             step: timedelta = timedelta(hours=1), chunk: int = 744,
              latency_threshold: float = 0.1,
              progress: Callable[[int, int], None] | None = None) -> RunReport:
-    """Evaluate points every `step` over (until - span, until]; `progress(done, total)`."""
+    """Evaluate points every `step` over (until - span, until], `chunk` points per pass over
+    the rollups (the default: 31 days of hourly points in one). `progress(done, total)`
+    counts (chunk, SLI family) steps. Each family's rows are written by a second thread
+    while the next family computes: inserting is mostly ClickHouse's (native) time, so on
+    two cores the two overlap."""
     started = time.perf_counter()
     end = floor_minute(until or datetime.now(timezone.utc))
     count = int(span / step)
     points = [end - step * i for i in range(count, -1, -1)]
     points = [p for p in points if p > end - span] or [end]
-    rows = 0
-    for i in range(0, len(points), chunk):
-        part = points[i:i + chunk]
-        rows += write(client, compute(client, part, latency_threshold=latency_threshold))
-        if progress is not None:
-            progress(min(i + chunk, len(points)), len(points))
+    chunks = [points[i:i + chunk] for i in range(0, len(points), chunk)]
+    steps = len(chunks) * len(FAMILIES)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sli-write") as writer:
+        pending: list[Future] = []
+        for i, part in enumerate(chunks):
+            for j, frame in enumerate(compute_families(client, part,
+                                                       latency_threshold=latency_threshold)):
+                pending.append(writer.submit(write, client, frame))
+                if progress is not None:
+                    progress(i * len(FAMILIES) + j + 1, steps)
+        rows = sum(f.result() for f in pending)
     last_at, _ = watermark(client)
     if last_at is None or end > last_at:
         _set_watermark(client, end, _ingested_through(client))

@@ -235,32 +235,41 @@ def report_histories(client: Client, kind: str, entity: str, keys: list[str],
     reports in that state that can be the latest report before one of `points`, far fewer
     than all of them:
 
-    - few points (a scheduled run): the reports after which a point comes before (or at) the
-      state's next report;
-    - many points (a backfill): the last report of each hour, and every report of an hour
-      holding a point that is not on the hour. A dropped report has a later one in its hour,
-      so that one is also before any point at or after the end of the hour.
+    - few points (a scheduled run): per point, the state's last report before it;
+    - many points (a backfill): the state's last report in each hour, and every report of an
+      hour holding a point that is not on the hour. A dropped report has a later one in its
+      hour, so that one is also before any point at or after the end of the hour.
     A dropped report is never the latest before a point, so the latest reports found over the
     histories (`metrics.sli.latest`) are exactly those over all reports. Grouped in
     ClickHouse, each state's strings are sent once, not once per report."""
     group = ", ".join([entity, *keys, *values])
     params: dict = {"kind": kind, "start": start, "end": end}
+    where = ("event_kind = {kind:String} AND event_time >= {start:DateTime64(3, 'UTC')} AND "
+             "event_time < {end:DateTime64(3, 'UTC')}")
     if len(points) <= FEW_POINTS:
-        keep = ("arrayExists(p -> p > t AND (i = length(times) OR p <= times[i + 1]), "
-                "{points:Array(DateTime64(3, 'UTC'))})")
-        params["points"] = points
+        lasts = []
+        for i, at in enumerate(points):
+            params[f"p{i}"] = at
+            lasts.append(f"maxIf(event_time, event_time < {{p{i}:DateTime64(3, 'UTC')}})")
+        # maxIf over no report is 1970, which `t >= start` drops
+        sql = (f"SELECT {group}, arraySort(arrayDistinct(arrayFilter("
+               f"t -> t >= {{start:DateTime64(3, 'UTC')}}, [{', '.join(lasts)}]))) AS "
+               f"event_times FROM policy_events WHERE {where} GROUP BY {group}")
     else:
-        keep = ("i = length(times) OR toStartOfHour(times[i + 1]) != toStartOfHour(t) OR "
-                "has({hours:Array(DateTime('UTC'))}, toStartOfHour(t))")
-        params["hours"] = partial_hours_of(points)
-    sql = (f"SELECT {group}, arrayFilter((t, i) -> {keep}, times, arrayEnumerate(times)) "
-           f"AS event_times FROM (SELECT {group}, arraySort(groupArray(event_time)) AS times "
-           "FROM policy_events WHERE event_kind = {kind:String} AND "
-           "event_time >= {start:DateTime64(3, 'UTC')} AND "
-           f"event_time < {{end:DateTime64(3, 'UTC')}} GROUP BY {group})")
+        keep = "hour != next"  # the last report of its hour (hours since the epoch)
+        partial = [int(h.timestamp()) // 3600 for h in partial_hours_of(points)]
+        if partial:
+            keep += " OR has({partial:Array(Int64)}, hour)"
+            params["partial"] = partial
+        sql = (f"SELECT {group}, arrayFilter((t, hour, next) -> {keep}, times, hours, "
+               "arrayPushBack(arrayPopFront(hours), -1)) AS event_times FROM ("
+               f"SELECT {group}, arraySort(groupArray(event_time)) AS times, "
+               "arrayMap(t -> intDiv(toUnixTimestamp64Milli(t), 3600000), times) AS hours "
+               f"FROM policy_events WHERE {where} GROUP BY {group})")
     frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(pl.col("event_times").cast(pl.List(pl.Datetime("us", "UTC"))))
+
 
 FEW_POINTS = 8
 
@@ -378,12 +387,13 @@ def window_totals_sets(client: Client, rollup: Rollup, spans: pl.DataFrame,
         (rollup.day_table, rollup.hour_table, rollup.minute_table), columns,
         [], {}, [*columns, f"{mask} AS grouping_mask"],
         [[rollup.dimensions[d] for d in g] for g in groupings])
+    sets = frame.partition_by("grouping_mask", as_dict=True)
     out = []
     for where, by in selections:
         wanted = set(where) | set(by)
         bits = sum(1 << (len(columns) - 1 - i) for i, d in enumerate(dimensions)
                    if d not in wanted)  # grouping(): a bit is 1 where a column is not grouped
-        part = frame.filter(pl.col("grouping_mask") == bits)
+        part = sets.get((bits,), frame.clear())
         for dimension, value in where.items():
             part = part.filter(pl.col(rollup.dimensions[dimension]) == value)
         key = pl.concat_str([pl.lit(f"{d}=") + pl.col(rollup.dimensions[d]) for d in by],
@@ -438,10 +448,10 @@ def _summed_in_spans(client: Client, rollup: Rollup, spans: pl.DataFrame, measur
               f"({bounds['h2']}), ({bounds['m1']}) OR ({bounds['m2']}))")
     union = " UNION ALL ".join(
         f"SELECT {column} AS t, {level} AS level, {columns} FROM {table} WHERE {base} AND "
-        f"{where} GROUP BY t, {', '.join(source_names)}"
+        f"{where} GROUP BY {', '.join(['t', *source_names])}"
         for level, column, table, where in levels) or \
-        f"SELECT minute AS t, 0 AS level, {columns} FROM {tables[2]} WHERE 0 GROUP BY t, " \
-        f"{', '.join(source_names)}"
+        f"SELECT minute AS t, 0 AS level, {columns} FROM {tables[2]} WHERE 0 GROUP BY " \
+        f"{', '.join(['t', *source_names])}"
     group_by = (f"GROUPING SETS ({', '.join('(' + ', '.join(['pair', *g]) + ')' for g in sets)})"
                 if len(sets) > 1 or not sets[0] or "grouping_mask" in names
                 else ", ".join(["pair", *sets[0]]))
@@ -457,6 +467,15 @@ def _summed_in_spans(client: Client, rollup: Rollup, spans: pl.DataFrame, measur
     return summed.select("at", "window", *extra, *names, *measures)
 
 
+def fill_windows(sums: pl.DataFrame, spans: pl.DataFrame, keys: list[str],
+                 measures: list[str]) -> pl.DataFrame:
+    """Window sums with a row for every window of a point for each key that has a row at
+    that point (zeros where its window held no bucket), as `windows.window_sums` gives."""
+    grid = sums.select("at", *keys).unique().join(spans.select("at", "window"), on="at")
+    return grid.join(sums, on=["at", "window", *keys], how="left").with_columns(
+        pl.col(m).fill_null(0) for m in measures)
+
+
 def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
                        measures: list[str], where: dict[str, str] | None = None,
                        by: list[str] | None = None) -> pl.DataFrame:
@@ -468,11 +487,8 @@ def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
     the same sums."""
     keys = KEYS if where is None and by is None else ["key"]
     if spans.get_column("at").n_unique() <= FEW_POINTS:
-        sums = window_totals(client, rollup, spans, measures, where, by)
-        present = sums.select("at", *keys).unique()
-        grid = present.join(spans.select("at", "window"), on="at")
-        return grid.join(sums, on=["at", "window", *keys], how="left").with_columns(
-            pl.col(m).fill_null(0) for m in measures)
+        return fill_windows(window_totals(client, rollup, spans, measures, where, by), spans,
+                            keys, measures)
     times = sorted(set(spans.get_column("at").to_list()) | set(
         spans.get_column("start").to_list()))
     where, by = where or {}, by or []

@@ -254,6 +254,11 @@ def dense_window_sums(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list[i
     if not key_frames or not spans.height:
         return pl.DataFrame(schema=out_schema)
     key_table = pl.concat(key_frames).unique(maintain_order=True).with_row_index("k")
+    # measures that are zero in every bucket read (most latency buckets) sum to zero anyway
+    present = pl.concat([f.select(measures) for f in (hourly, segments) if f.height])
+    nonzero = [m for m, any_ in zip(measures, present.select(
+        (pl.col(m) != 0).any() for m in measures).row(0)) if any_]
+    zero, measures = [m for m in measures if m not in nonzero], nonzero
     n_keys, n_measures = key_table.height, len(measures)
 
     times = spans.get_column("start").to_list() + spans.get_column("at").to_list()
@@ -263,24 +268,25 @@ def dense_window_sums(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list[i
     def hour_index(column: pl.Expr) -> pl.Expr:
         return ((column - pl.lit(hour0)).dt.total_seconds() // 3600).cast(pl.Int64)
 
-    whole = np.zeros((n_hours + 1, n_measures, n_keys), dtype=np.int64)
+    # measure-major arrays, so each output column is one contiguous block
+    whole = np.zeros((n_measures, n_hours + 1, n_keys), dtype=np.int64)
     if hourly.height:
         rows = hourly.join(key_table, on=keys).with_columns(i=hour_index(pl.col("t"))).filter(
             (pl.col("i") >= 0) & (pl.col("i") < n_hours))
-        whole[rows.get_column("i").to_numpy() + 1, :, rows.get_column("k").to_numpy()] = \
-            rows.select(measures).to_numpy()
-    np.cumsum(whole, axis=0, out=whole)  # whole[i] = sum of the hours before hour0 + i
+        whole[:, rows.get_column("i").to_numpy() + 1, rows.get_column("k").to_numpy()] = \
+            rows.select(measures).to_numpy().T
+    np.cumsum(whole, axis=1, out=whole)  # whole[:, i] = sum of the hours before hour0 + i
 
     ranges, _ = minute_cuts(spans)
     slot_of = {hour: i for i, hour in enumerate(sorted({r[0] for r in ranges}))}
-    part = np.zeros((len(slot_of) + 1, len(cuts) + 2, n_measures, n_keys), dtype=np.int64)
+    part = np.zeros((n_measures, len(slot_of) + 1, len(cuts) + 2, n_keys), dtype=np.int64)
     if segments.height and slot_of:
         slots = pl.DataFrame({"h": list(slot_of), "slot": list(slot_of.values())},
                              schema={"h": pl.Datetime("us", "UTC"), "slot": pl.Int64})
         rows = segments.join(key_table, on=keys).join(slots, on="h")
-        part[rows.get_column("slot").to_numpy(), rows.get_column("seg").to_numpy() + 1, :,
-             rows.get_column("k").to_numpy()] = rows.select(measures).to_numpy()
-    np.cumsum(part, axis=1, out=part)  # the last slot stays zero: hours with no minutes
+        part[:, rows.get_column("slot").to_numpy(), rows.get_column("seg").to_numpy() + 1,
+             rows.get_column("k").to_numpy()] = rows.select(measures).to_numpy().T
+    np.cumsum(part, axis=2, out=part)  # the last slot stays zero: hours with no minutes
 
     # per span: hour indexes of its whole-hour range, (slot, first, last) of its two partial
     # ranges; an empty range gets equal indexes (or the zero slot), so it adds nothing
@@ -297,18 +303,16 @@ def dense_window_sums(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list[i
                 index[row, offset] = slot_of[hour]
                 index[row, offset + 1:offset + 3] = segment_span(
                     cuts, lo.minute, 60 if hi - hour == HOUR else hi.minute)
-    columns: list[list[np.ndarray]] = [[] for _ in measures]
-    for chunk in range(0, spans.height, 1024):  # bounded memory: 1024 x measures x keys
-        i = index[chunk:chunk + 1024]
-        total = np.zeros((len(i), n_measures, n_keys), dtype=np.int64)
-        used = i[:, 0] != i[:, 1]
-        total[used] = whole[i[used, 1]] - whole[i[used, 0]]
+    total = np.zeros((n_measures, spans.height, n_keys), dtype=np.int64)
+    for m in range(n_measures):  # one measure at a time: bounded temporaries
+        used = index[:, 0] != index[:, 1]
+        total[m, used] = whole[m, index[used, 1]] - whole[m, index[used, 0]]
         for slot, first, last in ((2, 3, 4), (5, 6, 7)):
-            used = i[:, slot] != len(slot_of)
-            total[used] += part[i[used, slot], i[used, last]] - part[i[used, slot], i[used, first]]
-        for m in range(n_measures):
-            columns[m].append(total[:, m, :].ravel())
+            used = index[:, slot] != len(slot_of)
+            i = index[used]
+            total[m, used] += part[m, i[:, slot], i[:, last]] - part[m, i[:, slot], i[:, first]]
     head = spans.select("at", "window").with_row_index("span").join(
         key_table.select("k", *keys), how="cross").sort("span", "k")
     return head.select("at", "window", *keys).hstack(
-        [pl.Series(m, np.concatenate(columns[j])) for j, m in enumerate(measures)])
+        [pl.Series(m, total[j].ravel()) for j, m in enumerate(measures)]).with_columns(
+        pl.lit(0, pl.Int64).alias(m) for m in zero).select(list(out_schema))

@@ -12,14 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 from metrics import sources
-from metrics.sli.base import (
-    Context,
-    aggregate,
-    complete,
-    latest_in_windows,
-    lookback_start,
-    ratio,
-)
+from metrics.sli.base import Context, lookback_start, ratio, span_times, window_rows
+from metrics.sli.latest import latest_reports, window_sums
 
 DIMENSIONS = {"engine": "engine", "team": "team", "environment": "environment",
               "cluster": "cluster"}
@@ -27,14 +21,18 @@ DEFAULT_INTERVAL_S = 60.0
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    beats = sources.latest_rows(
+    beats = sources.report_histories(
         ctx.client, "agent.heartbeat", "agent_id", list(DIMENSIONS.values()),
         ["agent_status", "heartbeat_interval_seconds"], lookback_start(ctx), max(ctx.points),
         ctx.points)
-    latest = latest_in_windows(ctx, beats, "agent_id", DIMENSIONS)
-    age = (pl.col("at") - pl.col("event_time")).dt.total_milliseconds() / 1000.0
-    interval = pl.col("heartbeat_interval_seconds").fill_null(DEFAULT_INTERVAL_S)
-    healthy = pl.col("agent_status").is_in(["healthy", ""]) & (age <= 2 * interval)
-    frame = aggregate(latest, [healthy.sum().alias("good"), pl.len().alias("total")])
-    return ratio(complete(ctx, frame, {"good": 0, "total": 0}), "M8", pl.col("good"),
-                 pl.col("total"))
+    status_ok = beats.get_column("agent_status").is_in(["healthy", ""]).fill_null(False)
+    interval = beats.get_column("heartbeat_interval_seconds").fill_null(DEFAULT_INTERVAL_S)
+    status_ok, interval = status_ok.to_numpy(), interval.to_numpy()
+    at, _ = span_times(ctx)
+    cells = []
+    for latest in latest_reports(ctx, beats, "agent_id", DIMENSIONS):
+        # seconds from whole milliseconds, times 1 / 1000 as Polars divides: the same bits
+        age = (at[latest.point] - latest.time) // 1000 * (1 / 1000.0)
+        healthy = status_ok[latest.state] & (age <= 2 * interval[latest.state])
+        cells.append(window_sums(ctx, latest, {"good": healthy}))
+    return ratio(window_rows(ctx, cells), "M8", pl.col("good"), pl.col("n"))

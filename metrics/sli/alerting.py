@@ -10,14 +10,8 @@ from __future__ import annotations
 import polars as pl
 
 from metrics import sources
-from metrics.sli.base import (
-    Context,
-    aggregate,
-    complete,
-    latest_in_windows,
-    lookback_start,
-    ratio,
-)
+from metrics.sli.base import Context, lookback_start, ratio, window_rows
+from metrics.sli.latest import histories_of, latest_reports, window_sums
 
 DIMENSIONS = {"team": "team", "service": "service", "slo": "slo"}
 ALERTS_SQL = """
@@ -32,9 +26,8 @@ def compute(ctx: Context) -> pl.DataFrame:
     fired = sources.table_rows(ctx.client, ALERTS_SQL, {"start": lookback_start(ctx),
                                                         "end": max(ctx.points)})
     fired = fired.with_columns(sources.utc_datetime(fired, "event_time"))
-    latest = latest_in_windows(ctx, fired, "alert_id", DIMENSIONS)
-    frame = aggregate(latest, [
-        pl.col("alert_id").filter(pl.col("severity") == "page").n_unique().alias("good"),
-        pl.col("alert_id").n_unique().alias("total")])
-    return ratio(complete(ctx, frame, {"good": 0, "total": 0}), "M7", pl.col("good"),
-                 pl.col("total"))
+    histories = histories_of(fired, ["alert_id", "severity", *DIMENSIONS.values()])
+    page = (histories.get_column("severity") == "page").fill_null(False).to_numpy()
+    cells = [window_sums(ctx, latest, {"good": page[latest.state]})
+             for latest in latest_reports(ctx, histories, "alert_id", DIMENSIONS)]
+    return ratio(window_rows(ctx, cells), "M7", pl.col("good"), pl.col("n"))

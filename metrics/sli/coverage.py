@@ -12,38 +12,51 @@ An empty window (no inventory reports): total 0, value null.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from metrics import sources
 from metrics.sli.base import (
     Context,
-    aggregate,
-    complete,
-    latest_in_windows,
+    codes_of,
     lookback_start,
     ratio,
+    span_times,
+    window_rows,
 )
+from metrics.sli.latest import latest_reports, window_sums
 
 DIMENSIONS = {"team": "team", "service": "service", "environment": "environment",
               "cluster": "cluster"}
 SBOM_LOOKBACK_DAYS = 90
+NO_SBOM = np.iinfo(np.int64).max
+
+
+def first_sboms(ctx: Context, images: pl.Series) -> np.ndarray:
+    """Per image of `images`: the time of its first `sbom.generated` event (microseconds;
+    NO_SBOM when it has none) up to 90 days before the earliest window."""
+    sboms = sources.events(ctx.client, "sbom.generated", ["image"],
+                           lookback_start(ctx, SBOM_LOOKBACK_DAYS), max(ctx.points))
+    first = sboms.group_by("image").agg(pl.col("event_time").min().alias("sbom_time"))
+    times = pl.DataFrame({"image": images}).with_row_index().join(
+        first, on="image", how="left").sort("index")
+    return times.get_column("sbom_time").dt.epoch("us").fill_null(NO_SBOM).to_numpy()
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    end = max(ctx.points)
-    inventory = sources.latest_rows(
+    inventory = sources.report_histories(
         ctx.client, "workload.inventory", "workload_id", list(DIMENSIONS.values()),
-        ["workload_enforced", "image"], lookback_start(ctx), end, ctx.points)
-    sboms = sources.events(ctx.client, "sbom.generated", ["image"],
-                           lookback_start(ctx, SBOM_LOOKBACK_DAYS), end)
-    first_sbom = sboms.group_by("image").agg(pl.col("event_time").min().alias("sbom_time"))
-    latest = latest_in_windows(ctx, inventory, "workload_id", DIMENSIONS)
-    m2 = aggregate(latest, [pl.col("workload_enforced").fill_null(False).sum().alias("good"),
-                            pl.len().alias("total")])
-    images = latest.filter(pl.col("image") != "").join(first_sbom, on="image", how="left")
-    has_sbom = pl.col("sbom_time").is_not_null() & (pl.col("sbom_time") < pl.col("at"))
-    m9 = aggregate(images, [pl.col("image").filter(has_sbom).n_unique().alias("good"),
-                            pl.col("image").n_unique().alias("total")])
-    zero = {"good": 0, "total": 0}
-    return pl.concat([ratio(complete(ctx, m2, zero), "M2", pl.col("good"), pl.col("total")),
-                      ratio(complete(ctx, m9, zero), "M9", pl.col("good"), pl.col("total"))])
+        ["workload_enforced", "image"], lookback_start(ctx), max(ctx.points), ctx.points)
+    enforced = inventory.get_column("workload_enforced").fill_null(False).to_numpy()
+    images, image = codes_of(inventory.get_column("image"))
+    has_image = (inventory.get_column("image").fill_null("") != "").to_numpy()
+    sbom_time = first_sboms(ctx, images)
+    at, _ = span_times(ctx)
+    m2, m9 = [], []
+    for latest in latest_reports(ctx, inventory, "workload_id", DIMENSIONS):
+        m2.append(window_sums(ctx, latest, {"good": enforced[latest.state]}))
+        imaged = latest.select(has_image[latest.state])
+        has_sbom = sbom_time[image[imaged.state]] < at[imaged.point]
+        m9.append(window_sums(ctx, imaged, {"good": has_sbom}, distinct=image))
+    return pl.concat([ratio(window_rows(ctx, m2), "M2", pl.col("good"), pl.col("n")),
+                      ratio(window_rows(ctx, m9), "M9", pl.col("good"), pl.col("n"))])

@@ -31,33 +31,42 @@ def window_frame(ctx: Context) -> pl.DataFrame:
     return ctx.cache["decisions"]
 
 
-def _percentiles(counts: np.ndarray, q: float) -> np.ndarray:
-    """Vectorized histogram quantile (log-linear within the bucket), NaN for empty rows."""
+def _percentiles(counts: np.ndarray, qs: list[float]) -> list[np.ndarray]:
+    """Vectorized histogram quantiles (log-linear within the bucket), NaN for empty rows:
+    one array per q in `qs`."""
     order = list(range(1, BUCKET_COUNT)) + [0]
-    ordered = counts[:, order].astype(np.float64)
-    cumulative = np.cumsum(ordered, axis=1)
+    cumulative = np.cumsum(counts[:, order], axis=1)
     total = cumulative[:, -1]
-    rank = q * total
-    position = np.argmax(cumulative >= rank[:, None], axis=1)
+    rows = np.flatnonzero(total > 0)  # empty windows have no percentile: skip them
+    cumulative, total = cumulative[rows], total[rows]
     upper = np.array(BOUNDS + (BOUNDS[-1],))
     lower = np.array((0.0,) + BOUNDS)
-    rows = np.arange(len(counts))
-    in_bucket = ordered[rows, position]
-    before = cumulative[rows, position] - in_bucket
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = np.where(in_bucket > 0, (rank - before) / in_bucket, 0.0)
-        lo, hi = lower[position], upper[position]
-        value = np.where(lo > 0, lo * (hi / np.where(lo > 0, lo, 1)) ** fraction, hi * fraction)
-    value = np.where(position == len(order) - 1, BOUNDS[-1], value)  # overflow bucket
-    return np.where(total > 0, value, np.nan)
+    out = []
+    for q in qs:
+        rank = q * total
+        position = np.argmax(cumulative >= rank[:, None], axis=1)
+        at = np.arange(len(rows))
+        before = np.where(position > 0, cumulative[at, position - 1], 0)
+        in_bucket = cumulative[at, position] - before
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = np.where(in_bucket > 0, (rank - before) / in_bucket, 0.0)
+            lo, hi = lower[position], upper[position]
+            value = np.where(lo > 0, lo * (hi / np.where(lo > 0, lo, 1)) ** fraction,
+                             hi * fraction)
+        value = np.where(position == len(order) - 1, BOUNDS[-1], value)  # overflow bucket
+        full = np.full(len(counts), np.nan)
+        full[rows] = value
+        out.append(full)
+    return out
 
 
 def compute(ctx: Context) -> pl.DataFrame:
     frame = window_frame(ctx)
     parts = [ratio(frame, "M1", pl.col("total") - pl.col("errors"), pl.col("total"))]
     counts = frame.select(BUCKETS).to_numpy()
-    for sli, q in PERCENTILES.items():
-        values = _percentiles(counts, q) if len(counts) else np.array([])
+    quantiles = _percentiles(counts, list(PERCENTILES.values())) if len(counts) else \
+        [np.array([])] * len(PERCENTILES)
+    for sli, values in zip(PERCENTILES, quantiles):
         parts.append(shape(frame.with_columns(
             sli=pl.lit(sli), good=None, total=pl.col("latency_count"),
             value=pl.Series(values, dtype=pl.Float64).fill_nan(None))))

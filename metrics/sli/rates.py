@@ -19,15 +19,15 @@ from metrics import sources
 from metrics.sli.base import (
     WEEK_SECONDS,
     Context,
-    aggregate,
     complete,
-    latest_in_windows,
     lookback_start,
     ratio,
     shape,
     spans,
     to_long,
+    window_rows,
 )
+from metrics.sli.latest import latest_reports, window_sums
 from metrics.windows import bucket_sums
 
 DIMENSIONS = {"team": "team", "service": "service", "environment": "environment",
@@ -64,12 +64,12 @@ def drift(ctx: Context) -> pl.DataFrame:
 
 
 def secrets(ctx: Context) -> pl.DataFrame:
-    rows = sources.latest_rows(ctx.client, "secret.detected", "secret_fingerprint",
-                               list(DIMENSIONS.values()), [], lookback_start(ctx),
-                               max(ctx.points), ctx.points)
-    latest = latest_in_windows(ctx, rows, "secret_fingerprint", DIMENSIONS)
-    frame = aggregate(latest, [pl.col("secret_fingerprint").n_unique().alias("good")])
-    frame = _with_weeks(ctx, complete(ctx, frame, {"good": 0}))
+    rows = sources.report_histories(ctx.client, "secret.detected", "secret_fingerprint",
+                                    list(DIMENSIONS.values()), [], lookback_start(ctx),
+                                    max(ctx.points), ctx.points)
+    counts = window_rows(ctx, [window_sums(ctx, latest, {}) for latest in
+                               latest_reports(ctx, rows, "secret_fingerprint", DIMENSIONS)])
+    frame = _with_weeks(ctx, counts.rename({"n": "good"}))
     return ratio(frame, "M10", pl.col("good"), pl.col("total"))
 
 

@@ -13,29 +13,34 @@ An empty window: total 0, value null.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from metrics import sources
 from metrics.sli.base import (
-    INSTANT,
-    OUTPUT,
+    Breakdown,
+    Cells,
     Context,
-    aggregate,
-    complete,
+    breakdowns,
+    epoch_us,
     lookback_start,
     shape,
-    spans,
-    to_long,
+    span_times,
+    window_rows,
 )
+from metrics.sli.samples import SortedSamples, WindowSamples
 
 DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
               "environment": "environment", "cluster": "cluster",
               "remediation": "remediation_kind"}
 LOOKBACK_DAYS = 90
+MS = 1000.0  # durations are whole milliseconds (event times are); the SLIs are in seconds
+PER_MS = 1 / MS  # Polars divides a column by MS as a product with this: the same bits
 
 
 def lifecycles(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per violation: opened, remediated (or null), closed (remediated/suppressed)."""
+    """One row per violation: opened, remediated (or null), closed (remediated/suppressed),
+    duration_ms (remediated - opened, or null)."""
     opened = events.filter(pl.col("violation_status") == "opened").group_by("violation_id").agg(
         pl.col("event_time").min().alias("opened_at"),
         *[pl.col(c).first() for c in ("team", "service", "policy_id", "environment",
@@ -49,46 +54,75 @@ def lifecycles(events: pl.DataFrame) -> pl.DataFrame:
     closed = after.group_by("violation_id").agg(pl.col("event_time").first().alias("closed_at"))
     return opened.join(remediated, on="violation_id", how="left").join(
         closed, on="violation_id", how="left").with_columns(
-        ((pl.col("remediated_at") - pl.col("opened_at")).dt.total_milliseconds() / 1000.0)
-        .alias("duration"))
+        (pl.col("remediated_at") - pl.col("opened_at")).dt.total_milliseconds()
+        .alias("duration_ms"))
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    end = max(ctx.points)
     events = sources.events(ctx.client, "policy.violation", [
         "violation_id", "violation_status", "remediation_kind", "team", "service", "policy_id",
-        "environment", "cluster"], lookback_start(ctx, LOOKBACK_DAYS), end)
+        "environment", "cluster"], lookback_start(ctx, LOOKBACK_DAYS), max(ctx.points))
     life = lifecycles(events)
-    remediated = life.filter(pl.col("remediated_at").is_not_null())
-    in_window = spans(ctx).join_where(remediated, pl.col("remediated_at") >= pl.col("start"),
-                                      pl.col("remediated_at") < pl.col("at"))
-    stats = aggregate(to_long(in_window, DIMENSIONS), [
-        pl.col("duration").mean().alias("M3_mean"),
-        pl.col("duration").quantile(0.5, "linear").alias("M3_p50"),
-        pl.col("duration").quantile(0.9, "linear").alias("M3_p90"),
-        pl.len().alias("total")])
-    stats = complete(ctx, stats, {"total": 0, "M3_mean": None, "M3_p50": None, "M3_p90": None})
-    durations = stats.unpivot(index=["at", "window", "dimension", "dimension_value", "total"],
-                              on=["M3_mean", "M3_p50", "M3_p90"], variable_name="sli")
-    parts = [shape(durations.with_columns(good=pl.lit(None, pl.Float64)))]
+    dimensions = breakdowns(life, DIMENSIONS)
+    by_opening = [b for b in dimensions if b.dimension != "remediation"]  # open: no kind yet
+    return pl.concat([durations(ctx, life, dimensions), still_open(ctx, life, by_opening)])
 
-    points = pl.DataFrame({"at": ctx.points}, schema={"at": OUTPUT["at"]})
-    still_open = points.join(life, how="cross").filter(
-        (pl.col("opened_at") < pl.col("at"))
-        & (pl.col("closed_at").is_null() | (pl.col("closed_at") >= pl.col("at")))).with_columns(
-        ((pl.col("at") - pl.col("opened_at")).dt.total_milliseconds() / 1000.0).alias("age"),
-        window=pl.lit(INSTANT))
-    dims = {k: v for k, v in DIMENSIONS.items() if k != "remediation"}
-    ages = to_long(still_open, dims).group_by(
-        ["at", "window", "dimension", "dimension_value"]).agg(
-        pl.len().alias("n"), pl.col("age").mean().alias("age"))
-    instant = points.with_columns(window=pl.lit(INSTANT), dimension=pl.lit(""),
-                                  dimension_value=pl.lit(""))
-    ages = pl.concat([ages, instant.join(ages, on=["at", "window", "dimension",
-                                                   "dimension_value"], how="anti")
-                      .with_columns(n=pl.lit(0, pl.UInt32), age=pl.lit(None, pl.Float64))],
-                     how="diagonal_relaxed")
-    base = ages.with_columns(good=pl.lit(None, pl.Float64), total=pl.col("n"))
-    parts.append(shape(base.with_columns(sli=pl.lit("M3_open"), value=pl.col("n"))))
-    parts.append(shape(base.with_columns(sli=pl.lit("M3_open_age_mean"), value=pl.col("age"))))
-    return pl.concat(parts)
+
+def durations(ctx: Context, life: pl.DataFrame, dimensions: list[Breakdown]) -> pl.DataFrame:
+    """M3_mean, M3_p50, M3_p90 of every (point, window, value): over the violations remediated
+    in the window, each window's durations being a slice of them sorted by remediation time
+    (`samples.WindowSamples`); mean = exact sum / count, quantiles exact."""
+    done = life.get_column("remediated_at").is_not_null().to_numpy()
+    times = epoch_us(life.get_column("remediated_at").filter(done))
+    millis = life.get_column("duration_ms").filter(done).to_numpy()
+    cells = []
+    for breakdown in dimensions:
+        windows = WindowSamples(ctx, breakdown.select(done), times, millis)
+        n = windows.count
+        mean = np.divide(windows.sum() / MS, n, out=np.full(n.size, np.nan), where=n > 0)
+        p50, p90 = windows.quantiles([0.5, 0.9], PER_MS)
+        cells.append(Cells(breakdown, windows.point, windows.window, windows.code, {
+            "total": n, "M3_mean": mean, "M3_p50": p50, "M3_p90": p90}))
+    return per_sli(window_rows(ctx, cells), ["M3_mean", "M3_p50", "M3_p90"])
+
+
+def still_open(ctx: Context, life: pl.DataFrame, dimensions: list[Breakdown]
+               ) -> pl.DataFrame:
+    """M3_open and M3_open_age_mean at every point, per value. With O(t) the violations opened
+    before t and C(t) those closed (remediated or suppressed) before t, C(t) is within O(t)
+    (a violation closes after it opens), so the open ones at `at` number
+    n = |O(at)| - |C(at)|, and their ages sum to n * at - (sum of opened_at over O(at) minus
+    that over C(at)): counts and prefix sums over opening and closing times sorted once."""
+    at, _ = span_times(ctx)
+    bounds = np.unique(at)
+    bound = np.searchsorted(bounds, at)
+    closed = life.get_column("closed_at").is_not_null().to_numpy()
+    opened_at = epoch_us(life.get_column("opened_at"))
+    origin = int(opened_at.min()) // 1000 if opened_at.size else 0
+    opened_ms = opened_at // 1000 - origin  # small enough for exact integer sums
+    closed_at = epoch_us(life.get_column("closed_at").filter(closed))
+    cells = []
+    for breakdown in dimensions:
+        opening = SortedSamples(breakdown.codes, len(breakdown), opened_at, bounds)
+        closing = SortedSamples(breakdown.codes[closed], len(breakdown), closed_at, bounds)
+        point, code = (a.ravel() for a in np.indices((len(at), len(breakdown))))
+        o_lo, o_hi = opening.first[code], opening.before(code, bound[point])
+        c_lo, c_hi = closing.first[code], closing.before(code, bound[point])
+        n = (o_hi - o_lo) - (c_hi - c_lo)
+        o_sum, c_sum = opening.prefix_sums(opened_ms), closing.prefix_sums(opened_ms[closed])
+        opened_sum = (o_sum[o_hi] - o_sum[o_lo]) - (c_sum[c_hi] - c_sum[c_lo])
+        age = n * (at[point] // 1000 - origin) - opened_sum  # milliseconds
+        mean_age = np.divide(age / MS, n, out=np.full(n.size, np.nan), where=n > 0)
+        keep = n > 0 if breakdown.dimension else np.ones(n.size, dtype=bool)
+        cells.append(Cells(breakdown, point[keep], None, code[keep], {
+            "total": n[keep], "M3_open": n[keep].astype(np.float64),
+            "M3_open_age_mean": mean_age[keep]}))
+    return per_sli(window_rows(ctx, cells), ["M3_open", "M3_open_age_mean"])
+
+
+def per_sli(rows: pl.DataFrame, slis: list[str]) -> pl.DataFrame:
+    """`rows` (at, window, dimension, dimension_value, total, one column per SLI id) once per
+    SLI id of `slis`, with its column as the value, and no `good`."""
+    return pl.concat([shape(rows.with_columns(sli=pl.lit(sli), good=pl.lit(None, pl.Float64),
+                                              value=pl.col(sli))) for sli in slis],
+                     rechunk=False)
