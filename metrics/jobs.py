@@ -45,19 +45,23 @@ def compute(client: Client, points: list[datetime], windows: list[str] | None = 
             latency_threshold: float = 0.1) -> pl.DataFrame:
     """Every SLI at every point for every window; validated rows of `base.OUTPUT`."""
     frames = list(compute_families(client, points, windows, latency_threshold))
-    return pl.concat(frames, how="vertical_relaxed") if frames else empty()
+    return validate_sli_values(pl.concat(frames, how="vertical_relaxed") if frames
+                               else empty())
 
 
 def compute_families(client: Client, points: list[datetime], windows: list[str] | None = None,
                      latency_threshold: float = 0.1) -> Iterator[pl.DataFrame]:
-    """`compute`, one SLI family at a time (their SLIs never overlap, so the rules applied
-    to the rows -- `without_empty_breakdowns`, validation -- give the same rows per family
-    as over all of them)."""
+    """`compute`, one SLI family at a time, not yet validated (their SLIs never overlap, so
+    `without_empty_breakdowns` and validation give the same rows per family as over all)."""
     if not points:
         return
     ctx = Context(client, sorted(points), list(windows or WINDOWS), latency_threshold)
     for family in FAMILIES:
-        yield validate_sli_values(without_empty_breakdowns(family.compute(ctx)))
+        yield without_empty_breakdowns(family.compute(ctx))
+
+
+def _validated_write(client: Client, frame: pl.DataFrame) -> int:
+    return write(client, validate_sli_values(frame))
 
 
 def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
@@ -68,23 +72,20 @@ def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
     every window is always kept."""
     keys = ["at", "sli", "dimension", "dimension_value"]
     had_events = (pl.col("total").fill_null(0) > 0) | (pl.col("good").fill_null(0) > 0)
-    active = frame.filter(had_events).select(keys).unique()
-    breakdowns = frame.filter(pl.col("dimension") != "").join(active, on=keys, how="semi")
-    return pl.concat([frame.filter(pl.col("dimension") == ""), breakdowns])
+    return frame.filter((pl.col("dimension") == "") | had_events.any().over(keys))
 
 
-SORT_KEY = ["sli", "window", "dimension", "dimension_value", "at"]  # sli_values' ORDER BY
-LOW_CARDINALITY = ["sli", "window", "dimension"]
+LOW_CARDINALITY = ["sli", "window", "dimension", "dimension_value"]  # sli_values' types
 
 
 def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = None) -> int:
-    """Insert rows into `sli_values`, sorted by the table's ORDER BY (ClickHouse skips
-    sorting a block that arrives sorted) and with its LowCardinality columns dictionary-
-    encoded: a backfill's millions of rows insert ~4x faster than unsorted plain strings."""
+    """Insert rows into `sli_values`, its LowCardinality columns dictionary-encoded (Arrow
+    dictionaries map onto them directly: a backfill's millions of rows insert ~1.5x faster
+    than plain strings)."""
     if not frame.height:
         return 0
     stamp = computed_at or datetime.now(timezone.utc)
-    table = frame.sort(SORT_KEY).with_columns(
+    table = frame.rechunk().with_columns(  # one chunk: an Arrow IPC file has one dictionary
         *[pl.col(c).cast(pl.Categorical) for c in LOW_CARDINALITY],
         computed_at=pl.lit(stamp).cast(pl.Datetime("ms", "UTC")),
         at=pl.col("at").cast(pl.Datetime("ms", "UTC"))).to_arrow()
@@ -175,9 +176,9 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
              progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Evaluate points every `step` over (until - span, until], `chunk` points per pass over
     the rollups (the default: 31 days of hourly points in one). `progress(done, total)`
-    counts (chunk, SLI family) steps. Each family's rows are written by a second thread
-    while the next family computes: inserting is mostly ClickHouse's (native) time, so on
-    two cores the two overlap."""
+    counts (chunk, SLI family) steps. Each family's rows are validated and written by a
+    second thread while the next family computes: inserting is mostly ClickHouse's (native)
+    time, so on two cores the two overlap."""
     started = time.perf_counter()
     end = floor_minute(until or datetime.now(timezone.utc))
     count = int(span / step)
@@ -190,7 +191,7 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
         for i, part in enumerate(chunks):
             for j, frame in enumerate(compute_families(client, part,
                                                        latency_threshold=latency_threshold)):
-                pending.append(writer.submit(write, client, frame))
+                pending.append(writer.submit(_validated_write, client, frame))
                 if progress is not None:
                     progress(i * len(FAMILIES) + j + 1, steps)
         rows = sum(f.result() for f in pending)

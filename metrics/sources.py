@@ -442,24 +442,25 @@ def _summed_in_spans(client: Client, rollup: Rollup, spans: pl.DataFrame, measur
     bounds = {}
     for j, name in enumerate(("d", "h1", "h2", "m1", "m2")):
         params[f"{name}s"], params[f"{name}e"] = [r[j][0] for r in ranges], [r[j][1] for r in ranges]
-        bounds[name] = (f"t >= {{{name}s:Array(DateTime('UTC'))}}[i] AND "
-                        f"t < {{{name}e:Array(DateTime('UTC'))}}[i]")
-    inside = (f"multiIf(level = 2, {bounds['d']}, level = 1, ({bounds['h1']}) OR "
-              f"({bounds['h2']}), ({bounds['m1']}) OR ({bounds['m2']}))")
+        bounds[name] = (f"{{time}} >= {{{{{name}s:Array(DateTime('UTC'))}}}}[i] AND "
+                        f"{{time}} < {{{{{name}e:Array(DateTime('UTC'))}}}}[i]")
+    inside = {2: bounds["d"], 1: f"({bounds['h1']}) OR ({bounds['h2']})",
+              0: f"({bounds['m1']}) OR ({bounds['m2']})"}
+    # each bucket's list of the spans it lies in; buckets with the same list and key are
+    # summed first (few distinct lists), so the per-span sums merge few partial states
     union = " UNION ALL ".join(
-        f"SELECT {column} AS t, {level} AS level, {columns} FROM {table} WHERE {base} AND "
-        f"{where} GROUP BY {', '.join(['t', *source_names])}"
+        f"SELECT arrayFilter(i -> {inside[level].format(time=column)}, range(1, "
+        f"{len(ranges) + 1})) AS pairs, {columns} FROM {table} WHERE {base} AND {where} "
+        f"GROUP BY {', '.join(['pairs', *source_names])}"
         for level, column, table, where in levels) or \
-        f"SELECT minute AS t, 0 AS level, {columns} FROM {tables[2]} WHERE 0 GROUP BY " \
-        f"{', '.join(['t', *source_names])}"
+        f"SELECT CAST([], 'Array(UInt64)') AS pairs, {columns} FROM {tables[2]} WHERE 0 " \
+        f"GROUP BY {', '.join(['pairs', *source_names])}"
     group_by = (f"GROUPING SETS ({', '.join('(' + ', '.join(['pair', *g]) + ')' for g in sets)})"
                 if len(sets) > 1 or not sets[0] or "grouping_mask" in names
                 else ", ".join(["pair", *sets[0]]))
     sql = (f"SELECT pair, {', '.join(names)}, {rollup.projection(measures)} FROM ("
            f"SELECT pair, {', '.join(groups)}, {rollup.aggregates(measures, summed=True)} "
-           f"FROM ({union}) "
-           f"ARRAY JOIN arrayFilter(i -> {inside}, range(1, {len(ranges) + 1})) AS pair "
-           f"GROUP BY {group_by})")
+           f"FROM ({union}) ARRAY JOIN pairs AS pair GROUP BY {group_by})")
     frame = _read(client, sql, params)
     numbered = spans.with_row_index("pair", offset=1).with_columns(pl.col("pair").cast(pl.Int64))
     extra = [c for c in spans.columns if c not in ("at", "window", "start")]

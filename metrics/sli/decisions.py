@@ -34,13 +34,17 @@ def window_frame(ctx: Context) -> pl.DataFrame:
 def _percentiles(counts: np.ndarray, qs: list[float]) -> list[np.ndarray]:
     """Vectorized histogram quantiles (log-linear within the bucket), NaN for empty rows:
     one array per q in `qs`."""
-    order = list(range(1, BUCKET_COUNT)) + [0]
-    cumulative = np.cumsum(counts[:, order], axis=1)
-    total = cumulative[:, -1]
-    rows = np.flatnonzero(total > 0)  # empty windows have no percentile: skip them
-    cumulative, total = cumulative[rows], total[rows]
+    order = np.array(list(range(1, BUCKET_COUNT)) + [0])  # by latency, overflow last
     upper = np.array(BOUNDS + (BOUNDS[-1],))
     lower = np.array((0.0,) + BOUNDS)
+    used = np.flatnonzero(counts[:, order].any(axis=0)) if len(counts) else np.array([0])
+    first, last = (used[0], used[-1] + 1) if len(used) else (0, 1)
+    # only the buckets from the first to the last that any row uses: the rest add nothing
+    order, upper, lower = order[first:last], upper[first:last], lower[first:last]
+    overflow = len(order) - 1 if last == BUCKET_COUNT else -1
+    rows = np.flatnonzero(counts[:, order].sum(axis=1) > 0)  # empty: no percentile
+    cumulative = np.cumsum(counts[np.ix_(rows, order)], axis=1)
+    total = cumulative[:, -1] if len(rows) else np.zeros(0, np.int64)
     out = []
     for q in qs:
         rank = q * total
@@ -53,7 +57,7 @@ def _percentiles(counts: np.ndarray, qs: list[float]) -> list[np.ndarray]:
             lo, hi = lower[position], upper[position]
             value = np.where(lo > 0, lo * (hi / np.where(lo > 0, lo, 1)) ** fraction,
                              hi * fraction)
-        value = np.where(position == len(order) - 1, BOUNDS[-1], value)  # overflow bucket
+        value = np.where(position == overflow, BOUNDS[-1], value)  # the overflow bucket
         full = np.full(len(counts), np.nan)
         full[rows] = value
         out.append(full)
