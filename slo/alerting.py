@@ -105,12 +105,12 @@ class AlertEvaluator:
                     continue
                 labels = {"slo": slo.name, "severity": tier, **evaluation.dimensions}
                 muted = silence_store.silenced(active, labels, at)
-                prior = previous.get(alert_id(slo.name, tier, evaluation.dimensions))
+                key = alert_id(slo.name, tier, evaluation.dimensions)
+                prior = previous.get(key)
                 if prior is not None and prior.updated_at is not None \
                         and at < prior.updated_at:
                     continue  # an evaluation of the past (--at) never rewinds an alert
-                owners[alert_id(slo.name, tier, evaluation.dimensions)] = _owner(
-                    slo, evaluation.dimensions)
+                owners[key] = _owner(slo, evaluation.dimensions)
                 state, kind = advance(prior, evaluation, tier,
                                       pending_seconds=slo.pending_seconds, silenced=muted)
                 if prior is None and kind is None:
