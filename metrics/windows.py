@@ -30,6 +30,7 @@ WINDOWS: dict[str, timedelta | None] = {
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+DIRECT_PAIRS = 2_000_000  # bucket_sums: rows x spans matched directly up to this many
 
 
 def floor_minute(t: datetime) -> datetime:
@@ -178,7 +179,20 @@ def window_sums(hourly: pl.DataFrame, minutely: pl.DataFrame, points: list[datet
 def bucket_sums(rows: pl.DataFrame, keys: list[str], measures: list[str],
                 spans: pl.DataFrame) -> pl.DataFrame:
     """`window_sums` over raw rows (event_time, keys, measures) instead of rollup tables:
-    the rows are bucketed by minute and hour here. For low-volume event kinds."""
+    the rows are bucketed by minute and hour here. For low-volume event kinds. When rows x
+    spans is small (a scheduled run), every row is matched to every span directly instead:
+    spans start and end on whole minutes, so "in [start, at)" is the same for an event and
+    for its minute."""
+    if rows.height * spans.height <= DIRECT_PAIRS:
+        extra = [c for c in spans.columns if c not in ("at", "window", "start")]
+        numbered = spans.with_row_index("span")
+        inside = numbered.join(rows, how="cross").filter(
+            (pl.col("event_time") >= pl.col("start")) & (pl.col("event_time") < pl.col("at")))
+        sums = inside.group_by(["span", *keys]).agg([pl.col(m).sum() for m in measures])
+        grid = numbered.join(rows.select(keys).unique(), how="cross")
+        return grid.join(sums, on=["span", *keys], how="left").select(
+            "at", "window", *extra, *keys,
+            *[pl.col(m).fill_null(0).cast(rows.schema[m]) for m in measures])
     minute = rows.with_columns(pl.col("event_time").dt.truncate("1m").alias("t")).group_by(
         ["t", *keys]).agg([pl.col(m).sum() for m in measures])
     hour = minute.with_columns(pl.col("t").dt.truncate("1h")).group_by(["t", *keys]).agg(

@@ -3,6 +3,7 @@ hand-made minute / hour buckets (no storage)."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
@@ -174,3 +175,29 @@ def test_bucket_sums_over_raw_rows_respect_the_window_edges_to_the_millisecond()
                 "n": pl.Int64})
     got = bucket_sums(rows, ["dimension", "dimension_value"], ["n"], pairs([AT], ["5m", "1h"]))
     assert dict(zip(got.get_column("window"), got.get_column("n"))) == {"5m": 110, "1h": 111}
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["rows matched to spans directly",
+                                                       "rows bucketed by minute and hour"])
+def test_bucket_sums_give_the_same_sums_by_either_path(monkeypatch, direct):
+    """bucket_sums matches rows to spans directly when rows x spans is small and goes through
+    minute/hour buckets otherwise; both must equal a brute-force count."""
+    rng = random.Random(7)
+    start = T("2026-10-30 00:00")
+    rows = pl.DataFrame({
+        "event_time": [start + timedelta(milliseconds=rng.randrange(4 * 86_400_000))
+                       for _ in range(400)],
+        "dimension": ["team"] * 400,
+        "dimension_value": [rng.choice(["a", "b", "c"]) for _ in range(400)],
+        "n": [rng.randrange(1, 5) for _ in range(400)]},
+        schema={"event_time": TS, "dimension": pl.String, "dimension_value": pl.String,
+                "n": pl.Int64})
+    points = [T("2026-11-02 12:00"), T("2026-11-02 12:37"), T("2026-11-01 00:01")]
+    spans = pairs(points, ["5m", "30m", "1h", "6h", "1d", "3d", "month"])
+    monkeypatch.setattr(windows, "DIRECT_PAIRS", 10**9 if direct else 0)
+    got = bucket_sums(rows, ["dimension", "dimension_value"], ["n"], spans)
+    expected = {(at, w, v): sum(n for t, v2, n in zip(rows["event_time"], rows["dimension_value"],
+                                                        rows["n"]) if v2 == v and s <= t < at)
+                for at, w, s in spans.iter_rows() for v in "abc"}
+    assert {(r["at"], r["window"], r["dimension_value"]): r["n"]
+            for r in got.iter_rows(named=True)} == expected
