@@ -16,7 +16,7 @@ What it measures (issue 4, "Measure"):
   policies;
 * `slo.evaluate.evaluate(client, slos, [at])`: the first call (cold: ClickHouse's mark and
   uncompressed caches dropped before it) and `--warm-runs` more (warm, median), with the time
-  split into ClickHouse reads (`metrics.sources._read`), window sums (Polars) and the rest;
+  split into ClickHouse reads (`metrics.sources.rollups._read`), window sums (Polars) and the rest;
 * `slo.alerting.AlertEvaluator.run(at)` with a real `Dispatcher` (a no-op notifier) and a
   router: the first run (alerts fire: lifecycle rows, events, notifications, budget-policy
   rows written) and the steady state a minute later;
@@ -466,8 +466,8 @@ def run(args) -> dict:
         slos = build_slos(args.slos)
         result["slos"] = {sli: sum(s.sli == sli for s in slos) for sli in ("M1", "L_under", "M6")}
         at = end
-        stages = Stages({"ClickHouse reads (sources._read)": (metrics.sources, "_read"),
-                         "window sums, Polars (windows.window_sums)": (metrics.sources,
+        stages = Stages({"ClickHouse reads (sources._read)": (metrics.sources.rollups, "_read"),
+                         "window sums, Polars (windows.window_sums)": (metrics.sources.windowed,
                                                                        "window_sums"),
                          "counts() total": (slo.evaluate, "counts")})
         result["other_cores_before"] = wait_idle(args.idle_below, args.wait_idle) \

@@ -216,9 +216,13 @@ def day_edges(start: datetime, at: datetime) -> tuple[tuple[datetime, datetime],
     range is empty (from == to).
 
     >>> from datetime import datetime as D
-    >>> [f"{a:%d %H:%M}-{b:%d %H:%M}" for a, b in day_edges(D(2026, 1, 1, 21, 55),
-    ...                                                     D(2026, 1, 4, 2, 10))]
-    ['02 00:00-04 00:00', '01 22:00-02 00:00', '04 00:00-04 02:00', '01 21:55-01 22:00', '04 02:00-04 02:10']
+    >>> for a, b in day_edges(D(2026, 1, 1, 21, 55), D(2026, 1, 4, 2, 10)):
+    ...     print(f"{a:%d %H:%M} - {b:%d %H:%M}")
+    02 00:00 - 04 00:00
+    01 22:00 - 02 00:00
+    04 00:00 - 04 02:00
+    01 21:55 - 01 22:00
+    04 02:00 - 04 02:10
     """
     (first, last), before, after = edges(start, at)
     none = (at, at)

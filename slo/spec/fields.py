@@ -23,7 +23,7 @@ from slo.burn_rate import DAY, fraction
 # Their SLO names the SLI under `ratioMetric.bad`; every other ratio SLI under `good`.
 BAD_NUMERATOR_SLIS = frozenset({"M4", "M6", "M7"})
 
-# Dimensions each ratio SLI is computed by (metrics/sli/*.py, metrics/sources.py; a unit test
+# Dimensions each ratio SLI is computed by (metrics/sli/*.py, metrics/sources/; a unit test
 # keeps the two in step). SLIs read from rollups (MULTI_DIMENSION_SLIS) are counted for any
 # `where` and `by` combination (slo/counts.py); the others come from their SLI family, which
 # breaks values down one dimension at a time, so their SLOs name at most one dimension.
