@@ -58,17 +58,18 @@ def compute(client: Client, points: list[datetime], windows: list[str] | None = 
 
 def compute_families(client: Client, points: list[datetime], windows: list[str] | None = None,
                      latency_threshold: float = 0.1) -> Iterator[pl.DataFrame]:
-    """`compute`, one SLI family at a time, not yet validated (their SLIs never overlap, so
-    `without_empty_breakdowns` and validation give the same rows per family as over all)."""
+    """The rows of `compute`, one SLI family at a time, before `without_empty_breakdowns`
+    and validation (their SLIs never overlap, so both give the same rows per family as over
+    all of them)."""
     if not points:
         return
     ctx = Context(client, sorted(points), list(windows or WINDOWS), latency_threshold)
     for family in FAMILIES:
-        yield without_empty_breakdowns(family.compute(ctx))
+        yield family.compute(ctx)
 
 
-def _validated_write(client: Client, frame: pl.DataFrame) -> int:
-    return write(client, validate_sli_values(frame))
+def _finish_and_write(client: Client, frame: pl.DataFrame) -> int:
+    return write(client, validate_sli_values(without_empty_breakdowns(frame)))
 
 
 def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
@@ -96,7 +97,9 @@ def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = No
         *[pl.col(c).cast(pl.Categorical) for c in LOW_CARDINALITY],
         computed_at=pl.lit(stamp).cast(pl.Datetime("ms", "UTC")),
         at=pl.col("at").cast(pl.Datetime("ms", "UTC"))).to_arrow()
-    client.insert_arrow("sli_values", table)
+    # rows of one run never repeat a key, so ReplacingMergeTree's merge at insert time has
+    # nothing to replace: skipping it halves the insert (2.7M rows: 2.5-2.9 s -> 1.4-1.5 s)
+    client.insert_arrow("sli_values", table, settings={"optimize_on_insert": 0})
     return frame.height
 
 
@@ -183,9 +186,9 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
              progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Evaluate points every `step` over (until - span, until], `chunk` points per pass over
     the rollups (the default: 31 days of hourly points in one). `progress(done, total)`
-    counts (chunk, SLI family) steps. Each family's rows are validated and written by a
-    second thread while the next family computes: inserting is mostly ClickHouse's (native)
-    time, so on two cores the two overlap."""
+    counts (chunk, SLI family) steps. Each family's rows are filtered, validated and
+    written by a second thread while the next family computes: on two cores the two
+    overlap (inserting is ClickHouse's native time, filtering Polars')."""
     started = time.perf_counter()
     end = floor_minute(until or datetime.now(timezone.utc))
     count = int(span / step)
@@ -198,7 +201,7 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
         for i, part in enumerate(chunks):
             for j, frame in enumerate(compute_families(client, part,
                                                        latency_threshold=latency_threshold)):
-                pending.append(writer.submit(_validated_write, client, frame))
+                pending.append(writer.submit(_finish_and_write, client, frame))
                 if progress is not None:
                     progress(i * len(FAMILIES) + j + 1, steps)
         rows = sum(f.result() for f in pending)
