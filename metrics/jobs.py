@@ -187,8 +187,8 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
     """Evaluate points every `step` over (until - span, until], `chunk` points per pass over
     the rollups (the default: 31 days of hourly points in one). `progress(done, total)`
     counts (chunk, SLI family) steps. Each family's rows are filtered, validated and
-    written by a second thread while the next family computes: on two cores the two
-    overlap (inserting is ClickHouse's native time, filtering Polars')."""
+    written by two writer threads while the next family computes: one filters in Polars
+    while the other inserts (ClickHouse's native time), so the two cores stay busy."""
     started = time.perf_counter()
     end = floor_minute(until or datetime.now(timezone.utc))
     count = int(span / step)
@@ -196,7 +196,7 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
     points = [p for p in points if p > end - span] or [end]
     chunks = [points[i:i + chunk] for i in range(0, len(points), chunk)]
     steps = len(chunks) * len(FAMILIES)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sli-write") as writer:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sli-write") as writer:
         pending: list[Future] = []
         for i, part in enumerate(chunks):
             for j, frame in enumerate(compute_families(client, part,
