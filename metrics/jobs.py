@@ -42,11 +42,13 @@ class RunReport:
 
 
 def compute(client: Client, points: list[datetime], windows: list[str] | None = None,
-            latency_threshold: float = 0.1) -> pl.DataFrame:
-    """Every SLI at every point for every window; validated rows of `base.OUTPUT`."""
+            latency_threshold: float = 0.1, memo: dict | None = None) -> pl.DataFrame:
+    """Every SLI at every point for every window; validated rows of `base.OUTPUT`. `memo`:
+    state a caller keeps between runs (see `run_incremental`)."""
     if not points:
         return validate_sli_values(empty())
-    ctx = Context(client, sorted(points), list(windows or WINDOWS), latency_threshold)
+    ctx = Context(client, sorted(points), list(windows or WINDOWS), latency_threshold,
+                  memo=memo)
     first, *rest = FAMILIES  # decisions first: false_positives reuses its window sums
     frames = [first.compute(ctx)]
     # the others two at a time: one waits on ClickHouse while the other computes in Polars
@@ -151,8 +153,11 @@ def _set_watermark(client: Client, last_at: datetime, through: datetime) -> None
 
 
 def run_incremental(client: Client, now: datetime | None = None, *, max_catchup: int = 60,
-                    late_horizon: int = 60, latency_threshold: float = 0.1) -> RunReport:
-    """One scheduled run as of `now` (default: the current time)."""
+                    late_horizon: int = 60, latency_threshold: float = 0.1,
+                    memo: dict | None = None) -> RunReport:
+    """One scheduled run as of `now` (default: the current time). A scheduler passes the same
+    `memo` dict to every run: the latest report of each entity state is then kept between
+    runs and only newer rows are read (`sources.report_histories`)."""
     started = time.perf_counter()
     at = floor_minute(now or datetime.now(timezone.utc))
     through = _ingested_through(client)
@@ -172,7 +177,8 @@ def run_incremental(client: Client, now: datetime | None = None, *, max_catchup:
     all_points = sorted(set(points) | set(late_points))
     if not all_points:
         return RunReport(0, 0, time.perf_counter() - started)
-    rows = write(client, compute(client, all_points, latency_threshold=latency_threshold))
+    rows = write(client, compute(client, all_points, latency_threshold=latency_threshold,
+                                 memo=memo))
     _set_watermark(client, max(at, last_at or at), through)
     report = RunReport(len(all_points), rows, time.perf_counter() - started, len(late_points))
     log.info("SLI batch at %s: %d points (%d re-evaluated for late data), %d rows in %.2fs",

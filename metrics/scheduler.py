@@ -28,6 +28,7 @@ class BatchScheduler:
         self._thread: threading.Thread | None = None
         self.runs = 0
         self.failures = 0
+        self._memo: dict = {}  # kept between runs (jobs.run_incremental)
 
     def start(self) -> None:
         self._stop.clear()
@@ -44,7 +45,8 @@ class BatchScheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                jobs.run_incremental(self.client, latency_threshold=self.latency_threshold)
+                jobs.run_incremental(self.client, latency_threshold=self.latency_threshold,
+                                     memo=self._memo)
                 if self.after_batch is not None:
                     self.after_batch()
                 self.runs += 1

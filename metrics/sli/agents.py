@@ -24,7 +24,7 @@ def compute(ctx: Context) -> pl.DataFrame:
     beats = sources.report_histories(
         ctx.client, "agent.heartbeat", "agent_id", list(DIMENSIONS.values()),
         ["agent_status", "heartbeat_interval_seconds"], lookback_start(ctx), max(ctx.points),
-        ctx.points)
+        ctx.points, memo=ctx.memo)
     status_ok = beats.get_column("agent_status").is_in(["healthy", ""]).fill_null(False)
     interval = beats.get_column("heartbeat_interval_seconds").fill_null(DEFAULT_INTERVAL_S)
     status_ok, interval = status_ok.to_numpy(), interval.to_numpy()

@@ -37,6 +37,7 @@ class Context:
     windows: list[str]
     latency_threshold: float = 0.1
     cache: dict = field(default_factory=dict)
+    memo: dict | None = None  # kept between scheduled runs by the scheduler (sources read it)
 
 
 def empty() -> pl.DataFrame:

@@ -46,7 +46,8 @@ def first_sboms(ctx: Context, images: pl.Series) -> np.ndarray:
 def compute(ctx: Context) -> pl.DataFrame:
     inventory = sources.report_histories(
         ctx.client, "workload.inventory", "workload_id", list(DIMENSIONS.values()),
-        ["workload_enforced", "image"], lookback_start(ctx), max(ctx.points), ctx.points)
+        ["workload_enforced", "image"], lookback_start(ctx), max(ctx.points), ctx.points,
+        memo=ctx.memo)
     enforced = inventory.get_column("workload_enforced").fill_null(False).to_numpy()
     images, image = codes_of(inventory.get_column("image"))
     has_image = (inventory.get_column("image").fill_null("") != "").to_numpy()

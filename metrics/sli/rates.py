@@ -66,7 +66,7 @@ def drift(ctx: Context) -> pl.DataFrame:
 def secrets(ctx: Context) -> pl.DataFrame:
     rows = sources.report_histories(ctx.client, "secret.detected", "secret_fingerprint",
                                     list(DIMENSIONS.values()), [], lookback_start(ctx),
-                                    max(ctx.points), ctx.points)
+                                    max(ctx.points), ctx.points, memo=ctx.memo)
     counts = window_rows(ctx, [window_sums(ctx, latest, {}) for latest in
                                latest_reports(ctx, rows, "secret_fingerprint", DIMENSIONS)])
     frame = _with_weeks(ctx, counts.rename({"n": "good"}))

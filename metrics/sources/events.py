@@ -3,7 +3,7 @@ times (`report_histories`), and the batch layer's own tables (`table_rows`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -27,7 +27,7 @@ def events(client: Client, kind: str, columns: list[str], start: datetime, end: 
 
 def report_histories(client: Client, kind: str, entity: str, keys: list[str],
                      values: list[str], start: datetime, end: datetime,
-                     points: list[datetime]) -> pl.DataFrame:
+                     points: list[datetime], memo: dict | None = None) -> pl.DataFrame:
     """The reports of one kind in [start, end) as histories: one row per state an entity
     reported in, (entity, keys..., values...), with `event_times`: the ascending times of its
     reports in that state that can be the latest report before one of `points`, far fewer
@@ -39,7 +39,12 @@ def report_histories(client: Client, kind: str, entity: str, keys: list[str],
       hour, so that one is also before any point at or after the end of the hour.
     A dropped report is never the latest before a point, so the latest reports found over the
     histories (`metrics.sli.latest`) are exactly those over all reports. Grouped in
-    ClickHouse, each state's strings are sent once, not once per report."""
+    ClickHouse, each state's strings are sent once, not once per report.
+
+    With a `memo` (kept between scheduled runs) and one point, the latest report per state
+    is kept there and only rows that can change it are read (`_latest_kept`)."""
+    if memo is not None and len(points) == 1:
+        return _latest_kept(client, memo, kind, [entity, *keys, *values], start, points[0])
     group = ", ".join([entity, *keys, *values])
     params: dict = {"kind": kind, "start": start, "end": end}
     where = ("event_kind = {kind:String} AND event_time >= {start:DateTime64(3, 'UTC')} AND "
@@ -67,6 +72,49 @@ def report_histories(client: Client, kind: str, entity: str, keys: list[str],
     frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(pl.col("event_times").cast(pl.List(pl.Datetime("us", "UTC"))))
+
+
+OVERLAP = timedelta(minutes=5)  # ingest times are re-read this far back: inserts in flight
+
+
+def _latest_kept(client: Client, memo: dict, kind: str, group: list[str], start: datetime,
+                 at: datetime) -> pl.DataFrame:
+    """`report_histories` at one point from the latest report per state kept in `memo`.
+
+    Kept: for every state, the max event_time of its reports before the previous point
+    `before`, over all rows ingested up to `through`. A later point `at` needs the max before
+    `at`, and a max only grows, so reading the rows that can raise it is enough: event_time
+    in [before, at), or ingested since `through` (late rows; re-read `OVERLAP` back, as an
+    insert may commit after a later one was read). The result equals a full read; a point
+    before the kept one, or an earlier `start`, reads everything again."""
+    key = (kind, tuple(group))
+    kept = memo.get(key)
+    columns = ", ".join(group)
+    params: dict = {"kind": kind, "start": start, "at": at}
+    where = ("event_kind = {kind:String} AND event_time >= {start:DateTime64(3, 'UTC')} AND "
+             "event_time < {at:DateTime64(3, 'UTC')}")
+    if kept is not None and kept["before"] <= at and kept["start"] <= start:
+        where += (" AND (event_time >= {before:DateTime64(3, 'UTC')} OR "
+                  "ingested_at >= {through:DateTime64(3, 'UTC')})")
+        params.update(before=kept["before"], through=kept["through"] - OVERLAP)
+    else:
+        kept = None
+    sql = (f"SELECT {columns}, max(event_time) AS latest, max(ingested_at) AS ingested "
+           f"FROM policy_events WHERE {where} GROUP BY {columns}")
+    read = pl.from_arrow(client.query_arrow(sql, parameters=params))
+    assert isinstance(read, pl.DataFrame)
+    read = read.with_columns(utc_datetime(read, "latest"), utc_datetime(read, "ingested"))
+    through = read.get_column("ingested").max() if read.height else None
+    states = read.drop("ingested")
+    if kept is not None:
+        states = pl.concat([kept["states"], states], how="vertical_relaxed").group_by(
+            group).agg(pl.col("latest").max())
+        through = max(kept["through"], through) if through is not None else kept["through"]
+    live = states.filter(pl.col("latest") >= start)  # states not reported since `start` drop
+    memo[key] = {"before": at, "start": start, "states": live,
+                 "through": through if through is not None else start}
+    return live.select(*group, pl.concat_list("latest").cast(
+        pl.List(pl.Datetime("us", "UTC"))).alias("event_times"))
 
 
 def table_rows(client: Client, sql: str, parameters: dict) -> pl.DataFrame:

@@ -70,3 +70,50 @@ def test_the_kept_reports_give_the_latest_reports_of_all_reports(chdb_client, po
     everything = histories_of(every, ["workload_id", *KEYS, *VALUES])
     assert kept.get_column("event_times").list.len().sum() < every.height
     assert_frame_equal(window_frame(points, kept), window_frame(points, everything))
+
+
+def test_scheduled_runs_with_a_memo_read_only_new_rows_and_give_what_a_full_read_gives(
+        chdb_client):
+    """A scheduler keeps the latest report per state between minutes (`memo`); each run
+    then reads only rows that can change it. New reports, a late report (timed before the
+    previous point, inserted after it ran), a state change and a point earlier than the kept
+    one must all come out as a full read gives them."""
+    fresh_database(chdb_client)
+    insert_events(chdb_client, reports())
+    # stored an hour ago but timed after the first run's point: only its event time can
+    # bring it into a later run (its ingest time is long before what the memo has read)
+    chdb_client.insert("policy_events", [[
+        "early-w5", "workload.inventory", END + timedelta(seconds=90), "w5", "checkout", True,
+        "img-7", datetime.now(UTC) - timedelta(hours=1)]], column_names=[
+        "event_id", "event_kind", "event_time", "workload_id", "team", "workload_enforced",
+        "image", "ingested_at"])
+    memo: dict = {}
+
+    def both(at: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+        start = at - timedelta(days=2)
+        kept = sources.report_histories(chdb_client, "workload.inventory", "workload_id",
+                                        KEYS, VALUES, start, at, [at], memo=memo)
+        full = sources.report_histories(chdb_client, "workload.inventory", "workload_id",
+                                        KEYS, VALUES, start, at, [at])
+        return window_frame([at], kept), window_frame([at], full)
+
+    at = END
+    for step, rows in enumerate([
+        [],  # the first run reads everything
+        [ev("workload.inventory", END + timedelta(seconds=20), workload_id="w0",
+            team="payments", workload_enforced=True, image="img-9")],  # a new report
+        [ev("workload.inventory", END - timedelta(hours=3), workload_id="w-late",
+            team="identity", workload_enforced=False, image="img-1")],  # late: before `at`
+        [ev("workload.inventory", END + timedelta(minutes=2, seconds=5), workload_id="w1",
+            team="search", workload_enforced=True, image="img-2")],  # w1 changes team
+    ]):
+        insert_events(chdb_client, rows)
+        at = END + timedelta(minutes=step + 1)
+        got, expected = both(at)
+        assert_frame_equal(got, expected)
+        assert got.height > 0
+    assert ("workload.inventory", ("workload_id", *KEYS, *VALUES)) in memo
+    for team in ("search", "checkout"):  # where w1 moved to; the early-stored report of w5
+        assert both(at)[0].filter(pl.col("dimension_value") == team).height > 0
+    got, expected = both(END - timedelta(hours=1))  # earlier than the kept point: full read
+    assert_frame_equal(got, expected)
