@@ -3,7 +3,7 @@ times (`report_histories`), and the batch layer's own tables (`table_rows`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -82,11 +82,12 @@ def _latest_kept(client: Client, memo: dict, kind: str, group: list[str], start:
     """`report_histories` at one point from the latest report per state kept in `memo`.
 
     Kept: for every state, the max event_time of its reports before the previous point
-    `before`, over all rows ingested up to `through`. A later point `at` needs the max before
-    `at`, and a max only grows, so reading the rows that can raise it is enough: event_time
-    in [before, at), or ingested since `through` (late rows; re-read `OVERLAP` back, as an
-    insert may commit after a later one was read). The result equals a full read; a point
-    before the kept one, or an earlier `start`, reads everything again."""
+    `before`, over all rows stored when the previous read began (`through`, the server's
+    clock). A later point `at` needs the max before `at`, and a max only grows, so reading
+    the rows that can raise it is enough: event_time in [before, at), or ingested since
+    `through` (late rows; re-read `OVERLAP` back, as an insert stamped before the read may
+    commit after it). The result equals a full read; a point before the kept one, or an
+    earlier `start`, reads everything again."""
     key = (kind, tuple(group))
     kept = memo.get(key)
     columns = ", ".join(group)
@@ -99,20 +100,18 @@ def _latest_kept(client: Client, memo: dict, kind: str, group: list[str], start:
         params.update(before=kept["before"], through=kept["through"] - OVERLAP)
     else:
         kept = None
-    sql = (f"SELECT {columns}, max(event_time) AS latest, max(ingested_at) AS ingested "
-           f"FROM policy_events WHERE {where} GROUP BY {columns}")
-    read = pl.from_arrow(client.query_arrow(sql, parameters=params))
-    assert isinstance(read, pl.DataFrame)
-    read = read.with_columns(utc_datetime(read, "latest"), utc_datetime(read, "ingested"))
-    through = read.get_column("ingested").max() if read.height else None
-    states = read.drop("ingested")
+    read_at = datetime.fromisoformat(str(client.command("SELECT now64(3, 'UTC')"))).replace(
+        tzinfo=timezone.utc)
+    sql = (f"SELECT {columns}, max(event_time) AS latest FROM policy_events WHERE {where} "
+           f"GROUP BY {columns}")
+    states = pl.from_arrow(client.query_arrow(sql, parameters=params))
+    assert isinstance(states, pl.DataFrame)
+    states = states.with_columns(utc_datetime(states, "latest"))
     if kept is not None:
         states = pl.concat([kept["states"], states], how="vertical_relaxed").group_by(
             group).agg(pl.col("latest").max())
-        through = max(kept["through"], through) if through is not None else kept["through"]
     live = states.filter(pl.col("latest") >= start)  # states not reported since `start` drop
-    memo[key] = {"before": at, "start": start, "states": live,
-                 "through": through if through is not None else start}
+    memo[key] = {"before": at, "start": start, "states": live, "through": read_at}
     return live.select(*group, pl.concat_list("latest").cast(
         pl.List(pl.Datetime("us", "UTC"))).alias("event_times"))
 
