@@ -278,159 +278,6 @@ def hotspots(profile: cProfile.Profile, limit: int = 14) -> dict[str, list[dict]
     return {"own": by_own, "cumulative": by_cum}
 
 
-# -- what-if: the same counts read another way (for the report's suggestions) -------------------
-
-MEASURES = {  # rollup -> SLI -> (column expressions summed per bucket row)
-    "decisions": {"M1": {"total": "total", "errors": "errors"},
-                  "L_under": {"latency_count": "latency_count", "under": "{under}"}},
-    "gates": {"M6": {"total": "total", "blocked": "blocked"}},
-}
-
-
-def _floor_day(t: datetime) -> datetime:
-    return t.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def build_day_rollups(client) -> float:
-    """Day buckets summed from the hour rollups (what a `*_1d` view would hold); seconds."""
-    t0 = time.perf_counter()
-    for name, dims, measures in (
-            ("decisions", "team, service, policy_id, engine, environment, cluster",
-             "sum(total) AS total, sum(errors) AS errors, sum(latency_count) AS latency_count, "
-             "sumMap(latency_buckets) AS latency_buckets"),
-            ("gates", "team, service, environment, cluster, policy_id",
-             "sum(total) AS total, sum(blocked) AS blocked")):
-        client.command(f"DROP TABLE IF EXISTS whatif_{name}_1d")
-        client.command(f"CREATE TABLE whatif_{name}_1d ENGINE = MergeTree ORDER BY (day, {dims}) "
-                       f"AS SELECT toStartOfDay(hour) AS day, {dims}, {measures} "
-                       f"FROM {name}_1h GROUP BY day, {dims}")
-    return time.perf_counter() - t0
-
-
-def cascade_sql(rollup: str, dims: dict[str, str], where: dict[str, str], by: list[str],
-                measures: dict[str, str], at: datetime, windows: list[str], *,
-                days: bool) -> tuple[str, dict]:
-    """One query: per `by` key, every window's sums at `at`, in ClickHouse. Each bucket lies
-    wholly inside or outside every window: minutes for the hours a window starts inside,
-    hours for the days a window starts inside (or all hours when `days` is False), days for
-    the rest."""
-    from metrics.windows import floor_hour, partial_hours, window_start
-
-    starts = {w: window_start(at, w) for w in windows}
-    times = sorted({at, *starts.values()})
-    partial = partial_hours(times) or [datetime(1970, 1, 1, tzinfo=timezone.utc)]
-    split_days = sorted({_floor_day(t) for t in times})
-    lo = min(starts.values())
-    params: dict = {"at": at, "lo": floor_hour(lo), "partial": partial, "split": split_days,
-                    "lo_day": _floor_day(lo)}
-    conditions = []
-    for i, (dim, value) in enumerate(sorted(where.items())):
-        conditions.append(f"{dims[dim]} = {{w{i}:String}}")
-        params[f"w{i}"] = value
-    filt = "".join(f" AND {c}" for c in conditions)
-    key = "concat(" + ", ',', ".join(f"'{d}=', toString({dims[d]})" for d in by) + ")" \
-        if by else "''"
-    cols = ", ".join(f"{expr} AS {name}" for name, expr in measures.items())
-    parts = [f"SELECT minute AS t, {key} AS key, {cols} FROM {rollup}_1m "
-             f"WHERE toStartOfHour(minute) IN {{partial:Array(DateTime('UTC'))}} "
-             f"AND minute < {{at:DateTime('UTC')}}{filt}"]
-    hour_scope = "toStartOfDay(hour) IN {split:Array(DateTime('UTC'))} AND " if days else ""
-    parts.append(f"SELECT hour AS t, {key} AS key, {cols} FROM {rollup}_1h "
-                 f"WHERE {hour_scope}hour >= {{lo:DateTime('UTC')}} "
-                 f"AND hour < {{at:DateTime('UTC')}} "
-                 f"AND hour NOT IN {{partial:Array(DateTime('UTC'))}}{filt}")
-    if days:
-        parts.append(f"SELECT day AS t, {key} AS key, {cols} FROM whatif_{rollup}_1d "
-                     f"WHERE day >= {{lo_day:DateTime('UTC')}} AND day < {{at:DateTime('UTC')}} "
-                     f"AND day NOT IN {{split:Array(DateTime('UTC'))}}{filt}")
-    sums = ", ".join(f"toInt64(sumIf({m}, t >= {{s_{w}:DateTime('UTC')}})) AS {m}__{w}"
-                     for w in windows for m in measures)
-    params.update({f"s_{w}": start for w, start in starts.items()})
-    return (f"SELECT key, {sums} FROM ({' UNION ALL '.join(parts)}) GROUP BY key ORDER BY key",
-            params)
-
-
-def what_if(client, slos, at: datetime, latency_threshold: float = 0.1) -> dict:
-    """Time the current reads of one SLO against alternatives, and the whole SLO set read as
-    one cascade query per distinct (rollup, where, by)."""
-    import polars as pl
-
-    from metrics import sources
-    from metrics.latency import BOUNDS, BUCKET_COUNT
-    from metrics.windows import pairs, partial_hours, window_sums
-    from slo.counts import counts
-
-    under_k = max(i for i in range(1, BUCKET_COUNT) if BOUNDS[i - 1] <= latency_threshold + 1e-15)
-    under = f"arraySum(mapValues(mapFilter((k, v) -> k BETWEEN 1 AND {under_k}, latency_buckets)))"
-    windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
-    dims = {"decisions": sources.DECISION_DIMENSIONS, "gates": sources.GATE_DIMENSIONS}
-
-    def best(fn, n: int = 3) -> float:
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return round(min(times), 4)
-
-    out: dict = {"day_rollups_seconds": round(build_day_rollups(client), 2)}
-    start = at - timedelta(days=30)
-    params = {"start": start, "end": at}
-    out["hours_all_measures"] = best(lambda: sources.filtered_hours(
-        client, sources.DECISIONS, start, at, {}, ["team"]))
-    out["decision_measures"] = len(sources.DECISIONS.measures)
-    lean = ("SELECT hour AS t, concat('team=', toString(team)) AS key, toInt64(sum(total)) "
-            "AS total, toInt64(sum(errors)) AS errors FROM decisions_1h WHERE hour >= "
-            "{start:DateTime('UTC')} AND hour < {end:DateTime('UTC')} GROUP BY hour, team")
-    out["hours_m1_measures_only"] = best(lambda: client.query_arrow(lean, parameters=params))
-    out["counts_m1_by_team"] = best(lambda: counts(client, "M1", {}, ["team"], [at], windows))
-    spans = pairs([at], windows)
-    times = sorted(set(spans["at"].to_list()) | set(spans["start"].to_list()))
-    hourly = sources.filtered_hours(client, sources.DECISIONS, min(times), at, {}, ["team"])
-    minutely = sources.filtered_minutes(client, sources.DECISIONS, partial_hours(times), {},
-                                        ["team"])
-    measures = list(sources.DECISIONS.measures)
-    out["window_sums_all_measures"] = best(lambda: window_sums(
-        hourly, minutely, [], [], ["key"], measures, spans=spans))
-    two = ["t", "key", "total", "errors"]
-    out["window_sums_2_measures"] = best(lambda: window_sums(
-        hourly.select(two), minutely.select(two), [], [], ["key"], ["total", "errors"],
-        spans=spans))
-    m1 = MEASURES["decisions"]["M1"]
-    for days in (False, True):
-        q, p = cascade_sql("decisions", dims["decisions"], {}, ["team"], m1, at, windows,
-                           days=days)
-        out[f"cascade_m1_by_team_{'days' if days else 'hours'}"] = best(
-            lambda q=q, p=p: client.query_arrow(q, parameters=p))
-    # the cascade's sums agree with counts()
-    q, p = cascade_sql("decisions", dims["decisions"], {}, ["team"], m1, at, windows, days=True)
-    mine = pl.from_arrow(client.query_arrow(q, parameters=p))
-    ref = counts(client, "M1", {}, ["team"], [at], windows)
-    agree = all(
-        mine.filter(pl.col("key") == r["key"])[f"total__{r['window']}"].item() == r["total"]
-        and mine.filter(pl.col("key") == r["key"])[f"total__{r['window']}"].item()
-        - mine.filter(pl.col("key") == r["key"])[f"errors__{r['window']}"].item()
-        == r["numerator"] for r in ref.iter_rows(named=True))
-    out["cascade_agrees_with_counts"] = bool(agree) and mine.height == ref.select(
-        "key").n_unique()
-    # the whole SLO set: one cascade query per distinct (rollup, where, by)
-    groups: dict[tuple, dict[str, str]] = {}
-    for slo in slos:
-        rollup = "gates" if slo.sli == "M6" else "decisions"
-        key = (rollup, tuple(sorted(slo.where.items())), tuple(slo.by))
-        cols = {k: v.format(under=under) for k, v in MEASURES[rollup][slo.sli].items()}
-        groups.setdefault(key, {}).update(cols)
-    out["distinct_reads"] = len(groups)
-
-    def all_groups() -> None:
-        for (rollup, where, by), cols in groups.items():
-            q, p = cascade_sql(rollup, dims[rollup], dict(where), list(by), cols, at, windows,
-                               days=True)
-            client.query_arrow(q, parameters=p)
-    out["cascade_all_slos_seconds"] = best(all_groups)
-    return out
-
-
 def code_version() -> str:
     return machine.code_version("slo", "metrics", "schemas")
 
@@ -544,11 +391,6 @@ def run(args) -> dict:
         if args.profile_out:
             profile.dump_stats(args.profile_out)
 
-        if not args.skip_what_if:
-            log("what-if reads")
-            result["what_if"] = what_if(client, slos, at)
-            log(f"what-if: {result['what_if']}")
-
         result["verdict_warm"] = "PASS" if median <= TARGET_S else "FAIL"
         result["verdict_cold"] = "PASS" if cold["seconds"] <= TARGET_S else "FAIL"
         steady = statistics.median(r["seconds"] for r in runs[1:]) if len(runs) > 1 \
@@ -657,33 +499,8 @@ This repository's functions by cumulative time:
 |---|---|---|---|
 {cum}
 
-{what_if_md(r.get('what_if'))}
 {notes}
 {SECTION_END}"""
-
-
-def what_if_md(w: dict | None) -> str:
-    if not w:
-        return "What-if reads skipped (`--skip-what-if`).\n"
-    return f"""What-if: the reads of one SLO (M1, no filter, `by: [team]`, the 8 windows at `at`) done
-other ways on the same data (best of 3, seconds). The day rollup is built for the bench from
-the hour rollup ({w['day_rollups_seconds']} s; in the product it would be one more
-materialized view per rollup):
-
-| read | seconds |
-|---|---|
-| today: `counts()` for the SLO (hour query + minute query + `window_sums`) | {w['counts_m1_by_team']} |
-| today's hour read (`sources.filtered_hours`): 30 days of `decisions_1h`, all {w['decision_measures']} decision measures (5 sums + the latency buckets) | {w['hours_all_measures']} |
-| the same hours, only the 2 measures M1 needs (`total`, `errors`) | {w['hours_m1_measures_only']} |
-| `window_sums` over today's rows, {w['decision_measures']} measures | {w['window_sums_all_measures']} |
-| `window_sums`, 2 measures | {w['window_sums_2_measures']} |
-| one query doing the window sums in ClickHouse (`sumIf(x, t >= start)` per window; minutes + hours) | {w['cascade_m1_by_team_hours']} |
-| the same with whole days from a day rollup (minutes + hours of the split days + days) | {w['cascade_m1_by_team_days']} |
-
-That last query's sums equal `counts()`'s: {w['cascade_agrees_with_counts']}. All
-{w['distinct_reads']} distinct (rollup, `where`, `by`) reads of the 100 SLOs done that way
-(M1 and L_under on the same filter share one read): **{w['cascade_all_slos_seconds']} s**.
-"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -701,8 +518,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-below", type=float, default=0.3,
                         help="'quiet': other processes use fewer cores than this")
     parser.add_argument("--profile-out", help="also write the cProfile stats here")
-    parser.add_argument("--skip-what-if", action="store_true",
-                        help="skip timing the alternative reads")
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)

@@ -186,7 +186,7 @@ class Generator:
         return self.insert("policy_decisions", {
             "event_id": f"concat('d-{self.tag}-', toString(number))",
             "event_time": at_ms("g_ms"),
-            "observed_time": at_ms(f"g_ms + 20 + toInt64(g_u8 * 200)"),
+            "observed_time": at_ms("g_ms + 20 + toInt64(g_u8 * 200)"),
             "engine": engine("g_p"),
             "policy_id": policy("g_p"),
             "policy_version": "concat('v1.', toString(g_p % 3), '.0')",
@@ -771,7 +771,7 @@ def run(args) -> dict:
             t = time.perf_counter()
             ours_sample = decisions.compute(Context(client, sample, list(WINDOWS)))
             ps_sample_s = time.perf_counter() - t
-            log(f"baseline: reading raw policy_decisions into pandas (query_df) ...")
+            log("baseline: reading raw policy_decisions into pandas (query_df) ...")
             with PeakRss() as rss_base:
                 t = time.perf_counter()
                 df = baseline_read(client)
