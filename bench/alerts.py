@@ -51,7 +51,7 @@ from pathlib import Path
 import psutil
 
 from bench.machine import busy_seconds, cpu_model
-from bench.sli import at_ms, u
+from bench.sli import CLUSTERS, GATEKEEPER_POLICIES, POLICIES, at_ms, u  # the same fleet
 from bench.results import write_section
 from bench import machine
 
@@ -65,13 +65,6 @@ DATABASE = "bench"
 
 TEAMS = [f"team-{i:02d}" for i in range(20)]
 SERVICES_PER_TEAM = 5
-POLICIES = [  # the first 7 run in gatekeeper, the other 5 in kyverno
-    "k8s.require-non-root", "k8s.disallow-privileged", "k8s.require-resource-limits",
-    "k8s.allowed-registries", "k8s.disallow-latest-tag", "k8s.require-labels",
-    "k8s.restrict-seccomp", "k8s.disallow-host-path", "k8s.require-probes",
-    "k8s.disallow-capabilities", "k8s.require-network-policy", "k8s.block-nodeport"]
-GATEKEEPER_POLICIES = 7
-CLUSTERS = ["prod-eu-1", "prod-us-1", "staging-eu-1"]  # the first two are production
 GATES_PER_HOUR = 200
 # The last hour's incidents: (team index, what burns).
 ERROR_BURN_TEAM, SLOW_TEAM, BLOCK_TEAM = 3, 7, 11
