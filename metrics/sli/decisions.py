@@ -31,45 +31,59 @@ def window_frame(ctx: Context) -> pl.DataFrame:
     return ctx.cache["decisions"]
 
 
-def _percentiles(counts: np.ndarray, qs: list[float]) -> list[np.ndarray]:
-    """Vectorized histogram quantiles (log-linear within the bucket), NaN for empty rows:
-    one array per q in `qs`."""
-    order = np.array(list(range(1, BUCKET_COUNT)) + [0])  # by latency, overflow last
-    upper = np.array(BOUNDS + (BOUNDS[-1],))
-    lower = np.array((0.0,) + BOUNDS)
-    used = np.flatnonzero(counts[:, order].any(axis=0)) if len(counts) else np.array([0])
-    first, last = (used[0], used[-1] + 1) if len(used) else (0, 1)
-    # only the buckets from the first to the last that any row uses: the rest add nothing
-    order, upper, lower = order[first:last], upper[first:last], lower[first:last]
-    overflow = len(order) - 1 if last == BUCKET_COUNT else -1
-    rows = np.flatnonzero(counts[:, order].sum(axis=1) > 0)  # empty: no percentile
-    cumulative = np.cumsum(counts[np.ix_(rows, order)], axis=1)
-    total = cumulative[:, -1] if len(rows) else np.zeros(0, np.int64)
+def _bucket_span(used: np.ndarray) -> np.ndarray:
+    """Bucket indexes in latency order (overflow last) from the first to the last bucket
+    `used` marks (a bool per bucket): the buckets a percentile can fall in."""
+    order = np.array(list(range(1, BUCKET_COUNT)) + [0])
+    nonzero = np.flatnonzero(used[order])
+    return order[nonzero[0]:nonzero[-1] + 1] if len(nonzero) else order[:1]
+
+
+def _percentiles(counts: np.ndarray, qs: list[float], buckets: np.ndarray | None = None
+                 ) -> list[np.ndarray]:
+    """Vectorized histogram quantiles (log-linear within the bucket), NaN for empty
+    histograms: one array per q in `qs`. `counts` holds one row per bucket and one column
+    per histogram, its rows the buckets of `buckets` (`_bucket_span` order) when given, else
+    every bucket; buckets outside that span must be empty."""
+    if buckets is None:
+        buckets = _bucket_span(counts.any(axis=1))
+        counts = counts[buckets]
+    # bucket i >= 1 holds (BOUNDS[i-2], BOUNDS[i-1]] (bucket 1 from 0); 0 is the overflow
+    lower = np.array((BOUNDS[-1], 0.0) + BOUNDS[:-1])[buckets]
+    upper = np.array((BOUNDS[-1],) + BOUNDS)[buckets]
+    overflow = len(buckets) - 1 if buckets[-1] == 0 else -1
+    cumulative = np.cumsum(counts, axis=0)  # bucket by bucket: whole rows at a time
+    total = cumulative[-1]
+    column = np.arange(counts.shape[1])
     out = []
     for q in qs:
         rank = q * total
-        position = np.argmax(cumulative >= rank[:, None], axis=1)
-        at = np.arange(len(rows))
-        before = np.where(position > 0, cumulative[at, position - 1], 0)
-        in_bucket = cumulative[at, position] - before
+        reach = np.ceil(rank).astype(np.int64)  # count < rank <=> count < ceil(rank)
+        position = np.zeros(len(total), dtype=np.int64)  # the first bucket reaching rank
+        for row in cumulative[:-1]:
+            position += row < reach
+        before = np.where(position > 0, cumulative[position - 1, column], 0)
+        in_bucket = cumulative[position, column] - before
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = np.where(in_bucket > 0, (rank - before) / in_bucket, 0.0)
             lo, hi = lower[position], upper[position]
             value = np.where(lo > 0, lo * (hi / np.where(lo > 0, lo, 1)) ** fraction,
                              hi * fraction)
         value = np.where(position == overflow, BOUNDS[-1], value)  # the overflow bucket
-        full = np.full(len(counts), np.nan)
-        full[rows] = value
-        out.append(full)
+        out.append(np.where(total > 0, value, np.nan))  # empty: no percentile
     return out
 
 
 def compute(ctx: Context) -> pl.DataFrame:
     frame = window_frame(ctx)
     parts = [ratio(frame, "M1", pl.col("total") - pl.col("errors"), pl.col("total"))]
-    counts = frame.select(BUCKETS).to_numpy()
-    quantiles = _percentiles(counts, list(PERCENTILES.values())) if len(counts) else \
-        [np.array([])] * len(PERCENTILES)
+    # only the buckets a percentile can fall in, as one matrix (most buckets are empty)
+    used = np.array(frame.select((pl.col(b) != 0).any() for b in BUCKETS).row(0)) \
+        if frame.height else np.zeros(BUCKET_COUNT, dtype=bool)
+    buckets = _bucket_span(used)
+    counts = np.stack([frame.get_column(BUCKETS[b]).to_numpy() for b in buckets]) \
+        if frame.height else np.zeros((len(buckets), 0), dtype=np.int64)
+    quantiles = _percentiles(counts, list(PERCENTILES.values()), buckets)
     for sli, values in zip(PERCENTILES, quantiles):
         parts.append(shape(frame.with_columns(
             sli=pl.lit(sli), good=None, total=pl.col("latency_count"),

@@ -92,13 +92,13 @@ def test_quantile_of_a_hand_made_histogram(buckets, q, expected):
 
 @pytest.mark.parametrize("buckets,q,expected", QUANTILES)
 def test_the_vectorized_percentiles_behind_l_p50_p95_p99_agree(buckets, q, expected):
-    got, = _percentiles(np.array([hist(buckets)]), [q])
+    got, = _percentiles(np.array([hist(buckets)]).T, [q])
     assert got.tolist() == [pytest.approx(expected, rel=1e-12)]
 
 
 def test_an_empty_histogram_has_no_quantile():
     assert latency.quantile(hist({}), 0.5) is None
-    assert math.isnan(_percentiles(np.array([hist({})]), [0.5])[0][0])
+    assert math.isnan(_percentiles(np.array([hist({})]).T, [0.5])[0][0])
 
 
 @pytest.mark.parametrize("buckets,threshold,expected", [
