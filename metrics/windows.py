@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import numpy as np
 
@@ -258,25 +259,44 @@ def segment_span(cuts: list[int], lo: int, hi: int) -> tuple[int, int]:
     return bisect.bisect_right(cuts, lo), bisect.bisect_left(cuts, hi) + 1
 
 
+Reduce = Callable[[list[str], np.ndarray], dict[str, np.ndarray]]
+
+
 def dense_window_sums(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list[int],
                       spans: pl.DataFrame, keys: list[str], measures: list[str]
                       ) -> pl.DataFrame:
-    """`window_sums` for many points at once, in numpy: prefix sums over a dense
-    (hour, key, measure) array give every whole-hour range, prefix sums over the minute
-    segments (`segments`: h, seg, keys, measures, cut by `cuts`) of each hour holding a
-    partial range give the rest. Same rows and sums as `window_sums` (every key read, at
-    every span)."""
+    """`window_sums` for many points at once, in numpy (see `dense_window_reduce`). Same
+    rows and sums as `window_sums` (every key read, at every span)."""
+    def keep(names: list[str], sums: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(names, sums.copy()))
+
+    frame = dense_window_reduce(hourly, segments, cuts, spans, keys, measures, keep)
+    return frame.select("at", "window", *keys, *(
+        pl.col(m) if m in frame.columns else pl.lit(0, pl.Int64).alias(m) for m in measures))
+
+
+def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list[int],
+                        spans: pl.DataFrame, keys: list[str], measures: list[str],
+                        reduce: Reduce, block: int = 128) -> pl.DataFrame:
+    """Window sums of `measures` at every (span, key), reduced by `reduce` a block of rows
+    at a time: rows at, window, keys..., and the columns `reduce` returns. Prefix sums over
+    a dense (hour, key, measure) array give every whole-hour range, prefix sums over the
+    minute segments (`segments`: h, seg, keys, measures, cut by `cuts`) of each hour holding
+    a partial range give the rest. `reduce(names, sums)` gets the sums of the measures that
+    are not zero everywhere (`names`; the others are all zero) as one row per measure and
+    one column per row of the block, and returns one array per output column. Reducing block
+    by block keeps the sums of every bucket of a histogram at every row from ever being held
+    at once: they would take a few hundred MB, and fresh memory costs more than the sums."""
     key_frames = [f.select(keys) for f in (hourly, segments) if f.height]
-    out_schema = {"at": pl.Datetime("us", "UTC"), "window": pl.String,
-                  **{k: pl.String for k in keys}, **{m: pl.Int64 for m in measures}}
+    head_schema = {"at": pl.Datetime("us", "UTC"), "window": pl.String,
+                   **{k: pl.String for k in keys}}
     if not key_frames or not spans.height:
-        return pl.DataFrame(schema=out_schema)
+        return pl.DataFrame(schema=head_schema)
     key_table = pl.concat(key_frames).unique(maintain_order=True).with_row_index("k")
     # measures that are zero in every bucket read (most latency buckets) sum to zero anyway
     present = pl.concat([f.select(measures) for f in (hourly, segments) if f.height])
-    nonzero = [m for m, any_ in zip(measures, present.select(
+    measures = [m for m, any_ in zip(measures, present.select(
         (pl.col(m) != 0).any() for m in measures).row(0)) if any_]
-    zero, measures = [m for m in measures if m not in nonzero], nonzero
     n_keys, n_measures = key_table.height, len(measures)
 
     times = spans.get_column("start").to_list() + spans.get_column("at").to_list()
@@ -328,18 +348,18 @@ def dense_window_sums(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list[i
                                            60 if hi - hour == HOUR else hi.minute)
                 index[row, offset:offset + 2] = (slot_of[hour] * per_slot + last,
                                                  slot_of[hour] * per_slot + first)
-    # measure-major output, so each column is one contiguous block
-    total = np.empty((n_measures, spans.height * n_keys), dtype=np.int64)
-    for lo in range(0, spans.height, 256):  # blocks of spans: temporaries stay in cache
-        i = index[lo:lo + 256]
-        block = np.take(whole, i[:, 0], axis=0)
-        block -= np.take(whole, i[:, 1], axis=0)
+    outputs: dict[str, list[np.ndarray]] = {}
+    for lo in range(0, spans.height, block):
+        i = index[lo:lo + block]
+        sums = np.take(whole, i[:, 0], axis=0)
+        sums -= np.take(whole, i[:, 1], axis=0)
         for end_, start_ in ((2, 3), (4, 5)):
-            block += np.take(part, i[:, end_], axis=0)
-            block -= np.take(part, i[:, start_], axis=0)
-        total[:, lo * n_keys:(lo + len(i)) * n_keys] = block.reshape(-1, n_measures).T
+            sums += np.take(part, i[:, end_], axis=0)
+            sums -= np.take(part, i[:, start_], axis=0)
+        for name, values in reduce(measures, np.ascontiguousarray(
+                sums.reshape(-1, n_measures).T)).items():
+            outputs.setdefault(name, []).append(values)
     head = spans.select("at", "window").with_row_index("span").join(
         key_table.select("k", *keys), how="cross").sort("span", "k")
-    return head.select("at", "window", *keys).hstack(
-        [pl.Series(m, column) for m, column in zip(measures, total)]).with_columns(
-        pl.lit(0, pl.Int64).alias(m) for m in zero).select(list(out_schema))
+    return head.select(list(head_schema)).hstack(
+        [pl.Series(name, np.concatenate(parts)) for name, parts in outputs.items()])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _open_lock = threading.Lock()
+_targets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # client -> Target
 
 
 class StorageError(RuntimeError):
@@ -99,4 +101,17 @@ def connect(dsn: str, database: str, *, create_database: bool = True) -> tuple[C
         except (ClickHouseError, OSError) as exc:
             raise StorageError(f"cannot open {redact_dsn(target.dsn)}: {exc}") from exc
     log.info("storage open: %s database=%s", redact_dsn(target.dsn), target.database)
+    _targets[client] = target
     return client, target
+
+
+def another(client: Client) -> Client:
+    """One more connection to the store and database `client` (from `connect`) is on now. A
+    client runs one call at a time (chDB's handles and HTTP sessions alike), so work meant
+    to overlap -- a backfill's inserts with its reads -- needs a client of its own; chDB
+    runs calls on different handles of its one engine concurrently. A client not opened by
+    `connect` is returned as it is (its calls then take turns)."""
+    target = _targets.get(client)
+    if target is None:
+        return client
+    return connect(target.dsn, client.database or target.database, create_database=False)[0]

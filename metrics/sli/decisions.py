@@ -17,18 +17,49 @@ import polars as pl
 from metrics import sources
 from metrics.latency import BOUNDS, BUCKET_COUNT, count_at_or_under
 from metrics.sli.base import Context, complete, ratio, shape, spans
+from metrics.windows import Reduce
 
 BUCKETS = [f"b{i}" for i in range(BUCKET_COUNT)]
-MEASURES = ["total", "errors", "denies", "warns", "latency_count", *BUCKETS]
+SUMS = ["total", "errors", "denies", "warns", "latency_count"]
+MEASURES = [*SUMS, *BUCKETS]
 PERCENTILES = {"L_p50": 0.5, "L_p95": 0.95, "L_p99": 0.99}
 
 
 def window_frame(ctx: Context) -> pl.DataFrame:
-    """Exact per-window sums of every decision measure (cached: M4 reuses the deny counts)."""
+    """Per (at, window, dimension, dimension_value): the exact window sums of `SUMS`, the
+    decisions at or under the latency threshold (`under`) and the latency percentiles
+    (`PERCENTILES`' names, NaN for an empty histogram), reduced from the histogram's window
+    sums block by block (cached: M4 reuses the deny counts)."""
     if "decisions" not in ctx.cache:
-        sums = sources.rollup_window_sums(ctx.client, sources.DECISIONS, spans(ctx), MEASURES)
-        ctx.cache["decisions"] = complete(ctx, sums, {m: 0 for m in MEASURES})
+        frame = sources.rollup_window_reduce(ctx.client, sources.DECISIONS, spans(ctx),
+                                             MEASURES, _reducer(ctx.latency_threshold))
+        frame = complete(ctx, frame, {m: 0 for m in [*SUMS, "under"]})
+        ctx.cache["decisions"] = frame.with_columns(  # no rows read: no percentile either
+            pl.lit(None, pl.Float64).alias(q) for q in PERCENTILES if q not in frame.columns)
     return ctx.cache["decisions"]
+
+
+def _reducer(threshold: float) -> Reduce:
+    under = [i for i in range(1, BUCKET_COUNT) if BOUNDS[i - 1] <= threshold + 1e-15]
+    assert count_at_or_under([1] * BUCKET_COUNT, threshold) == len(under)
+
+    def reduce(names: list[str], sums: np.ndarray) -> dict[str, np.ndarray]:
+        row = {name: i for i, name in enumerate(names)}
+        zeros = np.zeros(sums.shape[1], dtype=np.int64)
+        out = {m: sums[row[m]].copy() if m in row else zeros for m in SUMS}
+        out["under"] = sum((sums[row[BUCKETS[b]]] for b in under if BUCKETS[b] in row),
+                           zeros.copy())
+        used = np.array([b in row for b in BUCKETS])
+        buckets = _bucket_span(used)
+        counts = np.zeros((len(buckets), sums.shape[1]), dtype=np.int64)
+        for j, b in enumerate(buckets):
+            if used[b]:
+                counts[j] = sums[row[BUCKETS[b]]]
+        out.update(zip(PERCENTILES, _percentiles(counts, list(PERCENTILES.values()),
+                                                 buckets)))
+        return out
+
+    return reduce
 
 
 def _bucket_span(used: np.ndarray) -> np.ndarray:
@@ -52,7 +83,9 @@ def _percentiles(counts: np.ndarray, qs: list[float], buckets: np.ndarray | None
     lower = np.array((BOUNDS[-1], 0.0) + BOUNDS[:-1])[buckets]
     upper = np.array((BOUNDS[-1],) + BOUNDS)[buckets]
     overflow = len(buckets) - 1 if buckets[-1] == 0 else -1
-    cumulative = np.cumsum(counts, axis=0)  # bucket by bucket: whole rows at a time
+    cumulative = counts.copy()
+    for j in range(1, len(buckets)):  # bucket by bucket: whole rows at a time (numpy's
+        cumulative[j] += cumulative[j - 1]  # cumsum along the first axis is much slower)
     total = cumulative[-1]
     column = np.arange(counts.shape[1])
     out = []
@@ -77,19 +110,9 @@ def _percentiles(counts: np.ndarray, qs: list[float], buckets: np.ndarray | None
 def compute(ctx: Context) -> pl.DataFrame:
     frame = window_frame(ctx)
     parts = [ratio(frame, "M1", pl.col("total") - pl.col("errors"), pl.col("total"))]
-    # only the buckets a percentile can fall in, as one matrix (most buckets are empty)
-    used = np.array(frame.select((pl.col(b) != 0).any() for b in BUCKETS).row(0)) \
-        if frame.height else np.zeros(BUCKET_COUNT, dtype=bool)
-    buckets = _bucket_span(used)
-    counts = np.stack([frame.get_column(BUCKETS[b]).to_numpy() for b in buckets]) \
-        if frame.height else np.zeros((len(buckets), 0), dtype=np.int64)
-    quantiles = _percentiles(counts, list(PERCENTILES.values()), buckets)
-    for sli, values in zip(PERCENTILES, quantiles):
+    for sli in PERCENTILES:
         parts.append(shape(frame.with_columns(
             sli=pl.lit(sli), good=None, total=pl.col("latency_count"),
-            value=pl.Series(values, dtype=pl.Float64).fill_nan(None))))
-    under = [f"b{i}" for i in range(1, BUCKET_COUNT)
-             if BOUNDS[i - 1] <= ctx.latency_threshold + 1e-15]
-    assert count_at_or_under([1] * BUCKET_COUNT, ctx.latency_threshold) == len(under)
-    parts.append(ratio(frame, "L_under", pl.sum_horizontal(under), pl.col("latency_count")))
+            value=pl.col(sli).fill_nan(None))))
+    parts.append(ratio(frame, "L_under", pl.col("under"), pl.col("latency_count")))
     return pl.concat(parts)

@@ -23,6 +23,7 @@ from metrics.sources.rollups import (
 )
 from metrics.sources.windowed import (
     fill_windows,
+    rollup_window_reduce,
     rollup_window_sums,
     window_totals,
     window_totals_sets,
@@ -30,5 +31,6 @@ from metrics.sources.windowed import (
 
 __all__ = ["DECISIONS", "DECISION_DIMENSIONS", "FEW_POINTS", "GATES", "GATE_DIMENSIONS", "KEYS",
            "Rollup", "events", "fill_windows", "filtered_hours", "filtered_minutes",
-           "report_histories", "rollup_hours", "rollup_segments", "rollup_window_sums",
+           "report_histories", "rollup_hours", "rollup_segments",
+           "rollup_window_reduce", "rollup_window_sums",
            "table_rows", "utc_datetime", "window_totals", "window_totals_sets"]

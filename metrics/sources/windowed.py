@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
@@ -25,7 +26,9 @@ from metrics.sources.rollups import (
 )
 from metrics.windows import (
     HOUR,
+    Reduce,
     day_edges,
+    dense_window_reduce,
     dense_window_sums,
     floor_hour,
     minute_cuts,
@@ -218,3 +221,24 @@ def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
         minutely = filtered_minutes(client, rollup, partial_hours_of(times), where, by,
                                     measures)
     return window_sums(hourly, minutely, [], [], keys, measures, spans=spans)
+
+
+def rollup_window_reduce(client: Client, rollup: Rollup, spans: pl.DataFrame,
+                         measures: list[str], reduce: Reduce) -> pl.DataFrame:
+    """`rollup_window_sums` by every dimension value, handed to `reduce` (see
+    `windows.dense_window_reduce`) instead of returned: rows at, window, dimension,
+    dimension_value and the columns `reduce` returns. For SLIs that need a few numbers per
+    row from many sums (percentiles from a histogram's buckets)."""
+    if spans.get_column("at").n_unique() <= FEW_POINTS:
+        sums = fill_windows(window_totals(client, rollup, spans, measures), spans, KEYS,
+                            measures)
+        matrix = sums.select(measures).to_numpy().T if sums.height else \
+            np.zeros((len(measures), 0), dtype=np.int64)
+        outputs = reduce(measures, np.ascontiguousarray(matrix, dtype=np.int64))
+        return sums.select("at", "window", *KEYS).hstack(
+            [pl.Series(name, values) for name, values in outputs.items()])
+    ranges, cuts = minute_cuts(spans)
+    times = [*spans.get_column("at").to_list(), *spans.get_column("start").to_list()]
+    return dense_window_reduce(rollup_hours(client, rollup, min(times), max(times)),
+                               rollup_segments(client, rollup, ranges, cuts), cuts, spans,
+                               KEYS, measures, reduce)
