@@ -12,7 +12,11 @@ What it measures (the issue's bar: full backfill of all SLIs, all windows, all d
   of 500 workloads, `sbom.generated` per image version, `policy.violation` opened/remediated
   (auto/manual)/suppressed, `deploy.gate`, `agent.heartbeat` of 30 agents every 60 s,
   `drift.detected`, `secret.detected`, plus `triage_verdicts` and `alert_events` rows. The
-  materialized views fill the rollups during the inserts; generation is timed apart.
+  materialized views fill the rollups during the inserts; generation is timed apart. Each
+  event row is stamped with the ingest time it would have had (`ingested_at` = observed
+  time + 1.5 s, never after the load), not the moment of the bulk load: a store whose every
+  row was ingested a minute ago is no store the scheduler meets (to its report memo,
+  `metrics.sources.events`, every row would be newly stored and re-read each minute).
 * backfill: `metrics.jobs.backfill(client, timedelta(days=days), until=end, step=step)` --
   every SLI family, every window, every dimension, computed *and written* to `sli_values`;
 * incremental: a minute of new decisions and heartbeats is inserted (untimed), then
@@ -143,6 +147,9 @@ def table_columns(client, table: str) -> list[str]:
         "{t:String} ORDER BY position", parameters={"t": table}).result_rows]
 
 
+INGEST_DELAY_MS = 1500  # observed -> stored: the collector's batching and insert
+
+
 class Generator:
     """INSERT ... SELECT statements that synthesize the dataset; `end_ms` is exclusive."""
 
@@ -161,6 +168,11 @@ class Generator:
     def insert(self, table: str, exprs: dict[str, str], source: str, where: str = "1") -> int:
         unknown = set(exprs) - self.columns[table]
         assert not unknown, f"not columns of {table}: {unknown}"
+        if "observed_time" in exprs and "ingested_at" not in exprs:
+            # the ingest time the row would have had: observed, then stored by the
+            # collector's next batch -- not the moment of this bulk load (no later than it)
+            exprs = {**exprs, "ingested_at": f"least(now64(3, 'UTC'), {exprs['observed_time']}"
+                                             f" + toIntervalMillisecond({INGEST_DELAY_MS}))"}
         before = int(self.client.command(f"SELECT count() FROM {table}"))
         select = ", ".join(f"{e} AS {c}" for c, e in exprs.items())
         self.client.command(f"INSERT INTO {table} ({', '.join(exprs)}) SELECT {select} "

@@ -91,10 +91,16 @@ def _percentiles(counts: np.ndarray, qs: list[float], buckets: np.ndarray | None
     out = []
     for q in qs:
         rank = q * total
-        reach = np.ceil(rank).astype(np.int64)  # count < rank <=> count < ceil(rank)
-        position = np.zeros(len(total), dtype=np.int64)  # the first bucket reaching rank
-        for row in cumulative[:-1]:
-            position += row < reach
+        reach = np.ceil(rank).astype(np.int64)  # count >= rank <=> count >= ceil(rank)
+        # the first bucket whose cumulative count reaches it, by binary search (the last
+        # one always does, the total being the last cumulative count)
+        position = np.zeros(len(total), dtype=np.int64)
+        high = np.full(len(total), len(buckets) - 1, dtype=np.int64)
+        for _ in range((len(buckets) - 1).bit_length()):
+            middle = (position + high) // 2
+            reached = cumulative[middle, column] >= reach
+            high = np.where(reached, middle, high)
+            position = np.where(reached, position, middle + 1)
         before = np.where(position > 0, cumulative[position - 1, column], 0)
         in_bucket = cumulative[position, column] - before
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -108,7 +114,10 @@ def _percentiles(counts: np.ndarray, qs: list[float], buckets: np.ndarray | None
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    frame = window_frame(ctx)
+    # in `sli_values`' order (sli, window, dimension, dimension_value, at; the parts below
+    # come in sli order): ClickHouse then finds the rows sorted and skips sorting them, which
+    # costs it ~0.4 s per 2.7M rows in a backfill, far more than this sort of 540k
+    frame = window_frame(ctx).sort("window", "dimension", "dimension_value", "at")
     parts = [ratio(frame, "M1", pl.col("total") - pl.col("errors"), pl.col("total"))]
     for sli in PERCENTILES:
         parts.append(shape(frame.with_columns(

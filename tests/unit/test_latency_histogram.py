@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metrics import latency
 from metrics.sli.decisions import _percentiles
@@ -125,3 +127,19 @@ def test_a_threshold_on_a_bound_is_accepted(threshold):
 def test_a_threshold_between_bounds_is_refused_with_the_choices():
     with pytest.raises(ValueError, match=r"0\.11 s is not a histogram boundary.*0\.1, 0\.125"):
         latency.check_threshold(0.11)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.integers(0, 71), st.integers(0, 40), max_size=8),
+                min_size=1, max_size=6),
+       st.sampled_from([0.01, 0.5, 0.95, 0.99, 1.0]))
+def test_the_vectorized_percentiles_equal_the_scalar_ones_on_random_histograms(rows, q):
+    """Many histograms at once (one column each, the bucket search vectorized over them)
+    against `latency.quantile`, one at a time."""
+    got, = _percentiles(np.array([hist(r) for r in rows]).T, [q])
+    for histogram, value in zip(rows, got.tolist()):
+        expected = latency.quantile(hist(histogram), q)
+        if expected is None:
+            assert math.isnan(value)
+        else:
+            assert value == pytest.approx(expected, rel=1e-12)
