@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
@@ -63,15 +63,60 @@ def compute(client: Client, points: list[datetime], windows: list[str] | None = 
 
 
 def compute_families(client: Client, points: list[datetime], windows: list[str] | None = None,
-                     latency_threshold: float = 0.1) -> Iterator[pl.DataFrame]:
-    """The rows of `compute`, one SLI family at a time, before `without_empty_breakdowns`
-    and validation (their SLIs never overlap, so both give the same rows per family as over
-    all of them)."""
+                     latency_threshold: float = 0.1,
+                     connections: Callable[[], Client] | None = None) -> Iterator[pl.DataFrame]:
+    """The rows of `compute`, one SLI family at a time as each finishes, before
+    `without_empty_breakdowns` and validation (their SLIs never overlap, so both give the
+    same rows per family as over all of them). Two families compute at a time, each through
+    the connection `connections()` gives its thread (default: all through `client`, whose
+    calls then take turns)."""
     if not points:
         return
     ctx = Context(client, sorted(points), list(windows or WINDOWS), latency_threshold)
-    for family in FAMILIES:
-        yield family.compute(ctx)
+    # false_positives waits for decisions' window sums: last, so no worker idles on them
+    order = sorted(FAMILIES, key=lambda family: family is false_positives)
+
+    def rows(family) -> pl.DataFrame:
+        return family.compute(replace(ctx, client=connections()) if connections else ctx)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sli-compute") as pool:
+        for done in as_completed([pool.submit(rows, family) for family in order]):
+            yield done.result()
+
+
+def _halves(frame: pl.DataFrame, at_least: int = 1_000_000) -> list[pl.DataFrame]:
+    """A family's rows in two slices of whole SLIs, for the two writers, when there are
+    many (the largest family would otherwise be written by one of them, the other idle, at
+    the end of a backfill) and each SLI's rows are contiguous, as families build them."""
+    if frame.height < at_least:
+        return [frame]
+    runs = frame.get_column("sli").rle()
+    if runs.len() < 2 or runs.struct.field("value").n_unique() < runs.len():
+        return [frame]  # one SLI, or one in several runs (copying them apart costs more)
+    ends = runs.struct.field("len").cum_sum().to_list()
+    cut = min(ends[:-1], key=lambda end: abs(2 * end - frame.height))
+    return [frame.slice(0, cut), frame.slice(cut)]
+
+
+class _Connections:
+    """A connection per thread (`storage.another`) for work meant to overlap -- a client
+    runs one call at a time -- all closed by `close`."""
+
+    def __init__(self, client: Client):
+        self.client = client
+        self.local = threading.local()
+        self.opened: list[Client] = []
+
+    def __call__(self) -> Client:
+        if not hasattr(self.local, "client"):
+            self.local.client = storage.another(self.client)
+            self.opened.append(self.local.client)  # list.append is atomic
+        return self.local.client
+
+    def close(self) -> None:
+        for other in self.opened:
+            if other is not self.client:
+                other.close()
 
 
 def _finish_and_write(client: Client, frame: pl.DataFrame) -> int:
@@ -260,29 +305,22 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
     points = [p for p in points if p > end - span] or [end]
     chunks = [points[i:i + chunk] for i in range(0, len(points), chunk)]
     steps = len(chunks) * len(FAMILIES)
-    writers = threading.local()
-    opened: list[Client] = []
-
-    def finish_and_write(frame: pl.DataFrame) -> int:
-        if not hasattr(writers, "client"):
-            writers.client = storage.another(client)
-            opened.append(writers.client)
-        return _finish_and_write(writers.client, frame)
-
+    readers, writers = _Connections(client), _Connections(client)
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sli-write") as writer:
             pending: list[Future] = []
             for i, part in enumerate(chunks):
                 for j, frame in enumerate(compute_families(
-                        client, part, latency_threshold=latency_threshold)):
-                    pending.append(writer.submit(finish_and_write, frame))
+                        client, part, latency_threshold=latency_threshold,
+                        connections=readers)):
+                    pending += [writer.submit(lambda rows: _finish_and_write(writers(), rows),
+                                              piece) for piece in _halves(frame)]
                     if progress is not None:
                         progress(i * len(FAMILIES) + j + 1, steps)
             rows = sum(f.result() for f in pending)
     finally:
-        for other in opened:
-            if other is not client:
-                other.close()
+        readers.close()
+        writers.close()
     last_at, _ = watermark(client)
     if last_at is None or end > last_at:
         _set_watermark(client, end, _ingested_through(client))

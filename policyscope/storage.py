@@ -84,12 +84,11 @@ def connect(dsn: str, database: str, *, create_database: bool = True) -> tuple[C
         try:
             if target.is_embedded:
                 target.embedded_path.mkdir(parents=True, exist_ok=True)
-                bootstrap = clickhouse_connect.get_client(dsn=target.dsn)
-            else:
-                bootstrap = clickhouse_connect.get_client(dsn=target.dsn, database="default")
             if create_database:
+                bootstrap = clickhouse_connect.get_client(
+                    dsn=target.dsn, **({} if target.is_embedded else {"database": "default"}))
                 bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
-            bootstrap.close()
+                bootstrap.close()
             client = clickhouse_connect.get_client(dsn=target.dsn, database=target.database)
         except ProgrammingError as exc:
             if target.is_embedded and "chdb engine" in str(exc):

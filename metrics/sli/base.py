@@ -12,8 +12,10 @@ index into that dimension's distinct values); `window_rows` turns such indexes b
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable, TypeVar
 
 import numpy as np
 import polars as pl
@@ -21,6 +23,7 @@ from clickhouse_connect.driver.client import Client
 
 from metrics.windows import pairs
 
+T = TypeVar("T")
 OUTPUT = {"at": pl.Datetime("us", "UTC"), "sli": pl.String, "window": pl.String,
           "dimension": pl.String, "dimension_value": pl.String, "good": pl.Float64,
           "total": pl.Float64, "value": pl.Float64}
@@ -38,6 +41,17 @@ class Context:
     latency_threshold: float = 0.1
     cache: dict = field(default_factory=dict)
     memo: dict | None = None  # kept between scheduled runs by the scheduler (sources read it)
+    locks: dict = field(default_factory=dict, repr=False)  # shared by `replace`d copies
+
+    def cached(self, key: str, make: Callable[[], T]) -> T:
+        """`cache[key]`, made by `make()` once even when families on several threads ask
+        for it at the same time (the others wait for the first)."""
+        if key not in self.cache:
+            lock = self.locks.setdefault(key, threading.Lock())  # setdefault is atomic
+            with lock:
+                if key not in self.cache:
+                    self.cache[key] = make()
+        return self.cache[key]
 
 
 def empty() -> pl.DataFrame:
@@ -70,21 +84,20 @@ def lookback_start(ctx: Context, extra_days: int = 0) -> datetime:
 
 def spans(ctx: Context) -> pl.DataFrame:
     """Every (point, window) of the run with its start: at, window, start."""
-    if "spans" not in ctx.cache:
-        ctx.cache["spans"] = pairs(ctx.points, ctx.windows)
-    return ctx.cache["spans"]
+    return ctx.cached("spans", lambda: pairs(ctx.points, ctx.windows))
 
 
 def span_times(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """`spans` as microseconds since the epoch: the points (shape P, in `ctx.points` order) and
     the window starts (shape P x W, `ctx.windows` order), for the families on sorted arrays."""
-    if "span_times" not in ctx.cache:
+    def make() -> tuple[np.ndarray, np.ndarray]:
         frame = spans(ctx)
         shape = (len(ctx.points), len(ctx.windows))
         at = frame.get_column("at").dt.epoch("us").to_numpy().reshape(shape)[:, 0].copy()
         start = frame.get_column("start").dt.epoch("us").to_numpy().reshape(shape)
-        ctx.cache["span_times"] = (at, start)
-    return ctx.cache["span_times"]
+        return at, start
+
+    return ctx.cached("span_times", make)
 
 
 def epoch_us(column: pl.Series) -> np.ndarray:
@@ -169,10 +182,9 @@ class Cells:
 def window_rows(ctx: Context, cells: list[Cells]) -> pl.DataFrame:
     """Cells as rows: at, window, dimension, dimension_value and the cells' columns (NaN in a
     float column becomes null), in one frame."""
-    if "window_rows" not in ctx.cache:
-        ctx.cache["window_rows"] = (pl.Series("at", span_times(ctx)[0]).cast(OUTPUT["at"]),
-                                    pl.Series("window", ctx.windows, dtype=pl.String))
-    points, names = ctx.cache["window_rows"]
+    points, names = ctx.cached("window_rows", lambda: (
+        pl.Series("at", span_times(ctx)[0]).cast(OUTPUT["at"]),
+        pl.Series("window", ctx.windows, dtype=pl.String)))
     which = np.repeat(np.arange(len(cells)), [c.point.size for c in cells])
     values = pl.concat([c.breakdown.values for c in cells])
     first = np.cumsum([0, *(len(c.breakdown) for c in cells)])[:-1]
