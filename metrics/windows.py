@@ -235,18 +235,44 @@ def day_edges(start: datetime, at: datetime) -> tuple[tuple[datetime, datetime],
     return (day_first, day_last), (first, day_first), (day_last, last), before, after
 
 
+def span_edges(spans: pl.DataFrame) -> dict[str, np.ndarray]:
+    """`edges` of every span at once, in whole seconds since the epoch (spans start and end
+    on whole minutes): the whole-hour range (`hours_from`, `hours_to`) and the two partial
+    ones (`before_*`, `after_*`, each `_from`, `_to`), equal where unused."""
+    at = spans.get_column("at").dt.epoch("s").to_numpy()
+    start = spans.get_column("start").dt.epoch("s").to_numpy()
+    first, last = -(-start // 3600) * 3600, at // 3600 * 3600  # ceil_hour, floor_hour
+    inside = first > last  # within one hour: minutes only
+    return {"hours_from": np.where(inside, at, first), "hours_to": np.where(inside, at, last),
+            "before_from": start, "before_to": np.where(inside, at, first),
+            "after_from": np.where(inside, at, last), "after_to": at}
+
+
+def _partial_ranges(spans: pl.DataFrame) -> list[tuple[np.ndarray, ...]]:
+    """The two partial-hour ranges of every span as (used, hour, from minute, to minute)
+    arrays (hour in epoch seconds; to minute 60 for a range that ends on the next hour)."""
+    e = span_edges(spans)
+    out = []
+    for side in ("before", "after"):
+        lo, hi = e[f"{side}_from"], e[f"{side}_to"]
+        hour = lo // 3600 * 3600
+        out.append((lo < hi, hour, (lo - hour) // 60, np.where(hi - hour == 3600, 60,
+                                                               (hi - hour) // 60 % 60)))
+    return out
+
+
 def minute_cuts(spans: pl.DataFrame) -> tuple[list[tuple[datetime, int, int]], list[int]]:
     """The partial-hour ranges of every span (`edges`) as (hour, from minute, to minute),
     and the minute offsets that cut the hours into the segments those ranges are made of
     (every range is a run of whole segments; see `segment_span`)."""
-    ranges = []
-    for at, start in zip(spans.get_column("at").to_list(), spans.get_column("start").to_list()):
-        for lo, hi in edges(start, at)[1:]:
-            if lo < hi:
-                hour = floor_hour(lo)
-                ranges.append((hour, lo.minute, 60 if hi - hour == HOUR else hi.minute))
-    cuts = sorted({m for _, a, b in ranges for m in (a, b)} - {0, 60})
-    return ranges, cuts
+    ranges: list[tuple[datetime, int, int]] = []
+    minutes: set[int] = set()
+    for used, hour, lo, hi in _partial_ranges(spans):
+        unique = np.unique(np.stack([hour[used], lo[used], hi[used]], axis=1), axis=0)
+        ranges += [(datetime.fromtimestamp(int(h), timezone.utc), int(a), int(b))
+                   for h, a, b in unique]
+        minutes |= set(lo[used].tolist()) | set(hi[used].tolist())
+    return ranges, sorted(minutes - {0, 60})
 
 
 def segment_span(cuts: list[int], lo: int, hi: int) -> tuple[int, int]:
@@ -334,32 +360,43 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
     # per span: hour indexes of its whole-hour range, then for each of its two partial
     # ranges the flat (slot, segment) indexes of its end and start; an empty range gets
     # equal indexes (or the zero slot), so it adds nothing
+    e = span_edges(spans)
+    first_hour = int(hour0.timestamp())
+    used = e["hours_from"] < e["hours_to"]
     index = np.zeros((spans.height, 6), dtype=np.int64)
-    index[:, 2:] = len(slot_of) * per_slot
-    for row, (at, start) in enumerate(zip(spans.get_column("at").to_list(),
-                                          spans.get_column("start").to_list())):
-        (h_lo, h_hi), *partials = edges(start, at)
-        if h_lo < h_hi:
-            index[row, 0:2] = (h_hi - hour0) // HOUR, (h_lo - hour0) // HOUR
-        for offset, (lo, hi) in zip((2, 4), partials):
-            if lo < hi:
-                hour = floor_hour(lo)
-                first, last = segment_span(cuts, lo.minute,
-                                           60 if hi - hour == HOUR else hi.minute)
-                index[row, offset:offset + 2] = (slot_of[hour] * per_slot + last,
-                                                 slot_of[hour] * per_slot + first)
+    index[:, 0] = np.where(used, (e["hours_to"] - first_hour) // 3600, 0)
+    index[:, 1] = np.where(used, (e["hours_from"] - first_hour) // 3600, 0)
+    slot_hours = np.array([int(h.timestamp()) for h in slot_of], dtype=np.int64)
+    for offset, (used, hour, lo, hi) in zip((2, 4), _partial_ranges(spans)):
+        slot = np.searchsorted(slot_hours, hour) * per_slot
+        first = np.searchsorted(cuts, lo, side="right")  # `segment_span`, vectorized
+        last = np.searchsorted(cuts, hi, side="left") + 1
+        index[:, offset] = np.where(used, slot + last, len(slot_of) * per_slot)
+        index[:, offset + 1] = np.where(used, slot + first, len(slot_of) * per_slot)
+    # spans with partial ranges (short windows) last, so most blocks skip the minute gathers;
+    # the outputs are put back in span order at the end
+    zero_slot = len(slot_of) * per_slot
+    partial = (index[:, 2] != zero_slot) | (index[:, 4] != zero_slot)
+    order = np.argsort(partial, kind="stable")
     outputs: dict[str, list[np.ndarray]] = {}
     for lo in range(0, spans.height, block):
-        i = index[lo:lo + block]
+        i = index[order[lo:lo + block]]
         sums = np.take(whole, i[:, 0], axis=0)
         sums -= np.take(whole, i[:, 1], axis=0)
-        for end_, start_ in ((2, 3), (4, 5)):
-            sums += np.take(part, i[:, end_], axis=0)
-            sums -= np.take(part, i[:, start_], axis=0)
+        if partial[order[lo:lo + block]].any():
+            for end_, start_ in ((2, 3), (4, 5)):
+                sums += np.take(part, i[:, end_], axis=0)
+                sums -= np.take(part, i[:, start_], axis=0)
         for name, values in reduce(measures, np.ascontiguousarray(
                 sums.reshape(-1, n_measures).T)).items():
             outputs.setdefault(name, []).append(values)
+    rows = (order[:, None] * n_keys + np.arange(n_keys)).ravel()  # output row -> span row
+    columns = []
+    for name, parts in outputs.items():
+        values = np.concatenate(parts)
+        in_order = np.empty_like(values)
+        in_order[rows] = values
+        columns.append(pl.Series(name, in_order))
     head = spans.select("at", "window").with_row_index("span").join(
         key_table.select("k", *keys), how="cross").sort("span", "k")
-    return head.select(list(head_schema)).hstack(
-        [pl.Series(name, np.concatenate(parts)) for name, parts in outputs.items()])
+    return head.select(list(head_schema)).hstack(columns)

@@ -3,6 +3,8 @@
 - the minute and hour rollups hold exactly the counts of the raw decisions;
 - the window engine over the real rollups equals a brute-force count over the raw rows, for
   random event times, random minute-aligned evaluation times and random window sets;
+- many points at once (a backfill: numpy over hour rows and minute segments) give the
+  decision sums and percentiles that each point's own run (sums inside ClickHouse) gives;
 - every ratio SLI has 0 <= value <= 1, good <= total, and no value exactly when total is 0;
 - a backfill stores the values incremental runs at the same points store, and `compute` gives.
 
@@ -27,6 +29,7 @@ from metrics import jobs
 from metrics.latency import BOUNDS
 from metrics.sli import decisions
 from metrics.sli.base import Context
+from metrics.sources import FEW_POINTS
 from metrics.sources import utc_datetime
 from tests.integration.test_sli_values import (
     ev,
@@ -170,6 +173,43 @@ def test_window_sums_over_the_rollups_equal_a_brute_force_count(chdb_client, db,
             n, e = expected.get(r["team"], (0, 0))
             expected[r["team"]] = (n + 1, e + (r["outcome"] == "error"))
         assert by_team == expected, window
+
+
+@settings(max_examples=12, **SETTINGS)
+@given(at=minute_points, rows=decision_rows(),
+       offsets=st.lists(st.integers(-26 * 60, 0), min_size=FEW_POINTS + 1,
+                        max_size=FEW_POINTS + 4, unique=True))
+@example(at=BASE + timedelta(hours=30), rows=[
+    (-35 * 60_000, "payments", "error", 0.01), (-4 * 60_000, "search", "allow", 100.0),
+    (-61 * 60_000, "payments", "deny", None), (-3 * 86400_000, "identity", "warn", 0.001)],
+    offsets=[0, -5, -30, -60, -65, -90, -125, -180, -1440, -1442])
+def test_many_points_from_numpy_arrays_equal_few_points_summed_in_clickhouse(
+        chdb_client, db, at, rows, offsets):
+    """A backfill's points (more than FEW_POINTS: hour rows and minute segments reduced in
+    numpy, `windows.dense_window_reduce`) give every decision measure and percentile the
+    per-point runs (window sums inside ClickHouse) give, at points on and off the hour."""
+    reset(chdb_client, db)
+    if rows:
+        insert_decisions(chdb_client, to_decisions(at, rows))
+    points = sorted(at + timedelta(minutes=m) for m in offsets)
+    windows = [*LENGTHS, "month"]
+    columns = [*decisions.SUMS, "under", *decisions.PERCENTILES]
+    keys = ["at", "window", "dimension", "dimension_value"]
+
+    many = decisions.window_frame(Context(chdb_client, points, windows))
+    few = pl.concat([decisions.window_frame(Context(chdb_client, [p], windows))
+                     for p in points], how="diagonal_relaxed")
+
+    # the many-point frame has every key read at every point; a point's own run has the keys
+    # with buckets in its windows (zeros elsewhere): the rows both have agree, the others are 0
+    joined = many.join(few, on=keys, how="full", suffix="_few", coalesce=True)
+    for column in columns:
+        a = joined.get_column(column).fill_nan(None)
+        b = joined.get_column(f"{column}_few").fill_nan(None)
+        both = a.is_not_null() & b.is_not_null()
+        assert (a.filter(both) == b.filter(both)).all(), column
+        if column in decisions.SUMS or column == "under":
+            assert (a.fill_null(0) == b.fill_null(0)).all(), column
 
 
 # -- ratio SLIs stay ratios ---------------------------------------------------------------------
