@@ -974,8 +974,8 @@ and lifecycle rows in {r['generate_lifecycle_seconds']} s: {life}. Then `OPTIMIZ
 | peak RSS during an incremental run | {r['incremental_peak_rss_mib']} MiB | | |
 | peak RSS while generating the data | {r['generate_peak_rss_mib']} MiB | | |
 
-Backfill time by stage (wall seconds; families in `metrics.jobs.FAMILIES`; `write sli_values`
-runs in two writer threads while the next family computes, so the stages add up to more than the
+Backfill time by stage (wall seconds; families in `metrics.jobs.FAMILIES`; they compute two at
+a time while two writer threads run `write sli_values`, so the stages add up to more than the
 backfill's wall time): {stages}.
 Other processes used {r['backfill_other_processes_cores']} of the {r['cpu_count']} cores during the
 backfill (1-min load average at its start {r['backfill_load_average_1m_at_start']}), and
