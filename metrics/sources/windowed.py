@@ -1,7 +1,9 @@
 """Window sums over the rollups, two ways, chosen by how many points a run evaluates:
 inside ClickHouse for few points (`window_totals`, `window_totals_sets`: every bucket tagged
 with the windows it lies in, a few hundred rows back), and from hour rows and minute segments
-in numpy for many (`windows.dense_window_sums`). `rollup_window_sums` picks; both are exact."""
+in numpy for many (`windows.dense_window_sums`, or `dense_window_reduce` when a few numbers
+per row are wanted from many sums). `rollup_window_sums` / `rollup_window_reduce` pick; both
+ways are exact."""
 
 from __future__ import annotations
 
@@ -204,10 +206,7 @@ def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
         spans.get_column("start").to_list()))
     where, by = where or {}, by or []
     if keys == KEYS:
-        ranges, cuts = minute_cuts(spans)
-        return dense_window_sums(rollup_hours(client, rollup, min(times), max(times)),
-                                 rollup_segments(client, rollup, ranges, cuts), cuts, spans,
-                                 KEYS, measures)
+        return _dense(client, rollup, spans, measures)
     if len(where) + len(by) <= 1:  # one dimension: the much smaller per-dimension rollups
         (dimension, value), = where.items() if where else [(by[0] if by else "", None)]
         hourly, minutely = one_dimension(client, rollup, (min(times), max(times)),
@@ -237,8 +236,17 @@ def rollup_window_reduce(client: Client, rollup: Rollup, spans: pl.DataFrame,
         outputs = reduce(measures, np.ascontiguousarray(matrix, dtype=np.int64))
         return sums.select("at", "window", *KEYS).hstack(
             [pl.Series(name, values) for name, values in outputs.items()])
+    return _dense(client, rollup, spans, measures, reduce)
+
+
+def _dense(client: Client, rollup: Rollup, spans: pl.DataFrame, measures: list[str],
+           reduce: Reduce | None = None) -> pl.DataFrame:
+    """Many points by every dimension value: hour rows and minute segments, summed (or
+    reduced) in numpy."""
     ranges, cuts = minute_cuts(spans)
     times = [*spans.get_column("at").to_list(), *spans.get_column("start").to_list()]
-    return dense_window_reduce(rollup_hours(client, rollup, min(times), max(times)),
-                               rollup_segments(client, rollup, ranges, cuts), cuts, spans,
-                               KEYS, measures, reduce)
+    hourly = rollup_hours(client, rollup, min(times), max(times))
+    segments = rollup_segments(client, rollup, ranges, cuts)
+    if reduce is None:
+        return dense_window_sums(hourly, segments, cuts, spans, KEYS, measures)
+    return dense_window_reduce(hourly, segments, cuts, spans, KEYS, measures, reduce)
