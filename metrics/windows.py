@@ -13,7 +13,6 @@ minute rollup. Both parts are cumulative sums joined as-of, vectorized in Polars
 
 from __future__ import annotations
 
-import bisect
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -275,14 +274,15 @@ def minute_cuts(spans: pl.DataFrame) -> tuple[list[tuple[datetime, int, int]], l
     return ranges, sorted(minutes - {0, 60})
 
 
-def segment_span(cuts: list[int], lo: int, hi: int) -> tuple[int, int]:
-    """Minutes [lo, hi) of an hour as segments [first, last): segment j holds the minutes m
-    with exactly j cuts <= m, and lo, hi are 0, 60 or cuts.
+def segment_span(cuts: list[int], lo: np.ndarray, hi: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Minutes [lo, hi) of an hour as segments [first, last), for arrays of ranges: segment j
+    holds the minutes m with exactly j cuts <= m, and lo, hi are 0, 60 or cuts.
 
-    >>> segment_span([30, 55], 55, 60), segment_span([30, 55], 0, 30), segment_span([30], 0, 60)
-    ((2, 3), (0, 1), (0, 2))
+    >>> segment_span([30, 55], np.array([55, 0, 30]), np.array([60, 30, 60]))
+    (array([2, 0, 1]), array([3, 1, 3]))
     """
-    return bisect.bisect_right(cuts, lo), bisect.bisect_left(cuts, hi) + 1
+    return np.searchsorted(cuts, lo, side="right"), np.searchsorted(cuts, hi, side="left") + 1
 
 
 Reduce = Callable[[list[str], np.ndarray], dict[str, np.ndarray]]
@@ -369,8 +369,7 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
     slot_hours = np.array([int(h.timestamp()) for h in slot_of], dtype=np.int64)
     for offset, (used, hour, lo, hi) in zip((2, 4), _partial_ranges(spans)):
         slot = np.searchsorted(slot_hours, hour) * per_slot
-        first = np.searchsorted(cuts, lo, side="right")  # `segment_span`, vectorized
-        last = np.searchsorted(cuts, hi, side="left") + 1
+        first, last = segment_span(cuts, lo, hi)
         index[:, offset] = np.where(used, slot + last, len(slot_of) * per_slot)
         index[:, offset + 1] = np.where(used, slot + first, len(slot_of) * per_slot)
     # spans with partial ranges (short windows) last, so most blocks skip the minute gathers;
