@@ -164,8 +164,38 @@ def test_every_migration_statement_is_safe_to_repeat(migration):
             r"WHERE \(SELECT count\(\) FROM (\S+)\) = 0", statement) and re.search(
             r"WHERE \(SELECT count\(\) FROM (\S+)\) = 0", statement).group(1) \
             == statement.split()[2]  # fills its own table only while that is empty
-        assert guarded_insert or re.match(
+        rebuild = re.match(r"CREATE OR REPLACE TABLE (\S+)\s", statement)
+        self_rebuild = rebuild and statement.endswith(f"AS SELECT * FROM {rebuild.group(1)}")
+        assert guarded_insert or self_rebuild or re.match(
             r"(CREATE (TABLE|VIEW|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS|"
             r"ALTER TABLE \S+ (ADD|DROP|MODIFY) \w+ IF (NOT )?EXISTS|"
             r"ALTER TABLE \S+ MODIFY (COLUMN|TTL|SETTING|COMMENT) )",
             statement), f"not idempotent: {statement[:80]}"
+
+
+def test_0010_rebuilds_sli_values_unpartitioned_keeping_its_rows_and_can_repeat(chdb_client):
+    database = "t_migrate_0010"
+    chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+    chdb_client.command(f"CREATE DATABASE {database}")
+    try:
+        earlier = [m for m in migrations.available() if m.version < 10]
+        for mig in earlier:
+            for statement in mig.statements(database):
+                chdb_client.command(statement)
+        assert "PARTITION BY" in _engine_full(chdb_client, database, "sli_values")
+        chdb_client.command(
+            f"INSERT INTO {database}.sli_values (sli, window, dimension, dimension_value, at, "
+            "good, total, value) VALUES ('M1', '1h', '', '', '2026-10-31 23:00:00', 9, 10, 0.9),"
+            " ('M1', '1h', 'team', 'a', '2026-11-01 00:00:00', NULL, 0, NULL)")
+        rows = f"SELECT * FROM {database}.sli_values ORDER BY at"
+        before = chdb_client.query(rows).result_rows
+        (rebuild,) = [m for m in migrations.available() if m.version == 10]
+        for _ in range(2):  # a crash before it is recorded runs it again
+            for statement in rebuild.statements(database):
+                chdb_client.command(statement)
+            engine = _engine_full(chdb_client, database, "sli_values")
+            assert "PARTITION BY" not in engine and "ReplacingMergeTree(computed_at)" in engine
+            assert "TTL at + toIntervalDay(400)" in engine
+            assert chdb_client.query(rows).result_rows == before
+    finally:
+        chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
