@@ -197,7 +197,20 @@ def bucket_sums(rows: pl.DataFrame, keys: list[str], measures: list[str],
         ["t", *keys]).agg([pl.col(m).sum() for m in measures])
     hour = minute.with_columns(pl.col("t").dt.truncate("1h")).group_by(["t", *keys]).agg(
         [pl.col(m).sum() for m in measures])
-    return window_sums(hour, minute, [], [], keys, measures, spans=spans)
+    # the minutes as the segments between the spans' cuts of each hour, as the rollup
+    # readers give them, then the dense sums (3-4x less than `window_sums`' as-of joins)
+    _, cuts = minute_cuts(spans)
+    segment = np.searchsorted(cuts, minute.get_column("t").dt.minute().to_numpy(), "right")
+    segments = minute.with_columns(h=pl.col("t").dt.truncate("1h"), seg=segment).group_by(
+        ["h", "seg", *keys]).agg([pl.col(m).sum() for m in measures])
+    sums = dense_window_sums(hour, segments, cuts, spans, keys, measures)
+    extra = [c for c in spans.columns if c not in ("at", "window", "start")]
+    if extra:  # rows come span by span, each span's keys together: its columns repeated
+        per_span = sums.height // spans.height if spans.height else 0
+        sums = sums.hstack(spans.select(extra).gather(
+            np.repeat(np.arange(spans.height), per_span)))
+    return sums.select("at", "window", *extra, *keys,
+                       *[pl.col(m).cast(rows.schema[m]) for m in measures])
 
 
 def floor_day(t: datetime) -> datetime:

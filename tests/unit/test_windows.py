@@ -201,3 +201,34 @@ def test_bucket_sums_give_the_same_sums_by_either_path(monkeypatch, direct):
                 for at, w, s in spans.iter_rows() for v in "abc"}
     assert {(r["at"], r["window"], r["dimension_value"]): r["n"]
             for r in got.iter_rows(named=True)} == expected
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["rows matched to spans directly",
+                                                       "rows bucketed by minute and hour"])
+def test_bucket_sums_keep_each_spans_own_columns_when_spans_share_an_end(monkeypatch, direct):
+    """Drift's previous windows: the spans of a calendar month at two points of one month end
+    at the same time (the month's start) but start apart; each row keeps its span's extra
+    column and its own sums."""
+    rng = random.Random(11)
+    start = T("2026-10-01 00:00")
+    rows = pl.DataFrame({
+        "event_time": [start + timedelta(minutes=rng.randrange(31 * 1440)) for _ in range(300)],
+        "dimension": ["team"] * 300,
+        "dimension_value": [rng.choice(["a", "b"]) for _ in range(300)],
+        "n": [1] * 300},
+        schema={"event_time": TS, "dimension": pl.String, "dimension_value": pl.String,
+                "n": pl.Int64})
+    end = T("2026-11-01 00:00")
+    spans = pl.DataFrame({"at": [end, end, end], "window": ["month", "month", "1d"],
+                          "start": [T("2026-10-20 00:00"), T("2026-10-05 12:30"),
+                                    T("2026-10-31 00:00")],
+                          "origin": [1, 2, 3]},
+                         schema={"at": TS, "window": pl.String, "start": TS,
+                                 "origin": pl.Int64})
+    monkeypatch.setattr(windows, "DIRECT_PAIRS", 10**9 if direct else 0)
+    got = bucket_sums(rows, ["dimension", "dimension_value"], ["n"], spans)
+    expected = {(o, v): sum(1 for t, v2 in zip(rows["event_time"], rows["dimension_value"])
+                            if v2 == v and s <= t < at)
+                for at, _, s, o in spans.iter_rows() for v in "ab"}
+    assert {(r["origin"], r["dimension_value"]): r["n"] for r in got.iter_rows(named=True)} \
+        == expected
