@@ -162,18 +162,24 @@ def rollup_segments(client: Client, rollup: Rollup, ranges: list[tuple[datetime,
                     cuts: list[int]) -> pl.DataFrame:
     """Minute buckets of the hours named in `ranges` ((hour, from minute, to minute), see
     `windows.minute_cuts`), summed per segment between `cuts`, per dimension value: columns
-    h, seg, dimension, dimension_value, measures. Only minutes some range covers are read."""
+    h, seg, dimension, dimension_value, measures. Only minutes some range covers are read,
+    from the five-minute rollup when every range and cut is on a five-minute boundary."""
     if not ranges:
         return _frame(client, _grouped_sql(rollup, rollup.minute_table, "minute", "0"),
                       {}).rename({"t": "h"}).with_columns(seg=pl.lit(0, pl.Int64))
     hours = sorted({r[0] for r in ranges})
-    where = ("toStartOfHour(minute) IN {hours:Array(DateTime('UTC'))} AND minute >= "
-             "{lo:DateTime('UTC')} AND minute < {hi:DateTime('UTC')} AND toMinute(minute) >= "
-             "{first:UInt8} AND toMinute(minute) < {last:UInt8}")
+    # segments cut on five-minute boundaries (a backfill's, points on the hour) are made of
+    # whole five-minute rows: a fifth of the rows to read and merge
+    on_fives = all(m % 5 == 0 for r in ranges for m in r[1:]) and all(c % 5 == 0 for c in cuts)
+    table, t = (f"{_dims(rollup.minute_table)[:-3]}_5m", "five") if on_fives else (
+        _dims(rollup.minute_table), "minute")
+    where = (f"toStartOfHour({t}) IN {{hours:Array(DateTime('UTC'))}} AND {t} >= "
+             f"{{lo:DateTime('UTC')}} AND {t} < {{hi:DateTime('UTC')}} AND toMinute({t}) >= "
+             f"{{first:UInt8}} AND toMinute({t}) < {{last:UInt8}}")
     sql = (f"SELECT h, seg, dimension, dimension_value, {rollup.projection()} FROM ("
-           "SELECT toStartOfHour(minute) AS h, arrayCount(c -> c <= toMinute(minute), "
+           f"SELECT toStartOfHour({t}) AS h, arrayCount(c -> c <= toMinute({t}), "
            "{cuts:Array(UInt8)}) AS seg, dimension, dimension_value, "
-           f"{rollup.aggregates()} FROM {_dims(rollup.minute_table)} WHERE {where} "
+           f"{rollup.aggregates()} FROM {table} WHERE {where} "
            "GROUP BY h, seg, dimension, dimension_value)")
     frame = _read(client, sql, {"hours": hours, "lo": hours[0], "hi": hours[-1] + HOUR,
                                 "first": min(r[1] for r in ranges),

@@ -199,3 +199,57 @@ def test_0010_rebuilds_sli_values_unpartitioned_keeping_its_rows_and_can_repeat(
             assert chdb_client.query(rows).result_rows == before
     finally:
         chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def test_0011_fills_five_minute_rollups_from_the_minutes_and_keeps_them_current(chdb_client):
+    """Rows stored before the migration are rolled into five minutes once; rows inserted after
+    reach them through the views; both equal the minute rollups summed per five minutes."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.integration.test_sli_values import ev, insert_decisions, insert_events
+
+    database = "t_migrate_0011"
+    chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+    chdb_client.command(f"CREATE DATABASE {database}")
+    previous = chdb_client.database
+    chdb_client.database = database
+    base = datetime(2026, 11, 2, 9, 58, tzinfo=timezone.utc)
+
+    def traffic(first: int) -> None:
+        times = [base + timedelta(seconds=37 * i) for i in range(first, first + 40)]
+        insert_decisions(chdb_client, [
+            {"event_time": t, "team": "ab"[i % 2], "outcome": ["allow", "deny", "error"][i % 3],
+             "latency_seconds": [None, 0.004, 0.2][i % 3]} for i, t in enumerate(times)])
+        insert_events(chdb_client, [ev("deploy.gate", t, team="ab"[i % 2], deploy_id=f"d{i}",
+                                       gate_outcome=["passed", "blocked"][i % 2])
+                                    for i, t in enumerate(times)])
+
+    def agree() -> None:
+        for table, measures in [
+                ("decisions", "sum(total), sum(errors), sum(denies), sum(warns), "
+                              "sum(latency_count), toString(sumMap(latency_buckets))"),
+                ("gates", "sum(total), sum(blocked), sum(overridden)")]:
+            fives = chdb_client.query(
+                f"SELECT five, dimension, dimension_value, {measures} FROM {table}_dims_5m "
+                "GROUP BY five, dimension, dimension_value ORDER BY ALL").result_rows
+            minutes = chdb_client.query(
+                f"SELECT toStartOfFiveMinutes(minute) AS five, dimension, dimension_value, "
+                f"{measures} FROM {table}_dims_1m GROUP BY five, dimension, dimension_value "
+                "ORDER BY ALL").result_rows
+            assert fives == minutes and len(fives) > 4, table
+
+    try:
+        for mig in migrations.available():
+            if mig.version < 11:
+                for statement in mig.statements(database):
+                    chdb_client.command(statement)
+        traffic(0)
+        (fives,) = [m for m in migrations.available() if m.version == 11]
+        for statement in fives.statements(database):
+            chdb_client.command(statement)
+        agree()
+        traffic(40)
+        agree()
+    finally:
+        chdb_client.database = previous
+        chdb_client.command(f"DROP DATABASE IF EXISTS {database}")

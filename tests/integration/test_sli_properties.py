@@ -178,20 +178,29 @@ def test_window_sums_over_the_rollups_equal_a_brute_force_count(chdb_client, db,
 @settings(max_examples=12, **SETTINGS)
 @given(at=minute_points, rows=decision_rows(),
        offsets=st.lists(st.integers(-26 * 60, 0), min_size=FEW_POINTS + 1,
-                        max_size=FEW_POINTS + 4, unique=True))
+                        max_size=FEW_POINTS + 4, unique=True),
+       grain=st.sampled_from([1, 5, 60]))
 @example(at=BASE + timedelta(hours=30), rows=[
     (-35 * 60_000, "payments", "error", 0.01), (-4 * 60_000, "search", "allow", 100.0),
     (-61 * 60_000, "payments", "deny", None), (-3 * 86400_000, "identity", "warn", 0.001)],
-    offsets=[0, -5, -30, -60, -65, -90, -125, -180, -1440, -1442])
+    offsets=[0, -5, -30, -60, -65, -90, -125, -180, -1440, -1442], grain=1)
+@example(at=BASE + timedelta(hours=30), rows=[
+    (-1, "payments", "error", 0.01), (-4 * 60_000 - 1, "search", "allow", 100.0),
+    (-5 * 60_000, "search", "deny", 0.1), (-29 * 60_000, "payments", "deny", None),
+    (-30 * 60_000 - 1, "identity", "warn", 0.001), (-31 * 60_000, "identity", "allow", 2.0)],
+    offsets=list(range(0, -12, -1)), grain=60)
 def test_many_points_from_numpy_arrays_equal_few_points_summed_in_clickhouse(
-        chdb_client, db, at, rows, offsets):
+        chdb_client, db, at, rows, offsets, grain):
     """A backfill's points (more than FEW_POINTS: hour rows and minute segments reduced in
     numpy, `windows.dense_window_reduce`) give every decision measure and percentile the
-    per-point runs (window sums inside ClickHouse) give, at points on and off the hour."""
+    per-point runs (window sums inside ClickHouse) give, at points on and off the hour. Points
+    `grain` minutes apart from a time on that grain: every 5 or 60 minutes (a backfill's),
+    the short windows' segments come from the five-minute rollup, else from minutes."""
     reset(chdb_client, db)
+    at -= timedelta(minutes=at.minute % grain)
     if rows:
         insert_decisions(chdb_client, to_decisions(at, rows))
-    points = sorted(at + timedelta(minutes=m) for m in offsets)
+    points = sorted(at + timedelta(minutes=m * grain) for m in offsets)
     windows = [*LENGTHS, "month"]
     columns = [*decisions.SUMS, "under", *decisions.PERCENTILES]
     keys = ["at", "window", "dimension", "dimension_value"]
