@@ -122,9 +122,8 @@ class _Connections:
 
 
 def _finish_and_write(client: Client, frame: pl.DataFrame) -> int:
-    # validated before the filter (the rows it keeps are a subset), which then groups
-    # dictionary codes instead of strings (about twice as fast)
-    return write(client, without_empty_breakdowns(categorical(validate_sli_values(frame))))
+    # validated before the filter: the rows it keeps are a subset
+    return write(client, without_empty_breakdowns(validate_sli_values(frame)))
 
 
 def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
@@ -177,11 +176,6 @@ def _group_key(frame: pl.DataFrame) -> pl.Series:
 LOW_CARDINALITY = ["sli", "window", "dimension", "dimension_value"]  # sli_values' types
 
 
-def categorical(frame: pl.DataFrame) -> pl.DataFrame:
-    """The LowCardinality columns as polars categoricals (how `write` sends them)."""
-    return frame.with_columns(pl.col(c).cast(pl.Categorical) for c in LOW_CARDINALITY)
-
-
 def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = None) -> int:
     """Insert rows into `sli_values` as compact Arrow: LowCardinality columns as dictionaries
     with the narrowest index type (they map onto LowCardinality directly), `at` as epoch
@@ -189,7 +183,8 @@ def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = No
     unless given. A backfill's 7.8M rows are 239 MB instead of 418 MB this way."""
     if not frame.height:
         return 0
-    table = categorical(frame.rechunk()).with_columns(
+    table = frame.rechunk().with_columns(
+        pl.col(LOW_CARDINALITY).cast(pl.Categorical),
         pl.col("at").dt.epoch("s").cast(pl.UInt32),
         *([pl.lit(computed_at).cast(pl.Datetime("ms", "UTC")).alias("computed_at")]
           if computed_at else [])).to_arrow()

@@ -95,10 +95,10 @@ class SliValueFrame(pa.DataFrameModel):
     """Rows the batch layer writes to `sli_values` (long format, metrics/sli/base.OUTPUT)."""
 
     at: DateTime = pa.Field(dtype_kwargs={"time_unit": "us", "time_zone": "UTC"})
-    sli: str
-    window: str
-    dimension: str
-    dimension_value: str
+    sli: pl.Categorical
+    window: pl.Categorical
+    dimension: pl.Categorical
+    dimension_value: pl.Categorical
     good: float = pa.Field(nullable=True, ge=0)
     total: float = pa.Field(nullable=True, ge=0)
     value: float = pa.Field(nullable=True)

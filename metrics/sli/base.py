@@ -24,9 +24,13 @@ from clickhouse_connect.driver.client import Client
 from metrics.windows import pairs
 
 T = TypeVar("T")
-OUTPUT = {"at": pl.Datetime("us", "UTC"), "sli": pl.String, "window": pl.String,
-          "dimension": pl.String, "dimension_value": pl.String, "good": pl.Float64,
+# the labels are categoricals: few distinct values in millions of rows, written as the
+# LowCardinality dictionaries of `sli_values`; made so where a family builds its rows (once
+# per window, not once per SLI row)
+OUTPUT = {"at": pl.Datetime("us", "UTC"), "sli": pl.Categorical, "window": pl.Categorical,
+          "dimension": pl.Categorical, "dimension_value": pl.Categorical, "good": pl.Float64,
           "total": pl.Float64, "value": pl.Float64}
+LABELS = ["window", "dimension", "dimension_value"]  # of a window frame (`sli` is added)
 INSTANT = "instant"  # the window of point-in-time values (age of open violations)
 WEEK_SECONDS = 7 * 86400
 
@@ -63,9 +67,15 @@ def shape(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select([pl.col(c).cast(t) for c, t in OUTPUT.items()])
 
 
+def categorical_labels(frame: pl.DataFrame) -> pl.DataFrame:
+    """A window frame's labels as OUTPUT's categoricals: cast once before several SLIs' rows
+    are made from it (each `shape` would cast its own copy)."""
+    return frame.with_columns(pl.col(c).cast(pl.Categorical) for c in LABELS)
+
+
 def ratio(frame: pl.DataFrame, sli: str, good: pl.Expr, total: pl.Expr) -> pl.DataFrame:
     """Rows of a ratio SLI from a frame with at, window, dimension, dimension_value."""
-    return shape(frame.with_columns(sli=pl.lit(sli), good=good.cast(pl.Float64),
+    return shape(frame.with_columns(sli=pl.lit(sli, pl.Categorical), good=good.cast(pl.Float64),
                                     total=total.cast(pl.Float64)).with_columns(
         value=pl.when(pl.col("total") > 0).then(pl.col("good") / pl.col("total"))))
 
@@ -184,15 +194,16 @@ def window_rows(ctx: Context, cells: list[Cells]) -> pl.DataFrame:
     float column becomes null), in one frame."""
     points, names = ctx.cached("window_rows", lambda: (
         pl.Series("at", span_times(ctx)[0]).cast(OUTPUT["at"]),
-        pl.Series("window", ctx.windows, dtype=pl.String)))
+        pl.Series("window", [*ctx.windows, INSTANT], dtype=pl.Categorical)))
     which = np.repeat(np.arange(len(cells)), [c.point.size for c in cells])
-    values = pl.concat([c.breakdown.values for c in cells])
+    values = pl.concat([c.breakdown.values for c in cells]).cast(pl.Categorical)
     first = np.cumsum([0, *(len(c.breakdown) for c in cells)])[:-1]
-    windows = (pl.repeat(INSTANT, which.size, eager=True) if cells[0].window is None
-               else names.gather(np.concatenate([c.window for c in cells])))
+    windows = names.gather(np.full(which.size, len(ctx.windows)) if cells[0].window is None
+                           else np.concatenate([c.window for c in cells]))
     return pl.DataFrame([
         points.gather(np.concatenate([c.point for c in cells])), windows.alias("window"),
-        pl.Series("dimension", [c.breakdown.dimension for c in cells]).gather(which),
+        pl.Series("dimension", [c.breakdown.dimension for c in cells],
+                  dtype=pl.Categorical).gather(which),
         values.gather(first[which] + np.concatenate([c.code for c in cells])).alias(
             "dimension_value"),
         *(pl.Series(name, np.concatenate([c.columns[name] for c in cells]), nan_to_null=True)

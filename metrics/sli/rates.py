@@ -40,7 +40,8 @@ def _weeks(frame: pl.DataFrame) -> pl.Expr:
 
 
 def _with_weeks(ctx: Context, frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.join(spans(ctx), on=["at", "window"]).with_columns(total=_weeks(frame))
+    windows = spans(ctx).with_columns(pl.col("window").cast(frame.schema["window"]))
+    return frame.join(windows, on=["at", "window"]).with_columns(total=_weeks(frame))
 
 
 def drift(ctx: Context) -> pl.DataFrame:
