@@ -190,7 +190,8 @@ def bucket_sums(rows: pl.DataFrame, keys: list[str], measures: list[str],
             (pl.col("event_time") >= pl.col("start")) & (pl.col("event_time") < pl.col("at")))
         sums = inside.group_by(["span", *keys]).agg([pl.col(m).sum() for m in measures])
         grid = numbered.join(rows.select(keys).unique(), how="cross")
-        return grid.join(sums, on=["span", *keys], how="left").select(
+        return grid.join(sums, on=["span", *keys], how="left").sort(
+            "window", *keys, "at", "span").select(  # the dense sums' order (key order)
             "at", "window", *extra, *keys,
             *[pl.col(m).fill_null(0).cast(rows.schema[m]) for m in measures])
     minute = rows.with_columns(pl.col("event_time").dt.truncate("1m").alias("t")).group_by(
@@ -205,10 +206,6 @@ def bucket_sums(rows: pl.DataFrame, keys: list[str], measures: list[str],
         ["h", "seg", *keys]).agg([pl.col(m).sum() for m in measures])
     sums = dense_window_sums(hour, segments, cuts, spans, keys, measures)
     extra = [c for c in spans.columns if c not in ("at", "window", "start")]
-    if extra:  # rows come span by span, each span's keys together: its columns repeated
-        per_span = sums.height // spans.height if spans.height else 0
-        sums = sums.hstack(spans.select(extra).gather(
-            np.repeat(np.arange(spans.height), per_span)))
     return sums.select("at", "window", *extra, *keys,
                        *[pl.col(m).cast(rows.schema[m]) for m in measures])
 
@@ -305,12 +302,14 @@ def dense_window_sums(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list[i
                       spans: pl.DataFrame, keys: list[str], measures: list[str]
                       ) -> pl.DataFrame:
     """`window_sums` for many points at once, in numpy (see `dense_window_reduce`). Same
-    rows and sums as `window_sums` (every key read, at every span)."""
+    rows and sums as `window_sums` (every key read, at every span; spans' extra columns
+    passed through)."""
     def keep(names: list[str], sums: np.ndarray) -> dict[str, np.ndarray]:
         return dict(zip(names, sums.copy()))
 
     frame = dense_window_reduce(hourly, segments, cuts, spans, keys, measures, keep)
-    return frame.select("at", "window", *keys, *(
+    extra = [c for c in spans.columns if c not in ("at", "window", "start")]
+    return frame.select("at", "window", *keys, *extra, *(
         pl.col(m) if m in frame.columns else pl.lit(0, pl.Int64).alias(m) for m in measures))
 
 
@@ -327,10 +326,11 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
     by block keeps the sums of every bucket of a histogram at every row from ever being held
     at once: they would take a few hundred MB, and fresh memory costs more than the sums."""
     key_frames = [f.select(keys) for f in (hourly, segments) if f.height]
-    head_schema = {"at": pl.Datetime("us", "UTC"), "window": pl.String,
-                   **{k: pl.String for k in keys}}
+    extra = [c for c in spans.columns if c not in ("at", "window", "start")]
     if not key_frames or not spans.height:
-        return pl.DataFrame(schema=head_schema)
+        return pl.DataFrame(schema={"at": pl.Datetime("us", "UTC"), "window": pl.String,
+                                    **{k: pl.String for k in keys},
+                                    **{c: spans.schema[c] for c in extra}})
     key_table = pl.concat(key_frames).unique(maintain_order=True).with_row_index("k")
     # measures that are zero in every bucket read (most latency buckets) sum to zero anyway
     present = pl.concat([f.select(measures) for f in (hourly, segments) if f.height])
@@ -402,13 +402,42 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
         for name, values in reduce(measures, np.ascontiguousarray(
                 sums.reshape(-1, n_measures).T)).items():
             outputs.setdefault(name, []).append(values)
-    rows = (order[:, None] * n_keys + np.arange(n_keys)).ravel()  # output row -> span row
+    # rows in `sli_values`' key order: (window, keys, at) by their text, spans that tie in
+    # their order (ClickHouse then finds an SLI's rows sorted and skips sorting them)
+    by_window = _ranks(spans, ["window"], dense=True)
+    span_rank = np.lexsort((np.arange(spans.height), _ranks(spans, ["at"]), by_window))
+    key_rank = _ranks(key_table, keys)
+    target = np.empty(spans.height, dtype=np.int64)  # each span's place among the spans
+    target[span_rank] = np.arange(spans.height)
+    # output row of each computed (span in block order, key): a window's rows start after
+    # the earlier windows' (n spans x all keys each); inside, key by key, its spans in order
+    per_window = np.bincount(by_window)
+    window_first = np.concatenate([[0], np.cumsum(per_window)[:-1]]) * n_keys
+    within = target - window_first[by_window] // n_keys  # the span's place in its window
+    rows = (window_first[by_window][order][:, None] + key_rank[None, :]
+            * per_window[by_window][order][:, None] + within[order][:, None]).ravel()
     columns = []
     for name, parts in outputs.items():
         values = np.concatenate(parts)
         in_order = np.empty_like(values)
         in_order[rows] = values
         columns.append(pl.Series(name, in_order))
-    head = spans.select("at", "window").with_row_index("span").join(
-        key_table.select("k", *keys), how="cross").sort("span", "k")
-    return head.select(list(head_schema)).hstack(columns)
+    span_of = np.empty(rows.size, dtype=np.int64)
+    span_of[rows] = np.repeat(order, n_keys)
+    key_of = np.empty(rows.size, dtype=np.int64)
+    key_of[rows] = np.tile(np.arange(n_keys), order.size)
+    head = spans.drop("start").gather(span_of).hstack(
+        key_table.select(keys).gather(key_of))
+    return head.select("at", "window", *keys, *extra).hstack(columns)
+
+
+def _ranks(frame: pl.DataFrame, columns: list[str], dense: bool = False) -> np.ndarray:
+    """Each row's place when `frame` is sorted by `columns` (ties in row order), or with
+    `dense` the number of distinct values before its own."""
+    if dense:
+        return frame.select(pl.struct(columns).rank("dense") - 1).to_series().to_numpy(
+        ).astype(np.int64)
+    rank = np.empty(frame.height, dtype=np.int64)
+    rank[frame.select(pl.arg_sort_by(columns, maintain_order=True)).to_series().to_numpy()] = \
+        np.arange(frame.height)
+    return rank

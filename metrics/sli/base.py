@@ -191,33 +191,58 @@ class Cells:
 
 def window_rows(ctx: Context, cells: list[Cells]) -> pl.DataFrame:
     """Cells as rows: at, window, dimension, dimension_value and the cells' columns (NaN in a
-    float column becomes null), in one frame."""
-    points, names = ctx.cached("window_rows", lambda: (
+    float column becomes null), in one frame -- in `sli_values`' key order (window,
+    dimension, dimension_value, at; names and values by their text, as ClickHouse orders
+    them), so an SLI's rows made from it arrive sorted and ClickHouse skips sorting them."""
+    points, names, window_rank = ctx.cached("window_rows", lambda: (
         pl.Series("at", span_times(ctx)[0]).cast(OUTPUT["at"]),
-        pl.Series("window", [*ctx.windows, INSTANT], dtype=pl.Categorical)))
+        pl.Series("window", [*ctx.windows, INSTANT], dtype=pl.Categorical),
+        _text_rank(pl.Series([*ctx.windows, INSTANT]))))
+    cells = sorted(cells, key=lambda c: c.breakdown.dimension)  # a cell's rank: its index
     which = np.repeat(np.arange(len(cells)), [c.point.size for c in cells])
     values = pl.concat([c.breakdown.values for c in cells]).cast(pl.Categorical)
     first = np.cumsum([0, *(len(c.breakdown) for c in cells)])[:-1]
-    windows = names.gather(np.full(which.size, len(ctx.windows)) if cells[0].window is None
-                           else np.concatenate([c.window for c in cells]))
+    point = np.concatenate([c.point for c in cells])
+    window = np.full(point.size, len(ctx.windows)) if cells[0].window is None else \
+        np.concatenate([c.window for c in cells])
+    code = np.concatenate([c.code for c in cells])
+    value_rank = np.concatenate([_text_rank(c.breakdown.values) for c in cells])[
+        first[which] + code]
+    widest = max(len(c.breakdown) for c in cells)
+    order = np.argsort(((window_rank[window] * len(cells) + which) * widest + value_rank)
+                       * len(ctx.points) + point)
     return pl.DataFrame([
-        points.gather(np.concatenate([c.point for c in cells])), windows.alias("window"),
+        points.gather(point[order]), names.gather(window[order]).alias("window"),
         pl.Series("dimension", [c.breakdown.dimension for c in cells],
-                  dtype=pl.Categorical).gather(which),
-        values.gather(first[which] + np.concatenate([c.code for c in cells])).alias(
-            "dimension_value"),
-        *(pl.Series(name, np.concatenate([c.columns[name] for c in cells]), nan_to_null=True)
-          for name in cells[0].columns)])
+                  dtype=pl.Categorical).gather(which[order]),
+        values.gather((first[which] + code)[order]).alias("dimension_value"),
+        *(pl.Series(name, np.concatenate([c.columns[name] for c in cells])[order],
+                    nan_to_null=True) for name in cells[0].columns)])
+
+
+def _text_rank(texts: pl.Series) -> np.ndarray:
+    """Each string's place among `texts` sorted (a null first)."""
+    rank = np.empty(texts.len(), dtype=np.int64)
+    rank[texts.arg_sort().to_numpy()] = np.arange(texts.len())
+    return rank
+
+
+def by_sli(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Frames of one SLI each, one after the other in order of their SLI ids: with each
+    part's rows in key order, the whole is in `sli_values`' key order."""
+    return pl.concat(sorted(parts, key=lambda part: str(part.get_column("sli")[0])
+                            if part.height else ""), rechunk=False)
 
 
 def complete(ctx: Context, frame: pl.DataFrame, defaults: dict[str, object]) -> pl.DataFrame:
     """Add the overall row of every (point, window) that has none (an empty window), with
-    `defaults` (e.g. good 0, total 0) so its value comes out null."""
-    overall = spans(ctx).select("at", "window").with_columns(
+    `defaults` (e.g. good 0, total 0) so its value comes out null; those rows come last, by
+    window and time (all of them, when nothing was read: then in key order)."""
+    overall = spans(ctx).select("at", "window").sort("window", "at").with_columns(
         dimension=pl.lit(""), dimension_value=pl.lit(""))
     present = frame.select("at", "window", "dimension", "dimension_value") if frame.height \
         else overall.clear()
     missing = overall.join(present, on=["at", "window", "dimension", "dimension_value"],
-                           how="anti").with_columns(
+                           how="anti", maintain_order="left").with_columns(
         **{k: pl.lit(v) for k, v in defaults.items()})
     return pl.concat([frame, missing], how="diagonal_relaxed") if frame.height else missing

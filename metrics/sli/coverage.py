@@ -18,6 +18,7 @@ import polars as pl
 from metrics import sources
 from metrics.sli.base import (
     Context,
+    by_sli,
     codes_of,
     lookback_start,
     ratio,
@@ -59,5 +60,5 @@ def compute(ctx: Context) -> pl.DataFrame:
         imaged = latest.select(has_image[latest.state])
         has_sbom = sbom_time[image[imaged.state]] < at[imaged.point]
         m9.append(window_sums(ctx, imaged, {"good": has_sbom}, distinct=image))
-    return pl.concat([ratio(window_rows(ctx, m2), "M2", pl.col("good"), pl.col("n")),
-                      ratio(window_rows(ctx, m9), "M9", pl.col("good"), pl.col("n"))])
+    return by_sli([ratio(window_rows(ctx, m2), "M2", pl.col("good"), pl.col("n")),
+                   ratio(window_rows(ctx, m9), "M9", pl.col("good"), pl.col("n"))])

@@ -16,7 +16,15 @@ import polars as pl
 
 from metrics import sources
 from metrics.latency import BOUNDS, BUCKET_COUNT, count_at_or_under
-from metrics.sli.base import Context, categorical_labels, complete, ratio, shape, spans
+from metrics.sli.base import (
+    Context,
+    by_sli,
+    categorical_labels,
+    complete,
+    ratio,
+    shape,
+    spans,
+)
 from metrics.windows import Reduce
 
 BUCKETS = [f"b{i}" for i in range(BUCKET_COUNT)]
@@ -126,4 +134,4 @@ def compute(ctx: Context) -> pl.DataFrame:
         parts[sli] = shape(frame.with_columns(
             sli=pl.lit(sli, pl.Categorical), good=None, total=pl.col("latency_count"),
             value=pl.col(sli).fill_nan(None)))
-    return pl.concat(parts[sli] for sli in sorted(parts))
+    return by_sli(list(parts.values()))

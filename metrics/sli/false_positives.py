@@ -14,7 +14,16 @@ import polars as pl
 
 from metrics import sources
 from metrics.sli import decisions
-from metrics.sli.base import Context, complete, lookback_start, ratio, shape, spans, to_long
+from metrics.sli.base import (
+    Context,
+    by_sli,
+    complete,
+    lookback_start,
+    ratio,
+    shape,
+    spans,
+    to_long,
+)
 from metrics.windows import bucket_sums
 
 DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id", "engine": "engine",
@@ -43,8 +52,9 @@ def compute(ctx: Context) -> pl.DataFrame:
                pl.col("triaged"))
     denies = decisions.window_frame(ctx).select("at", "window", *KEYS, "denies")
     untriaged = denies.join(sums.select("at", "window", *KEYS, "triaged_decisions"),
-                            on=["at", "window", *KEYS], how="left").with_columns(
+                            on=["at", "window", *KEYS], how="left",
+                            maintain_order="left").with_columns(
         n=(pl.col("denies") - pl.col("triaged_decisions").fill_null(0)).clip(lower_bound=0))
-    return pl.concat([m4, shape(untriaged.with_columns(
-        sli=pl.lit("M4_untriaged"), good=pl.col("denies"), total=pl.col("n"),
+    return by_sli([m4, shape(untriaged.with_columns(
+        sli=pl.lit("M4_untriaged", pl.Categorical), good=pl.col("denies"), total=pl.col("n"),
         value=pl.col("n")))])

@@ -19,6 +19,7 @@ from metrics import sources
 from metrics.sli.base import (
     WEEK_SECONDS,
     Context,
+    by_sli,
     complete,
     lookback_start,
     ratio,
@@ -41,10 +42,11 @@ def _weeks(frame: pl.DataFrame) -> pl.Expr:
 
 def _with_weeks(ctx: Context, frame: pl.DataFrame) -> pl.DataFrame:
     windows = spans(ctx).with_columns(pl.col("window").cast(frame.schema["window"]))
-    return frame.join(windows, on=["at", "window"]).with_columns(total=_weeks(frame))
+    return frame.join(windows, on=["at", "window"], maintain_order="left").with_columns(
+        total=_weeks(frame))
 
 
-def drift(ctx: Context) -> pl.DataFrame:
+def drift(ctx: Context) -> list[pl.DataFrame]:
     current = spans(ctx)
     # the window of the same length just before each window: it ends where that one starts
     previous = current.with_columns(origin=pl.col("at"), at=pl.col("start"),
@@ -57,11 +59,12 @@ def drift(ctx: Context) -> pl.DataFrame:
         {"origin": "at", "n": "good_before"})
     rate = _with_weeks(ctx, complete(ctx, now, {"good": 0}))
     m5 = ratio(rate, "M5", pl.col("good"), pl.col("total"))
-    trend = rate.join(before, on=["at", "window", *KEYS], how="left").with_columns(
+    trend = rate.join(before, on=["at", "window", *KEYS], how="left",
+                      maintain_order="left").with_columns(
         value=pl.when(pl.col("total") > 0).then(
             (pl.col("good") - pl.col("good_before").fill_null(0)) / pl.col("total")),
-        sli=pl.lit("M5_trend"), good=pl.lit(None, pl.Float64))
-    return pl.concat([m5, shape(trend)])
+        sli=pl.lit("M5_trend", pl.Categorical), good=pl.lit(None, pl.Float64))
+    return [m5, shape(trend)]
 
 
 def secrets(ctx: Context) -> pl.DataFrame:
@@ -75,4 +78,4 @@ def secrets(ctx: Context) -> pl.DataFrame:
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    return pl.concat([drift(ctx), secrets(ctx)])
+    return by_sli([*drift(ctx), secrets(ctx)])

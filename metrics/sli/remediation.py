@@ -22,6 +22,7 @@ from metrics.sli.base import (
     Cells,
     Context,
     breakdowns,
+    by_sli,
     epoch_us,
     lookback_start,
     shape,
@@ -65,10 +66,11 @@ def compute(ctx: Context) -> pl.DataFrame:
     life = lifecycles(events)
     dimensions = breakdowns(life, DIMENSIONS)
     by_opening = [b for b in dimensions if b.dimension != "remediation"]  # open: no kind yet
-    return pl.concat([durations(ctx, life, dimensions), still_open(ctx, life, by_opening)])
+    return by_sli([*durations(ctx, life, dimensions), *still_open(ctx, life, by_opening)])
 
 
-def durations(ctx: Context, life: pl.DataFrame, dimensions: list[Breakdown]) -> pl.DataFrame:
+def durations(ctx: Context, life: pl.DataFrame, dimensions: list[Breakdown]
+              ) -> list[pl.DataFrame]:
     """M3_mean, M3_p50, M3_p90 of every (point, window, value): over the violations remediated
     in the window, each window's durations being a slice of them sorted by remediation time
     (`samples.WindowSamples`); mean = exact sum / count, quantiles exact."""
@@ -87,7 +89,7 @@ def durations(ctx: Context, life: pl.DataFrame, dimensions: list[Breakdown]) -> 
 
 
 def still_open(ctx: Context, life: pl.DataFrame, dimensions: list[Breakdown]
-               ) -> pl.DataFrame:
+               ) -> list[pl.DataFrame]:
     """M3_open and M3_open_age_mean at every point, per value. With O(t) the violations opened
     before t and C(t) those closed (remediated or suppressed) before t, C(t) is within O(t)
     (a violation closes after it opens), so the open ones at `at` number
@@ -120,9 +122,9 @@ def still_open(ctx: Context, life: pl.DataFrame, dimensions: list[Breakdown]
     return per_sli(window_rows(ctx, cells), ["M3_open", "M3_open_age_mean"])
 
 
-def per_sli(rows: pl.DataFrame, slis: list[str]) -> pl.DataFrame:
+def per_sli(rows: pl.DataFrame, slis: list[str]) -> list[pl.DataFrame]:
     """`rows` (at, window, dimension, dimension_value, total, one column per SLI id) once per
     SLI id of `slis`, with its column as the value, and no `good`."""
-    return pl.concat([shape(rows.with_columns(sli=pl.lit(sli), good=pl.lit(None, pl.Float64),
-                                              value=pl.col(sli))) for sli in slis],
-                     rechunk=False)
+    return [shape(rows.with_columns(sli=pl.lit(sli, pl.Categorical),
+                                    good=pl.lit(None, pl.Float64), value=pl.col(sli)))
+            for sli in slis]

@@ -153,7 +153,7 @@ def test_violations_open_at_a_point_and_their_mean_age(rows, minutes):
         schema={"opened_at": pl.Datetime("us", "UTC"), "team": pl.String,
                 "closed_at": pl.Datetime("us", "UTC")}, orient="row")
     ctx = Context(None, points, ["5m"])
-    frame = remediation.still_open(ctx, life, breakdowns(life, {"team": "team"}))
+    frame = pl.concat(remediation.still_open(ctx, life, breakdowns(life, {"team": "team"})))
     found: dict[tuple, dict] = {}
     for at, sli, dimension, value, total, v in frame.select(
             "at", "sli", "dimension", "dimension_value", "total", "value").rows():
@@ -172,6 +172,7 @@ def test_a_violation_closed_exactly_at_the_point_is_still_open_and_one_opened_th
                          "closed_at": [AT, None]},
                         schema={"opened_at": pl.Datetime("us", "UTC"), "team": pl.String,
                                 "closed_at": pl.Datetime("us", "UTC")})
-    frame = remediation.still_open(Context(None, [AT], ["5m"]), life, breakdowns(life, {}))
+    frame = pl.concat(remediation.still_open(Context(None, [AT], ["5m"]), life,
+                                             breakdowns(life, {})))
     assert sorted(frame.select("sli", "total", "value").rows()) == [
         ("M3_open", 1.0, 1.0), ("M3_open_age_mean", 1.0, 3600.0)]
