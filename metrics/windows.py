@@ -333,9 +333,9 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
                                     **{c: spans.schema[c] for c in extra}})
     key_table = pl.concat(key_frames).unique(maintain_order=True).with_row_index("k")
     # measures that are zero in every bucket read (most latency buckets) sum to zero anyway
-    present = pl.concat([f.select(measures) for f in (hourly, segments) if f.height])
-    measures = [m for m, any_ in zip(measures, present.select(
-        (pl.col(m) != 0).any() for m in measures).row(0)) if any_]
+    present = [f.select((pl.col(m) != 0).any() for m in measures).row(0)
+               for f in (hourly, segments) if f.height]
+    measures = [m for m, *any_ in zip(measures, *present) if any(any_)]
     n_keys, n_measures = key_table.height, len(measures)
 
     times = spans.get_column("start").to_list() + spans.get_column("at").to_list()

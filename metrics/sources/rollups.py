@@ -113,13 +113,13 @@ def _read(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
         assert isinstance(frame, pl.DataFrame)
         return frame
     keys, counts = (table.column(c).combine_chunks() for c in ("lb_keys", "lb_counts"))
-    dense = np.zeros((table.num_rows, BUCKET_COUNT), dtype=np.int64)
+    dense = np.zeros((BUCKET_COUNT, table.num_rows), dtype=np.int64)  # a bucket per row:
     lengths = np.diff(keys.offsets.to_numpy()) if len(keys) else np.zeros(0, np.int64)
-    rows = np.repeat(np.arange(table.num_rows), lengths)
-    dense[rows, keys.flatten().to_numpy().astype(np.int64)] = counts.flatten().to_numpy()
+    rows = np.repeat(np.arange(table.num_rows), lengths)              # columns contiguous
+    dense[keys.flatten().to_numpy().astype(np.int64), rows] = counts.flatten().to_numpy()
     frame = pl.from_arrow(table.drop_columns(["lb_keys", "lb_counts"]))
     assert isinstance(frame, pl.DataFrame)
-    return frame.hstack([pl.Series(f"b{i}", dense[:, i]) for i in range(BUCKET_COUNT)])
+    return frame.hstack([pl.Series(f"b{i}", dense[i]) for i in range(BUCKET_COUNT)])
 
 
 def _frame(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
