@@ -190,10 +190,10 @@ def bucket_sums(rows: pl.DataFrame, keys: list[str], measures: list[str],
             (pl.col("event_time") >= pl.col("start")) & (pl.col("event_time") < pl.col("at")))
         sums = inside.group_by(["span", *keys]).agg([pl.col(m).sum() for m in measures])
         grid = numbered.join(rows.select(keys).unique(), how="cross")
-        return grid.join(sums, on=["span", *keys], how="left").sort(
-            "window", *keys, "at", "span").select(  # the dense sums' order (key order)
+        return labels_categorical(grid.join(sums, on=["span", *keys], how="left").sort(
+            "window", *keys, "at", "span").select(  # the dense sums' order and types
             "at", "window", *extra, *keys,
-            *[pl.col(m).fill_null(0).cast(rows.schema[m]) for m in measures])
+            *[pl.col(m).fill_null(0).cast(rows.schema[m]) for m in measures]), keys)
     minute = rows.with_columns(pl.col("event_time").dt.truncate("1m").alias("t")).group_by(
         ["t", *keys]).agg([pl.col(m).sum() for m in measures])
     hour = minute.with_columns(pl.col("t").dt.truncate("1h")).group_by(["t", *keys]).agg(
@@ -328,8 +328,8 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
     key_frames = [f.select(keys) for f in (hourly, segments) if f.height]
     extra = [c for c in spans.columns if c not in ("at", "window", "start")]
     if not key_frames or not spans.height:
-        return pl.DataFrame(schema={"at": pl.Datetime("us", "UTC"), "window": pl.String,
-                                    **{k: pl.String for k in keys},
+        return pl.DataFrame(schema={"at": pl.Datetime("us", "UTC"), "window": pl.Categorical,
+                                    **{k: pl.Categorical for k in keys},
                                     **{c: spans.schema[c] for c in extra}})
     key_table = pl.concat(key_frames).unique(maintain_order=True).with_row_index("k")
     # measures that are zero in every bucket read (most latency buckets) sum to zero anyway
@@ -426,9 +426,16 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
     span_of[rows] = np.repeat(order, n_keys)
     key_of = np.empty(rows.size, dtype=np.int64)
     key_of[rows] = np.tile(np.arange(n_keys), order.size)
-    head = spans.drop("start").gather(span_of).hstack(
-        key_table.select(keys).gather(key_of))
+    head = labels_categorical(spans.drop("start"), []).gather(span_of).hstack(
+        labels_categorical(key_table.select(keys), keys).gather(key_of))
     return head.select("at", "window", *keys, *extra).hstack(columns)
+
+
+def labels_categorical(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """`window` (when there) and the string `keys` of window sums as categoricals, as the SLI
+    rows carry them (cast here on few rows, gathered as codes after)."""
+    return frame.with_columns(pl.col(c).cast(pl.Categorical) for c in ["window", *keys]
+                              if c in frame.columns and frame.schema[c] == pl.String)
 
 
 def _ranks(frame: pl.DataFrame, columns: list[str], dense: bool = False) -> np.ndarray:

@@ -67,11 +67,6 @@ def shape(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select([pl.col(c).cast(t) for c, t in OUTPUT.items()])
 
 
-def categorical_labels(frame: pl.DataFrame) -> pl.DataFrame:
-    """A window frame's labels as OUTPUT's categoricals: cast once before several SLIs' rows
-    are made from it (each `shape` would cast its own copy)."""
-    return frame.with_columns(pl.col(c).cast(pl.Categorical) for c in LABELS)
-
 
 def ratio(frame: pl.DataFrame, sli: str, good: pl.Expr, total: pl.Expr) -> pl.DataFrame:
     """Rows of a ratio SLI from a frame with at, window, dimension, dimension_value."""
@@ -240,6 +235,8 @@ def complete(ctx: Context, frame: pl.DataFrame, defaults: dict[str, object]) -> 
     window and time (all of them, when nothing was read: then in key order)."""
     overall = spans(ctx).select("at", "window").sort("window", "at").with_columns(
         dimension=pl.lit(""), dimension_value=pl.lit(""))
+    overall = overall.with_columns(  # as the frame has them: strings or categoricals
+        pl.col(c).cast(frame.schema[c]) for c in LABELS if c in frame.columns)
     present = frame.select("at", "window", "dimension", "dimension_value") if frame.height \
         else overall.clear()
     missing = overall.join(present, on=["at", "window", "dimension", "dimension_value"],

@@ -33,6 +33,7 @@ from metrics.windows import (
     dense_window_reduce,
     dense_window_sums,
     floor_hour,
+    labels_categorical,
     minute_cuts,
     window_sums,
 )
@@ -200,8 +201,9 @@ def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
     the same sums."""
     keys = KEYS if where is None and by is None else ["key"]
     if spans.get_column("at").n_unique() <= FEW_POINTS:
-        return fill_windows(window_totals(client, rollup, spans, measures, where, by), spans,
+        sums = fill_windows(window_totals(client, rollup, spans, measures, where, by), spans,
                             keys, measures)
+        return labels_categorical(sums, keys) if keys == KEYS else sums
     times = sorted(set(spans.get_column("at").to_list()) | set(
         spans.get_column("start").to_list()))
     where, by = where or {}, by or []
@@ -234,7 +236,7 @@ def rollup_window_reduce(client: Client, rollup: Rollup, spans: pl.DataFrame,
         matrix = sums.select(measures).to_numpy().T if sums.height else \
             np.zeros((len(measures), 0), dtype=np.int64)
         outputs = reduce(measures, np.ascontiguousarray(matrix, dtype=np.int64))
-        return sums.select("at", "window", *KEYS).hstack(
+        return labels_categorical(sums.select("at", "window", *KEYS), KEYS).hstack(
             [pl.Series(name, values) for name, values in outputs.items()])
     return _dense(client, rollup, spans, measures, reduce)
 
