@@ -193,11 +193,18 @@ def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = No
           if computed_at else [])).to_arrow()
     columns = [_narrow_dictionary(table.column(name).combine_chunks())
                if name in LOW_CARDINALITY else table.column(name) for name in table.column_names]
-    # rows of one run never repeat a key, so ReplacingMergeTree's merge at insert time has
-    # nothing to replace: skipping it halves the insert (2.7M rows: 2.5-2.9 s -> 1.4-1.5 s)
     storage.insert_arrow(client, "sli_values", pa.table(columns, names=table.column_names),
-                         settings={"optimize_on_insert": 0})
+                         settings=INSERT_SETTINGS)
     return frame.height
+
+
+# Rows of one run never repeat a key, so ReplacingMergeTree's merge at insert time has nothing
+# to replace: skipping it halves the insert (2.7M rows: 2.5-2.9 s -> 1.4-1.5 s). And one part
+# per insert (a call's rows are bounded by one family's), not one per million rows: fewer
+# parts for the background merges to rewrite (a 30-day backfill: 16 -> 12 parts, ~0.4 CPU-s).
+INSERT_SETTINGS = {"optimize_on_insert": 0, "max_insert_block_size": 100_000_000,
+                   "min_insert_block_size_rows": 100_000_000,
+                   "min_insert_block_size_bytes": 10_000_000_000}
 
 
 def _narrow_dictionary(column: pa.DictionaryArray) -> pa.DictionaryArray:
