@@ -317,7 +317,9 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
                         spans: pl.DataFrame, keys: list[str], measures: list[str],
                         reduce: Reduce, block: int = 128) -> pl.DataFrame:
     """Window sums of `measures` at every (span, key), reduced by `reduce` a block of rows
-    at a time: rows at, window, keys..., and the columns `reduce` returns. Prefix sums over
+    at a time: rows at, window, keys..., the spans' other columns and the columns `reduce`
+    returns; ordered by window, keys and time (by text: `sli_values`' key order), the
+    labels as categoricals. Prefix sums over
     a dense (hour, key, measure) array give every whole-hour range, prefix sums over the
     minute segments (`segments`: h, seg, keys, measures, cut by `cuts`) of each hour holding
     a partial range give the rest. `reduce(names, sums)` gets the sums of the measures that
@@ -404,9 +406,9 @@ def dense_window_reduce(hourly: pl.DataFrame, segments: pl.DataFrame, cuts: list
             outputs.setdefault(name, []).append(values)
     # rows in `sli_values`' key order: (window, keys, at) by their text, spans that tie in
     # their order (ClickHouse then finds an SLI's rows sorted and skips sorting them)
-    by_window = _ranks(spans, ["window"], dense=True)
-    span_rank = np.lexsort((np.arange(spans.height), _ranks(spans, ["at"]), by_window))
-    key_rank = _ranks(key_table, keys)
+    by_window = sort_ranks(spans, ["window"], dense=True)
+    span_rank = np.lexsort((np.arange(spans.height), sort_ranks(spans, ["at"]), by_window))
+    key_rank = sort_ranks(key_table, keys)
     target = np.empty(spans.height, dtype=np.int64)  # each span's place among the spans
     target[span_rank] = np.arange(spans.height)
     # output row of each computed (span in block order, key): a window's rows start after
@@ -438,9 +440,10 @@ def labels_categorical(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
                               if c in frame.columns and frame.schema[c] == pl.String)
 
 
-def _ranks(frame: pl.DataFrame, columns: list[str], dense: bool = False) -> np.ndarray:
-    """Each row's place when `frame` is sorted by `columns` (ties in row order), or with
-    `dense` the number of distinct values before its own."""
+def sort_ranks(frame: pl.DataFrame, columns: list[str], dense: bool = False) -> np.ndarray:
+    """Each row's place when `frame` is sorted by `columns` (ties in row order; strings by
+    their text, as ClickHouse orders them; a null first), or with `dense` the number of
+    distinct values before its own."""
     if dense:
         return frame.select(pl.struct(columns).rank("dense") - 1).to_series().to_numpy(
         ).astype(np.int64)

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from metrics.windows import pairs
+from metrics.windows import pairs, sort_ranks
 
 T = TypeVar("T")
 # the labels are categoricals: few distinct values in millions of rows, written as the
@@ -65,7 +65,6 @@ def empty() -> pl.DataFrame:
 def shape(frame: pl.DataFrame) -> pl.DataFrame:
     """Cast to OUTPUT's columns and types (extra columns dropped)."""
     return frame.select([pl.col(c).cast(t) for c, t in OUTPUT.items()])
-
 
 
 def ratio(frame: pl.DataFrame, sli: str, good: pl.Expr, total: pl.Expr) -> pl.DataFrame:
@@ -192,7 +191,7 @@ def window_rows(ctx: Context, cells: list[Cells]) -> pl.DataFrame:
     points, names, window_rank = ctx.cached("window_rows", lambda: (
         pl.Series("at", span_times(ctx)[0]).cast(OUTPUT["at"]),
         pl.Series("window", [*ctx.windows, INSTANT], dtype=pl.Categorical),
-        _text_rank(pl.Series([*ctx.windows, INSTANT]))))
+        sort_ranks(pl.DataFrame({"window": [*ctx.windows, INSTANT]}), ["window"])))
     cells = sorted(cells, key=lambda c: c.breakdown.dimension)  # a cell's rank: its index
     which = np.repeat(np.arange(len(cells)), [c.point.size for c in cells])
     values = pl.concat([c.breakdown.values for c in cells]).cast(pl.Categorical)
@@ -201,8 +200,8 @@ def window_rows(ctx: Context, cells: list[Cells]) -> pl.DataFrame:
     window = np.full(point.size, len(ctx.windows)) if cells[0].window is None else \
         np.concatenate([c.window for c in cells])
     code = np.concatenate([c.code for c in cells])
-    value_rank = np.concatenate([_text_rank(c.breakdown.values) for c in cells])[
-        first[which] + code]
+    value_rank = np.concatenate([sort_ranks(c.breakdown.values.to_frame(), [
+        c.breakdown.values.name]) for c in cells])[first[which] + code]
     widest = max(len(c.breakdown) for c in cells)
     order = np.argsort(((window_rank[window] * len(cells) + which) * widest + value_rank)
                        * len(ctx.points) + point)
@@ -213,13 +212,6 @@ def window_rows(ctx: Context, cells: list[Cells]) -> pl.DataFrame:
         values.gather((first[which] + code)[order]).alias("dimension_value"),
         *(pl.Series(name, np.concatenate([c.columns[name] for c in cells])[order],
                     nan_to_null=True) for name in cells[0].columns)])
-
-
-def _text_rank(texts: pl.Series) -> np.ndarray:
-    """Each string's place among `texts` sorted (a null first)."""
-    rank = np.empty(texts.len(), dtype=np.int64)
-    rank[texts.arg_sort().to_numpy()] = np.arange(texts.len())
-    return rank
 
 
 def by_sli(parts: list[pl.DataFrame]) -> pl.DataFrame:
