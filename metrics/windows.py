@@ -179,10 +179,11 @@ def window_sums(hourly: pl.DataFrame, minutely: pl.DataFrame, points: list[datet
 def bucket_sums(rows: pl.DataFrame, keys: list[str], measures: list[str],
                 spans: pl.DataFrame) -> pl.DataFrame:
     """`window_sums` over raw rows (event_time, keys, measures) instead of rollup tables:
-    the rows are bucketed by minute and hour here. For low-volume event kinds. When rows x
-    spans is small (a scheduled run), every row is matched to every span directly instead:
-    spans start and end on whole minutes, so "in [start, at)" is the same for an event and
-    for its minute."""
+    the rows are bucketed by minute and hour here and summed like rollup rows
+    (`dense_window_sums`). For low-volume event kinds. When rows x spans is small (a
+    scheduled run), every row is matched to every span directly instead: spans start and end
+    on whole minutes, so "in [start, at)" is the same for an event and for its minute. Either
+    way: rows in key order, labels as categoricals, the spans' other columns passed through."""
     if rows.height * spans.height <= DIRECT_PAIRS:
         extra = [c for c in spans.columns if c not in ("at", "window", "start")]
         numbered = spans.with_row_index("span")
