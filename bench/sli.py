@@ -1073,6 +1073,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.generate_into:
+        if args.end is None or not args.tag:
+            parser.error("--generate-into (stage 1 in a child process) needs --end and --tag")
         print(json.dumps(generate(args.generate_into, args.events, args.end,
                                   timedelta(days=args.days), args.tag)))
         return 0
