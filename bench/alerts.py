@@ -281,7 +281,7 @@ def run(args) -> dict:
     import metrics.sources
     import slo.counts
     import slo.evaluate
-    from policyscope.storage import connect
+    from core.storage import connect
     from schemas.migrations import migrate
     from slo.alerting import AlertEvaluator
     from slo.notify import Dispatcher

@@ -661,7 +661,7 @@ def generate_in_child(workdir: Path, events: int, end: datetime, span: timedelta
 def generate(workdir: Path, events: int, end: datetime, span: timedelta, tag: str) -> dict:
     """Migrate a fresh store in `workdir` and fill it (see the module docstring), then merge
     the rollups' parts; returns the figures of it."""
-    from policyscope.storage import connect
+    from core.storage import connect
     from schemas.migrations import migrate
 
     client, _ = connect(f"chdb://{workdir / 'ch'}", DATABASE)
@@ -715,7 +715,7 @@ def run(args) -> dict:
     from metrics.sli import decisions
     from metrics.sli.base import Context
     from metrics.windows import WINDOWS
-    from policyscope.storage import connect
+    from core.storage import connect
 
     workdir = Path(tempfile.mkdtemp(prefix="policyscope-bench-sli-"))
     result: dict = {}

@@ -13,7 +13,7 @@ from aiohttp import web
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.pipeline import Pipeline
-from policyscope import readonly_sql
+from core import readonly_sql
 
 
 def add_admin_routes(app: web.Application, pipeline: Pipeline) -> None:

@@ -22,8 +22,9 @@ from collector.normalize import NormalizedBatch
 from collector.normalize_pool import NormalizerPool
 from collector.spool import Spool
 from collector.writer import ClickHouseWriter
-from policyscope.config import Config, redacted
-from policyscope.storage import connect
+from collector.config import CollectorSettings
+from core.config import redacted
+from core.storage import connect
 from schemas.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Submission:
 
 
 class Pipeline:
-    def __init__(self, config: Config, *, client: Client | None = None,
+    def __init__(self, config: CollectorSettings, *, client: Client | None = None,
                  database: str | None = None):
         self.config = config
         c = config.collector

@@ -18,13 +18,13 @@ from collector.admin import add_admin_routes
 from collector.pipeline import Pipeline
 from collector.receivers.otlp_grpc import OtlpGrpcReceiver
 from collector.receivers.otlp_http import OtlpHttpReceiver
-from policyscope.config import Config
+from collector.config import CollectorSettings
 
 log = logging.getLogger(__name__)
 
 
 class CollectorService:
-    def __init__(self, config: Config, *, client: Client | None = None,
+    def __init__(self, config: CollectorSettings, *, client: Client | None = None,
                  database: str | None = None):
         self.config = config
         self.pipeline = Pipeline(config, client=client, database=database)

@@ -9,16 +9,16 @@ from __future__ import annotations
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
-from policyscope.config import Config, load_config
-from policyscope.storage import connect
+from core.storage import connect
+from dashboards.config import DashboardSettings, current
 
 WINDOWS = {"15 minutes": 15, "1 hour": 60, "6 hours": 360, "24 hours": 1440, "7 days": 10080}
 
 _SINCE = "event_time >= now64(3) - toIntervalMinute({minutes:UInt32})"
 
 
-def open_client(config: Config | None = None) -> Client:
-    config = config or load_config()
+def open_client(config: DashboardSettings | None = None) -> Client:
+    config = config or current()
     client, _ = connect(config.storage.dsn, config.storage.database)
     return client
 

@@ -30,7 +30,7 @@ from metrics.sli import agents, alerting, coverage, decisions, deploys, false_po
 from metrics.sli import rates, remediation
 from metrics.sli.base import OUTPUT, Context, empty
 from metrics.windows import WINDOWS, floor_minute
-from policyscope import storage
+from core import storage
 from schemas.frames import validate_sli_values
 
 log = logging.getLogger(__name__)

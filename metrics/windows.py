@@ -13,13 +13,14 @@ minute rollup. Both parts are cumulative sums joined as-of, vectorized in Polars
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import numpy as np
 
 import polars as pl
+
+from core.units import parse_whole_duration
 
 WINDOWS: dict[str, timedelta | None] = {
     "5m": timedelta(minutes=5), "30m": timedelta(minutes=30), "1h": timedelta(hours=1),
@@ -42,20 +43,16 @@ def floor_hour(t: datetime) -> datetime:
     return floor_minute(t).replace(minute=0)
 
 
-_DURATION = re.compile(r"^(\d+)([mhd])$")
-_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
-
-
 def window_length(window: str) -> timedelta | None:
     """The length of a named window or of any 'Nm', 'Nh', 'Nd' (None: calendar month).
     Raises ValueError for anything else."""
     if window in WINDOWS:
         return WINDOWS[window]
-    match = _DURATION.match(window)
-    if not match or int(match.group(1)) == 0:
+    try:
+        return timedelta(seconds=parse_whole_duration(window, units="mhd"))
+    except ValueError:
         raise ValueError(f"window {window!r} is not one of {', '.join(WINDOWS)} "
-                         "or a whole number of minutes, hours or days like 28d")
-    return int(match.group(1)) * _UNIT[match.group(2)]
+                         "or a whole number of minutes, hours or days like 28d") from None
 
 
 def window_start(at: datetime, window: str) -> datetime:

@@ -63,7 +63,7 @@ def collector(
     replayed on start-up, and retries never store an event twice.
     """
     from collector.service import CollectorService
-    from policyscope.storage import StorageError
+    from core.storage import StorageError
 
     config = _setup(config_file, log_level, dsn=dsn, http_port=http_port, grpc_port=grpc_port,
                     http_host=http_host, grpc_host=grpc_host, spool_dir=spool_dir)
@@ -89,7 +89,7 @@ def up(
     Open http://127.0.0.1:8501 for the dashboard; send OTLP to :4317 (gRPC) or :4318 (HTTP).
     """
     from policyscope.all_in_one import run_all_in_one
-    from policyscope.storage import StorageError
+    from core.storage import StorageError
 
     config = _setup(config_file, log_level, dsn=dsn, http_port=http_port, grpc_port=grpc_port,
                     dashboard_port=dashboard_port, demo_rate=demo_rate)
@@ -140,7 +140,7 @@ def migrate(
     log_level: str = LogLevelOpt,
 ) -> None:
     """Create or upgrade the ClickHouse schema (idempotent; the collector also runs it)."""
-    from policyscope.storage import StorageError, connect
+    from core.storage import StorageError, connect
     from schemas.migrations import migrate as run_migrations
 
     config = _setup(config_file, log_level, dsn=dsn)
@@ -167,8 +167,8 @@ def sql(
     While `policyscope up` owns the embedded store, the query goes through its loopback
     admin API instead.
     """
-    from policyscope import readonly_sql
-    from policyscope.storage import StorageError, StorageLockedError, connect
+    from core import readonly_sql
+    from core.storage import StorageError, StorageLockedError, connect
 
     config = _setup(config_file, log_level, dsn=dsn)
     if output_format not in readonly_sql.FORMATS:
@@ -194,7 +194,7 @@ def sql(
 
 
 def _query_running_collector(config: Config, query: str, locked: Exception):
-    from policyscope import readonly_sql
+    from core import readonly_sql
 
     url = f"http://127.0.0.1:{config.collector.http_port}/api/sql"
     request = urllib.request.Request(url, data=json.dumps({"query": query}).encode(),
@@ -318,7 +318,7 @@ def sli_show(
     if not records:
         typer.echo("no SLI values match (has `policyscope batch` run?)")
         return
-    from policyscope import readonly_sql
+    from core import readonly_sql
 
     typer.echo(readonly_sql.render(readonly_sql.QueryResult(
         ["at", "sli", "window", "dimension", "good", "total", "value"],
@@ -366,7 +366,7 @@ def _open(config: Config):
     """A client on the configured storage with the schema migrated (idempotent, cheap)."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
-    from policyscope.storage import StorageError, connect
+    from core.storage import StorageError, connect
     from schemas.migrations import migrate as run_migrations
 
     try:
@@ -394,7 +394,7 @@ def _parse_time(text: Optional[str], flag: str):
 def _duration(text: str, flag: str):
     from datetime import timedelta
 
-    from policyscope.config import parse_duration
+    from core.units import parse_duration
 
     try:
         seconds = parse_duration(text)
@@ -490,7 +490,7 @@ def slo_status(config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] = Dsn
     if output_format == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
-    from policyscope import readonly_sql
+    from core import readonly_sql
 
     table = []
     for r in rows:
@@ -557,7 +557,7 @@ def alerts_evaluate(config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] 
     if not alerts:
         typer.echo("no active alerts")
         return
-    from policyscope import readonly_sql
+    from core import readonly_sql
 
     typer.echo(readonly_sql.render(readonly_sql.QueryResult(
         ["slo", "severity", "state", "windows", "factor", "burn_long", "burn_short",
@@ -599,7 +599,7 @@ def alerts_replay(config_file: Optional[Path] = ConfigOpt, dsn: Optional[str] = 
     if output_format == "json":
         typer.echo(json.dumps(rows, indent=2))
         return
-    from policyscope import readonly_sql
+    from core import readonly_sql
 
     typer.echo(readonly_sql.render(readonly_sql.QueryResult(
         ["slo", "severity", "dimensions", "fired_at", "resolved_at", "peak_burn"],

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from slo.notify.base import Notification
-from slo.notify.config import build_dispatcher as build_from_config
-from slo.notify.config import parse_notify_config
+from slo.notify.config import NotifierConfig, NotifyConfig, build_dispatcher
 from slo.notify.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -31,9 +29,10 @@ def dead_letter_writer(client: Client):
     return record
 
 
-def build_dispatcher(notifiers: list[dict[str, Any]], client: Client) -> Dispatcher:
-    """Raises ValueError (NotifyConfigError) naming the bad key or missing secret."""
-    config = parse_notify_config({"notifiers": notifiers}, source="alerting")
-    dispatcher = build_from_config(config, dead_letter=dead_letter_writer(client))
+def start_dispatcher(notifiers: list[NotifierConfig], client: Client) -> Dispatcher:
+    """A started dispatcher over the configured notifiers. Raises NotifyConfigError naming
+    a secret reference that cannot be resolved."""
+    dispatcher = build_dispatcher(NotifyConfig(notifiers=notifiers),
+                                  dead_letter=dead_letter_writer(client))
     dispatcher.start()
     return dispatcher

@@ -30,6 +30,3 @@ class Router:
             if all(labels.get(k) == v for k, v in route.match.items()):
                 return list(route.notifiers)
         return []
-
-    def unknown_notifiers(self, known: set[str]) -> list[str]:
-        return sorted({n for r in self.routes for n in r.notifiers} - known)

@@ -7,18 +7,18 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from policyscope.config import Config
+from slo.config import AlertingSettings
 from slo import spec
 from slo.alerting import AlertEvaluator
-from slo.notify_setup import build_dispatcher
-from slo.routing import Route, Router
+from slo.notify_setup import start_dispatcher
+from slo.routing import Router
 
 log = logging.getLogger(__name__)
 
 EXAMPLE_SLOS = Path(__file__).resolve().parents[1] / "examples" / "slo"
 
 
-def slo_directory(config: Config, *, demo: bool) -> Path | None:
+def slo_directory(config: AlertingSettings, *, demo: bool) -> Path | None:
     """The configured SLO directory; with demo traffic and no SLOs of one's own, the examples."""
     directory = config.alerting.slo_dir
     if directory.is_dir():
@@ -31,20 +31,18 @@ def slo_directory(config: Config, *, demo: bool) -> Path | None:
     return None
 
 
-def alert_evaluator(config: Config, client: Client, *, demo: bool = False
+def alert_evaluator(config: AlertingSettings, client: Client, *, demo: bool = False
                     ) -> AlertEvaluator | None:
-    """Raises spec.SpecError / ValueError at start-up for bad SLO files or alerting config."""
+    """Raises spec.SpecError at start-up for bad SLO files, NotifyConfigError for a secret
+    reference that cannot be resolved (the rest of the alerting config was validated with
+    the config)."""
     directory = slo_directory(config, demo=demo)
     if directory is None:
         return None
     slos = spec.load_dir(directory)
-    routes = Router([Route.model_validate(r) for r in config.alerting.routes])
-    dispatcher = build_dispatcher(config.alerting.notifiers, client) \
+    routes = Router(config.alerting.routes)
+    dispatcher = start_dispatcher(config.alerting.notifiers, client) \
         if config.alerting.notifiers else None
-    if dispatcher is not None:
-        unknown = routes.unknown_notifiers(set(dispatcher.notifier_names))
-        if unknown:
-            raise ValueError(f"alerting.routes name unknown notifiers: {', '.join(unknown)}")
     log.info("alert evaluation: %d SLOs from %s, %d notifiers", len(slos), directory,
              len(config.alerting.notifiers))
     return AlertEvaluator(client, slos, dispatcher=dispatcher, router=routes,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from policyscope.config import load_config
-from policyscope.storage import connect
+from core.storage import connect
 from schemas.migrations import migrate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from policyscope.config import ConfigError, Seconds
+from core.config import ConfigError
+from core.units import Seconds
 from slo.notify.alertmanager import AlertmanagerNotifier
 from slo.notify.base import Notifier
 from slo.notify.dispatcher import DeadLetter, Dispatcher, RetryPolicy

@@ -26,11 +26,10 @@ from slo.spec.fields import (
     SLI_DIMENSIONS,
     SpecError,
     format_duration,
-    parse_duration,
 )
 from slo.spec.load import check_paths, load_dir, load_file, parse, validate_paths
 from slo.spec.model import SLO, events
 
 __all__ = ["ALERT_WINDOWS", "BAD_NUMERATOR_SLIS", "DIMENSIONS", "MULTI_DIMENSION_SLIS",
            "SLI_DIMENSIONS", "SLO", "SpecError", "check_paths", "events", "format_duration",
-           "load_dir", "load_file", "parse", "parse_duration", "validate_paths"]
+           "load_dir", "load_file", "parse", "validate_paths"]

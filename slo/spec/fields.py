@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal, Mapping, get_args
 from pydantic import AfterValidator, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
+from core.units import format_duration, parse_whole_duration
 from metrics.windows import WINDOWS
 from schemas.frames import RATIO_SLIS
-from slo.burn_rate import DAY, fraction
+from slo.burn_rate import fraction
 
 
 # SLIs whose numerator (`good` in sli_values) counts bad events: a false positive (M4), a
@@ -42,8 +43,6 @@ ALERT_WINDOWS = {name: int(w.total_seconds()) for name, w in WINDOWS.items() if 
 Action = Literal["review-ticket", "notify-owner", "freeze-enforce-rollouts"]
 ACTIONS: tuple[str, ...] = get_args(Action)
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
-_DURATION = re.compile(r"^([1-9]\d*)([smhdw])$")
 _PERIOD = re.compile(r"^([1-9]\d*)([mhdwMQY])$")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # Valid OpenSLO that PolicyScope does not evaluate: say so instead of "unknown key".
@@ -74,26 +73,9 @@ def _fail(message: str) -> PydanticCustomError:
     return PydanticCustomError("policyscope", message)
 
 
-def parse_duration(text: Any) -> int:
-    """'30s', '5m', '1h', '1d', '1w' -> whole seconds. Raises ValueError otherwise."""
-    m = _DURATION.match(text) if isinstance(text, str) else None
-    if not m:
-        raise ValueError(f"duration {text!r} is not like 30s, 5m, 1h, 1d or 1w")
-    return int(m.group(1)) * _UNITS[m.group(2)]
-
-
-def format_duration(seconds: int) -> str:
-    """Seconds -> the largest whole unit up to days, as the SLI windows are named: 3600 -> '1h',
-    5400 -> '90m', 604800 -> '7d'."""
-    for unit in ("d", "h", "m"):
-        if seconds and seconds % _UNITS[unit] == 0:
-            return f"{seconds // _UNITS[unit]}{unit}"
-    return f"{seconds}s"
-
-
 def _duration(value: Any) -> int:
     try:
-        return parse_duration(value)
+        return parse_whole_duration(value)
     except ValueError:
         raise _fail("must be a duration like 30s, 5m, 1h or 1d") from None
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr
 from pydantic.alias_generators import to_camel
 
+from core.units import UNIT_SECONDS
 from slo.burn_rate import DAY, DEFAULT_POLICY, WindowPair, never_fires
 from slo.spec.fields import (
     ALERT_WINDOWS,
@@ -21,7 +22,6 @@ from slo.spec.fields import (
     Name,
     Ratio,
     Text,
-    _UNITS,
     _between,
     _dimension,
     _duration,
@@ -222,7 +222,7 @@ class SLO(_Strict):
         if self.is_calendar:
             return None
         n, unit = int(self.period_name[:-1]), self.period_name[-1]
-        return n * _UNITS[unit]
+        return n * int(UNIT_SECONDS[unit])
 
     def period_for(self, at: datetime | date) -> int:
         """Seconds in the period that contains `at`: the UTC calendar month's length for a

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from policyscope import storage
+from core import storage
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from policyscope import storage
+from core import storage
 
 pytestmark = pytest.mark.integration
 

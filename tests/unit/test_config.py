@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from policyscope.config import ConfigError, load_config, parse_duration, parse_size, redacted
+from core.units import parse_duration, parse_size
+from policyscope.config import ConfigError, load_config, redacted
 
 pytestmark = pytest.mark.unit
 

@@ -24,6 +24,8 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
 
+from core.config import redact_dsn
+
 log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -73,10 +75,6 @@ def resolve(dsn: str, database: str) -> Target:
     if not _IDENTIFIER.match(target.database):
         raise StorageError(f"database name {target.database!r} is not a plain identifier")
     return target
-
-
-def redact_dsn(dsn: str) -> str:
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", dsn)
 
 
 def connect(dsn: str, database: str, *, create_database: bool = True) -> tuple[Client, Target]:
