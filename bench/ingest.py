@@ -11,7 +11,11 @@ What it measures (the issue's bar: >= 30k events/s durable on the 2-core machine
 * the collector's `/metrics` (`policyscope_writer_inserted_rows_total`) is polled until every
   row is in ClickHouse ("landed"), then `SELECT count() FROM policy_decisions` through the
   loopback admin API confirms the count;
-* the collector's peak RSS (process + children) and CPU time are sampled with psutil.
+* the collector's peak RSS (process + children) and CPU time are sampled with psutil;
+* the baseline, in this process before and after each collector run on the same bodies: the
+  rate at which one core parses them (`ExportLogsServiceRequest.FromString`) and routes their
+  attributes into per-column lists of the decision table in plain Python, no PolicyScope code
+  ("floor"); the collector's acked/s and landed/s are reported as multiples of it.
 
 Run: `cd /work/main && PYTHONPATH=. .venv/bin/python -m bench.ingest --help`
 The figures go to stdout as JSON and into a section of `--output` (default bench/RESULTS.md).
@@ -321,6 +325,98 @@ def find_collector_pid(launcher: subprocess.Popen) -> int:
     return launcher.pid
 
 
+# -- baseline: plain-Python parse + route on one core -------------------------------------
+
+def _floor_routes() -> tuple[dict[str, str], tuple[str, ...]]:
+    """attribute key -> decision column, and the column names (data from schemas/events.py)."""
+    from schemas.events import DECISIONS
+
+    routes = {}
+    for column in DECISIONS.columns:
+        for key in column.attributes:
+            routes.setdefault(key, column.name)
+    return routes, DECISIONS.column_names
+
+
+def parse_route_floor(bodies: list[bytes]) -> dict:
+    """One pass, in this thread, over `bodies`: parse each request, walk resource / scope /
+    records, build each record's attribute dict (record over scope over resource) and append
+    its values to per-column lists of policy_decisions (a fresh set of lists per request, as
+    the collector builds one batch per request). Rate = records / CPU seconds of this thread
+    (one core, whatever else the machine runs); the wall-clock rate is kept too."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    routes, names = _floor_routes()
+    skip = ("event.name", "log.record.uid")
+    records = 0
+    wall0, cpu0 = time.perf_counter(), time.thread_time()
+    for body in bodies:
+        request = ExportLogsServiceRequest.FromString(body)
+        columns: dict[str, list] = {name: [] for name in names}
+        for rl in request.resource_logs:
+            resource = {}
+            for kv in rl.resource.attributes:
+                v = kv.value
+                which = v.WhichOneof("value")
+                resource[kv.key] = getattr(v, which) if which else None
+            for sl in rl.scope_logs:
+                base = dict(resource)
+                for kv in sl.scope.attributes:
+                    v = kv.value
+                    which = v.WhichOneof("value")
+                    base[kv.key] = getattr(v, which) if which else None
+                for rec in sl.log_records:
+                    attrs = dict(base)
+                    for kv in rec.attributes:
+                        v = kv.value
+                        which = v.WhichOneof("value")
+                        attrs[kv.key] = getattr(v, which) if which else None
+                    row = {"event_id": attrs.get("log.record.uid", ""),
+                           "event_time": (rec.time_unix_nano or rec.observed_time_unix_nano)
+                           // 1_000_000,
+                           "observed_time": rec.observed_time_unix_nano // 1_000_000,
+                           "trace_id": rec.trace_id.hex(), "span_id": rec.span_id.hex()}
+                    extra = []
+                    for key, value in attrs.items():
+                        name = routes.get(key)
+                        if name is not None:
+                            row[name] = value
+                        elif key not in skip:
+                            extra.append((key, str(value)))
+                    row["attributes"] = extra
+                    for name in names:
+                        columns[name].append(row.get(name))
+                    records += 1
+    cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+    return {"records": records, "cpu_seconds": round(cpu, 3), "wall_seconds": round(wall, 3),
+            "records_per_cpu_s": round(records / cpu) if cpu > 0 else None,
+            "records_per_wall_s": round(records / wall) if wall > 0 else None}
+
+
+def floor_fields(before: dict, after: dict, result: dict) -> dict:
+    """The floor (the better of the passes before and after the run) and the ratios."""
+    floor = max(before["records_per_cpu_s"] or 0, after["records_per_cpu_s"] or 0) or None
+    landed = result.get("landed_events_per_s")
+    return {
+        "floor_records_per_s": floor,
+        "floor_before_records_per_s": before["records_per_cpu_s"],
+        "floor_after_records_per_s": after["records_per_cpu_s"],
+        "floor_wall_records_per_s": max(before["records_per_wall_s"] or 0,
+                                        after["records_per_wall_s"] or 0) or None,
+        "ack_to_floor": round(result["ack_events_per_s"] / floor, 2) if floor else None,
+        "landed_to_floor": round(landed / floor, 2) if floor and landed else None,
+    }
+
+
+def measure_floor(label: str) -> dict:
+    floor = parse_route_floor(_BODIES)
+    log(f"plain-Python parse+route floor ({label} the collector run): "
+        f"{floor['records_per_cpu_s'] or 0:,} records/s on one core "
+        f"({floor['records']:,} records in {floor['cpu_seconds']} CPU-s, "
+        f"{floor['wall_seconds']} s wall)")
+    return floor
+
+
 # -- the run ------------------------------------------------------------------------------
 
 def percentile(values: list[float], q: float) -> float:
@@ -578,11 +674,14 @@ MEDIAN_KEYS = ("ack_events_per_s", "landed_events_per_s", "ack_seconds", "land_s
                "collector_cpu_seconds_until_acked", "collector_cpu_seconds_until_landed",
                "loadgen_cpu_cores_busy_while_sending", "machine_cpu_cores_busy_while_sending",
                "other_processes_cpu_cores_busy_while_sending", "load_average_1m_at_start",
-               "collector_rss_idle_mib")
+               "collector_rss_idle_mib", "floor_records_per_s", "floor_before_records_per_s",
+               "floor_after_records_per_s", "floor_wall_records_per_s", "ack_to_floor",
+               "landed_to_floor")
 RUN_KEYS = ("ack_events_per_s", "landed_events_per_s", "ack_latency_ms_p50",
             "ack_latency_ms_p99", "collector_rss_peak_mib",
             "collector_cpu_cores_busy_while_sending", "other_processes_cpu_cores_busy_while_sending",
-            "load_average_1m_at_start", "landed_rows", "error_count")
+            "load_average_1m_at_start", "landed_rows", "error_count", "floor_records_per_s",
+            "ack_to_floor", "landed_to_floor")
 
 
 def summarize(results: list[dict]) -> dict:
@@ -613,16 +712,19 @@ def markdown(r: dict) -> str:
     runs = ""
     if r.get("runs"):
         runs = ("\n\nPer run (headline figures above are the medians; peak RSS is the "
-                "largest):\n\n| run | acked/s | landed/s | p50 ms | p99 ms | peak RSS MiB | "
-                "collector cores | other processes' cores | load avg at start |\n"
-                "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(
+                "largest):\n\n| run | acked/s | landed/s | floor/s | landed ÷ floor | p50 ms | "
+                "p99 ms | peak RSS MiB | collector cores | other processes' cores | "
+                "load avg at start |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(
                     f"| {i + 1} | {x['ack_events_per_s']:,} | {x['landed_events_per_s'] or 0:,} | "
+                    f"{x['floor_records_per_s'] or 0:,} | {x['landed_to_floor']} | "
                     f"{x['ack_latency_ms_p50']} | {x['ack_latency_ms_p99']} | "
                     f"{x['collector_rss_peak_mib']} | "
                     f"{x['collector_cpu_cores_busy_while_sending']} | "
                     f"{x['other_processes_cpu_cores_busy_while_sending']} | "
                     f"{x['load_average_1m_at_start']} |"
                     for i, x in enumerate(r["runs"])))
+    floor = r.get("floor_records_per_s")
     return f"""{SECTION_START}
 ## Ingest: OTLP/HTTP protobuf -> `policyscope collector` -> chDB
 
@@ -644,6 +746,9 @@ connections; the collector ran as `{r['collector_command']}`\
 |---|---|
 | events/s acknowledged (fsync'd to the spool = durable) | **{r['ack_events_per_s']:,}** ({r['events_acknowledged']:,} events in {r['ack_seconds']} s) |
 | events/s landed in ClickHouse | **{f"{landed:,}" if landed else "n/a"}** ({r['landed_rows']:,} rows, {r['landed_distinct_event_ids']:,} distinct ids, in {r['land_seconds']} s from first send) |
+| plain-Python parse+route floor, one core | **{f"{floor:,}" if floor else "n/a"} records/s** (the same bodies parsed and their attributes routed into per-column lists, no PolicyScope code, in the benchmark process; records per CPU-second of its thread, the better of the passes before and after the run: {r.get('floor_before_records_per_s') or 0:,} / {r.get('floor_after_records_per_s') or 0:,}; wall clock {r.get('floor_wall_records_per_s') or 0:,}) |
+| collector landed/s ÷ floor | **{r.get('landed_to_floor')}x** |
+| collector acked/s ÷ floor | **{r.get('ack_to_floor')}x** |
 | ack latency p50 / p99 / max (per 1000-record request) | {r['ack_latency_ms_p50']} / {r['ack_latency_ms_p99']} / {r['ack_latency_ms_max']} ms |
 | collector peak RSS, sum over its {r['collector_processes']} processes | {r['collector_rss_peak_mib']} MiB (idle {r['collector_rss_idle_mib']} MiB; peak PSS, shared pages counted once: {r['collector_pss_peak_mib']} MiB) |
 | collector CPU while sending | {r['collector_cpu_cores_busy_while_sending']} cores busy ({r['collector_cpu_seconds_until_acked']} CPU-s until acked, {r['collector_cpu_seconds_until_landed']} until landed) |
@@ -724,11 +829,15 @@ def main(argv: list[str] | None = None) -> int:
             wait_idle(args.wait_idle, args.wait_idle_timeout, log)
         if args.repeat > 1:
             log(f"run {k + 1}/{args.repeat}")
-        results.append(run(args, build_s))
-        r = results[-1]
+        floor_before = measure_floor("before")
+        r = run(args, build_s)
+        r.update(floor_fields(floor_before, measure_floor("after"), r))
+        results.append(r)
         log(f"run {k + 1}: {r['ack_events_per_s']:,} events/s acked, "
             f"{r['landed_events_per_s'] or 0:,} landed, p50/p99 {r['ack_latency_ms_p50']}/"
-            f"{r['ack_latency_ms_p99']} ms, peak RSS {r['collector_rss_peak_mib']} MiB")
+            f"{r['ack_latency_ms_p99']} ms, peak RSS {r['collector_rss_peak_mib']} MiB; "
+            f"floor {r['floor_records_per_s'] or 0:,} records/s on one core "
+            f"(acked {r['ack_to_floor']}x, landed {r['landed_to_floor']}x)")
     result = summarize(results)
     print(json.dumps(result, indent=2))
     if str(args.output) != "-" and not args.py_spy:

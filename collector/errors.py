@@ -2,7 +2,8 @@
 
 Permanent errors are the sender's fault and must not be retried (HTTP 4xx, gRPC
 INVALID_ARGUMENT / RESOURCE_EXHAUSTED). Retryable errors are ours (storage down, spool full):
-HTTP 503 with Retry-After, gRPC UNAVAILABLE with RetryInfo.
+HTTP 503 with Retry-After, gRPC UNAVAILABLE with RetryInfo. `Pipeline.consume` documents which
+stage raises which, for receivers of every protocol.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from collector.errors import CollectorError, RetryableError
-from collector.normalize import NormalizedBatch, Normalizer
+from collector.normalize import Normalizer
+from collector.rows import NormalizedBatch
 from collector.signals import BY_NAME, decode
 
 _worker_normalizer: Normalizer | None = None

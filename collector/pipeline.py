@@ -1,10 +1,11 @@
 """The only place the collector's stages are wired: normalize (worker processes) -> spool -> ClickHouse writer.
 
 Start order is sink first (storage, migrations, spool replay, writer), receivers last; shutdown
-is the reverse and idempotent. Receivers call `normalize(signal, body, content_type)`: a worker
-process decodes the body and splits it into rows and rejects; then `store(signal, batch)` hands
-the rows to the spool, and its future resolves when they are durable, which is when the
-receiver may acknowledge.
+is the reverse and idempotent. Every receiver hands its rows to the pipeline the same way:
+`consume(source, batch)` with a NormalizedBatch (collector/rows.py), then acknowledges once the
+returned `Submission.durable` has resolved. The OTLP receivers get their batch from
+`normalize(signal, body, content_type)`, which decodes the body in a worker process; a native
+receiver or importer builds it itself with `collector.rows.RowBuilder`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from collector.normalize import NormalizedBatch
+from collector.rows import NormalizedBatch
 from collector.normalize_pool import NormalizerPool
 from collector.spool import Spool
 from collector.writer import ClickHouseWriter
 from collector.config import CollectorSettings
 from core.config import redacted
 from core.storage import connect
+from schemas.events import TABLES
 from schemas.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Submission:
-    """A normalized request on its way to durability."""
+    """A request's rows on their way to durability: `durable` resolves (None) once they are
+    fsync'd to the spool, or fails with StorageUnavailable."""
 
     batch: NormalizedBatch
     durable: Future
@@ -53,6 +56,7 @@ class Pipeline:
         self._owns_client = client is None
         self.writer: ClickHouseWriter | None = None
         self.counts: Counter = Counter()
+        self._schemas = {t.name: t.arrow_schema() for t in TABLES}
         self._started = False
 
     @property
@@ -99,21 +103,53 @@ class Pipeline:
         self._started = False
 
     def normalize(self, signal_name: str, body: bytes, content_type: str) -> Future:
-        """Decode and normalize a request body (in a worker process); a future of the batch.
+        """Decode and normalize an OTLP request body (in a worker process); a future of the
+        NormalizedBatch to hand to `consume`.
 
-        The future's exception is a DecodeError for an undecodable body.
+        The future's exception is a DecodeError (permanent) for an undecodable body; raises
+        RetryableError when the worker processes are unavailable.
         """
         return self.normalizers.submit(signal_name, body, content_type)
 
-    def store(self, signal_name: str, batch: NormalizedBatch) -> Submission:
-        """Hand normalized rows to the spool. Raises StorageUnavailable when it cannot take them.
+    def consume(self, source: str, batch: NormalizedBatch) -> Submission:
+        """Take one request's rows towards durability: the one entry for every receiver.
 
-        Acknowledge the request only once `Submission.durable` has resolved.
+        `source` names the counters in /metrics (`policyscope_records_<source>_accepted_total`,
+        `_rejected_total`, `_ignored_total`): the OTLP signal (`logs`, `traces`) or the native
+        receiver / importer (`opa`, `falco`, ...). `batch` comes from `normalize()` or from a
+        `collector.rows.BatchBuilder`; its records already split into rows, rejects and
+        ignores.
+
+        Acknowledge the request only once `Submission.durable` has resolved without an
+        exception: the rows are then fsync'd to the spool and will reach ClickHouse even if
+        the collector crashes. Errors, by what the sender should do:
+
+        * retryable (`RetryableError`, here `StorageUnavailable`): the spool's backlog is over
+          its limit or the collector is stopping (raised by this call), or the spool write
+          failed (the exception of `durable`). Nothing was stored; answer "try again after
+          `exc.retry_after` seconds" (HTTP 503 + Retry-After, gRPC UNAVAILABLE + RetryInfo)
+          and never acknowledge.
+        * permanent (`PermanentError`: `DecodeError`, `RequestTooLarge`,
+          `UnsupportedMediaType`): the request can never succeed as sent (HTTP 4xx, gRPC
+          INVALID_ARGUMENT / RESOURCE_EXHAUSTED). They arise before a batch exists (the
+          receiver's own parsing, or `normalize()`'s future), so this call never raises one.
+        * per record: records that break the contract are not errors of the request; they are
+          counted in `batch.rejected` with reason codes. Acknowledge the rest once durable and
+          report `batch.reject_message()` to the sender (OTLP: partial_success); resending
+          them cannot help.
+
+        Raises ValueError for a batch whose tables are not event tables with their exact Arrow
+        schema (a bug in the caller, not in the data).
         """
+        for name, rows in batch.tables.items():
+            schema = self._schemas.get(name)
+            if schema is None or not rows.schema.equals(schema):
+                raise ValueError(f"table {name!r} of the batch is not an event table with its "
+                                 "schema from schemas/events.py; build it with RowBuilder")
         durable = self.spool.append(batch.tables)
-        self.counts[f"{signal_name}_accepted"] += batch.accepted
-        self.counts[f"{signal_name}_rejected"] += batch.rejected
-        self.counts[f"{signal_name}_ignored"] += batch.ignored
+        self.counts[f"{source}_accepted"] += batch.accepted
+        self.counts[f"{source}_rejected"] += batch.rejected
+        self.counts[f"{source}_ignored"] += batch.ignored
         return Submission(batch, durable)
 
     def self_metrics(self) -> dict[str, float]:

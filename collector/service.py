@@ -79,6 +79,8 @@ class CollectorService:
                 asyncio.run_coroutine_threadsafe(self.http.shutdown(), self._loop).result(10)
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(10)
+            if not self._loop.is_running():
+                self._loop.close()
             self._loop = None
             self._thread = None
         self.grpc.shutdown()

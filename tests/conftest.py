@@ -62,6 +62,26 @@ def collector(chdb_client, database, config_factory):
     service.shutdown()
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_report_header(config) -> str:
+    """Say at the top of every run whether the conformance-vector tests can run."""
+    if CONFORMANCE.is_dir():
+        return f"conformance vectors: {CONFORMANCE} ({len(list(CONFORMANCE.iterdir()))} files)"
+    return (f"conformance vectors: ABSENT at {CONFORMANCE}; the tests that read them will "
+            "skip (../shared is only beside CI and developer checkouts)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test carries a tier marker (`pytestmark = pytest.mark.unit`, ...)."""
+    unmarked = sorted({item.nodeid.split("::")[0] for item in items
+                       if not any(item.get_closest_marker(t) for t in TIERS)})
+    if unmarked:
+        raise pytest.UsageError("tests without a tier marker (" + ", ".join(TIERS) + "): "
+                                + ", ".join(unmarked))
+
+
 def conformance_dir() -> Path:
     if not CONFORMANCE.is_dir():
         pytest.skip(f"conformance vectors not present at {CONFORMANCE} "

@@ -53,7 +53,7 @@ def _export_handler(pipeline: Pipeline, signal: Signal):
         if not signal.stored:
             return response
         try:
-            pipeline.store(signal.name, batch).durable.result()
+            pipeline.consume(signal.name, batch).durable.result()
         except RetryableError as exc:
             _unavailable(context, exc)
         if batch.rejected:

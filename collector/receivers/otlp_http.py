@@ -121,7 +121,7 @@ class OtlpHttpReceiver:
                     self.pipeline.normalize(signal.name, body, content_type))
                 response = signal.response_type()
                 if signal.stored:
-                    submission = self.pipeline.store(signal.name, batch)
+                    submission = self.pipeline.consume(signal.name, batch)
                     await asyncio.wrap_future(submission.durable)
                     if batch.rejected:
                         partial = response.partial_success

@@ -26,7 +26,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from collector.normalize import MAX_EXTRA_VALUE_CHARS, REDACTED, Normalizer
+from collector.normalize import Normalizer
+from collector.rows import MAX_EXTRA_VALUE_CHARS, REDACTED
 from policyscope.config import CollectorConfig
 from schemas.events import EVENT_KINDS, TABLES
 

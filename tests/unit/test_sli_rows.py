@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics import jobs
 from metrics.sli.base import OUTPUT
+
+pytestmark = pytest.mark.unit
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

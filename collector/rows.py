@@ -1,0 +1,378 @@
+"""Attributes + record facts -> typed rows of the event model (schemas/events.py), any source.
+
+Every source (the OTLP walk in collector/normalize.py, native receivers, file importers) turns
+its records into the same thing: a kind, a dict of attributes, and the record-level facts
+(event and observed time, trace and span id, an identity). `RowBuilder` holds what does not
+change per request (the table plans, the extras bound, the redaction patterns) and is
+thread-safe; `RowBuilder.batch()` starts a `BatchBuilder` for one request, whose `add()` files
+each record as a row, an ignore or a reject, and whose `finish()` gives the `NormalizedBatch`
+that `Pipeline.consume` takes.
+
+    rows = RowBuilder()
+    out = rows.batch()
+    scope = SourceContext({"policy.engine": "opa"})          # attributes shared by records
+    out.add(scope, "policy.decision", {"policy.id": "p", "policy.outcome": "deny"},
+            time_ms=1735732800000, event_id=decision_id)
+    batch = out.finish()
+
+A record's attributes win over its context's. The context's values are coerced once per table,
+not once per record. A kind outside the wire contract is ignored, unless it claims the
+`policy.` namespace (then it is rejected as unknown_kind); a record of a known kind that breaks
+the contract is rejected with a reason code (`missing_<column>`, `invalid_<column>`,
+`invalid_time`, ...). The builder never raises on data.
+
+The event id is, in order: the `event_id` the source passes; the `log.record.uid` attribute; a
+BLAKE2b-128 content hash of the context's `identity_prefix` followed by the record's identity
+bytes (the source passes them, or a callable giving them, evaluated only when needed; without
+one, a canonical JSON of kind, event time and attributes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import pyarrow as pa
+
+from schemas.events import (
+    DEFAULT_REDACT_PATTERNS,
+    EVENT_KINDS,
+    EVENT_NAME_ATTRIBUTE,
+    TABLES,
+    UID_ATTRIBUTE,
+    Column,
+    Table,
+    ValueType,
+)
+
+REDACTED = "[REDACTED]"
+# DateTime64(3) holds 1900-01-01 .. 2299-12-31; a time outside would poison the whole insert.
+MIN_TIME_MS = -2208988800000
+MAX_TIME_MS = 10413791999999
+MAX_EXTRA_VALUE_CHARS = 1024
+MAX_REJECT_EXAMPLES = 5
+# Columns filled from the record facts, not from attributes.
+RECORD_COLUMNS = frozenset({"event_id", "event_time", "observed_time", "trace_id", "span_id",
+                            "attributes", "event_kind"})
+_HEX = re.compile(r"[0-9a-f]*")
+
+Identity = bytes | Callable[[], bytes] | None
+
+
+class RecordRejected(ValueError):
+    """One record breaks the contract; `code` is a short reason code for counting."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class NormalizedBatch:
+    """The rows of one request. `tables` maps table name -> Arrow rows (only non-empty ones)."""
+
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    accepted: int = 0
+    ignored: int = 0
+    rejected: int = 0
+    reject_codes: Counter = field(default_factory=Counter)
+    reject_examples: list[str] = field(default_factory=list)
+
+    def reject(self, error: RecordRejected) -> None:
+        self.rejected += 1
+        self.reject_codes[error.code] += 1
+        if len(self.reject_examples) < MAX_REJECT_EXAMPLES:
+            self.reject_examples.append(str(error))
+
+    def reject_message(self) -> str:
+        """The partial_success message: counts by reason, then the first examples."""
+        if not self.rejected:
+            return ""
+        counts = ", ".join(f"{code}: {n}" for code, n in self.reject_codes.most_common())
+        return f"{self.rejected} records rejected ({counts}); e.g. " + " | ".join(
+            self.reject_examples)
+
+
+def coerce(column: Column, key: str, value: Any) -> Any:
+    """`value` of attribute `key` as a value of `column`; raises RecordRejected if it is not."""
+    vt = column.value_type
+    if vt is ValueType.STRING:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (list, dict)):
+            return _json(value)
+        return str(value)
+    if vt is ValueType.ENUM:
+        text = str(value).strip().lower()
+        if text not in column.allowed:
+            raise RecordRejected(
+                f"invalid_{column.name}",
+                f"attribute '{key}' has value {value!r}; expected one of "
+                + ", ".join(column.allowed))
+        return text
+    try:
+        if vt is ValueType.FLOAT:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError
+            return number
+        if vt is ValueType.UINT:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            number = int(value)
+            if not 0 <= number < 2**64:
+                raise ValueError
+            return number
+        if vt is ValueType.BOOL:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        pass
+    expected = {ValueType.FLOAT: "a finite number",
+                ValueType.UINT: "an integer from 0 to 2^64-1",
+                ValueType.BOOL: "true or false"}[vt]
+    raise RecordRejected(f"invalid_{column.name}",
+                         f"attribute '{key}' has value {value!r}; expected {expected}")
+
+
+class TablePlan:
+    """Precomputed mapping for one table: attribute key -> (column, preference)."""
+
+    def __init__(self, table: Table):
+        self.table = table
+        self.schema = table.arrow_schema()
+        self.key_map: dict[str, tuple[Column, int]] = {}
+        self.defaults: dict[str, Any] = {}
+        for column in table.columns:
+            if column.name in RECORD_COLUMNS:
+                continue
+            self.defaults[column.name] = column.default
+            for rank, key in enumerate(column.attributes):
+                self.key_map[key] = (column, rank)
+
+    def mapped(self, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Coerced column values for the mapped keys of `attrs`, plus the unmapped keys.
+
+        Raises RecordRejected for a value that cannot be coerced.
+        """
+        values: dict[str, Any] = {}
+        ranks: dict[str, int] = {}
+        unmapped = []
+        key_map = self.key_map
+        for key, value in attrs.items():
+            hit = key_map.get(key)
+            if hit is None:
+                unmapped.append(key)
+                continue
+            column, rank = hit
+            if value is None:
+                continue
+            name = column.name
+            previous = ranks.get(name)
+            if previous is not None and previous <= rank:
+                continue  # an alias after the attribute it stands for: the first-listed wins
+            ranks[name] = rank
+            if type(value) is str and column.value_type is ValueType.STRING:
+                values[name] = value
+            else:
+                values[name] = coerce(column, key, value)
+        return values, unmapped
+
+
+class SourceContext:
+    """Attributes shared by a group of records (an OTLP resource + scope, a receiver's fixed
+    attributes), coerced once per table, and the bytes that open their content hashes."""
+
+    def __init__(self, base: dict[str, Any] | None = None, identity_prefix: bytes = b""):
+        self.base = base or {}
+        self.identity_prefix = identity_prefix
+        self._base_rows: dict[str, tuple[dict[str, Any], RecordRejected | None]] = {}
+
+    def base_row(self, plan: TablePlan) -> dict[str, Any]:
+        """Defaults overlaid with the coerced base attributes; raises their RecordRejected."""
+        cached = self._base_rows.get(plan.table.name)
+        if cached is None:
+            try:
+                values, _ = plan.mapped(self.base)
+                cached = ({**plan.defaults, **values}, None)
+            except RecordRejected as exc:
+                cached = ({}, exc)
+            self._base_rows[plan.table.name] = cached
+        if cached[1] is not None:
+            raise cached[1]
+        return cached[0]
+
+
+class RowBuilder:
+    """What turns records into rows, whatever their source. Thread-safe: its only mutable state
+    is a cache of which attribute keys match a redaction pattern."""
+
+    def __init__(self, *, max_extra_attributes: int = 32,
+                 redact_attributes: Iterable[str] = DEFAULT_REDACT_PATTERNS):
+        self.plans = {t.name: TablePlan(t) for t in TABLES}
+        self.max_extra = max_extra_attributes
+        self._redact = [re.compile(p) for p in redact_attributes]
+        self._redacted_keys: dict[str, bool] = {}  # key -> matches a redaction pattern
+
+    def batch(self, now_ms: int | None = None) -> BatchBuilder:
+        """Start the rows of one request; `now_ms` (default: now) stands in for absent times."""
+        return BatchBuilder(self, time.time_ns() // 1_000_000 if now_ms is None else now_ms)
+
+    def extras(self, attrs: dict[str, Any], unmapped: list[str]) -> list[tuple[str, str]]:
+        """The bounded, redacted `attributes` map of a record."""
+        extra = []
+        for key in unmapped:
+            if len(extra) >= self.max_extra:
+                break
+            if key in (EVENT_NAME_ATTRIBUTE, UID_ATTRIBUTE):
+                continue
+            value = attrs[key]
+            secret = self._redacted_keys.get(key)
+            if secret is None:
+                secret = any(pattern.search(key) for pattern in self._redact)
+                if len(self._redacted_keys) < 100_000:
+                    self._redacted_keys[key] = secret
+            if secret:
+                text = REDACTED
+            elif isinstance(value, str):
+                text = value
+            else:
+                text = _json(value)
+            extra.append((key, text[:MAX_EXTRA_VALUE_CHARS]))
+        return extra
+
+
+class BatchBuilder:
+    """The rows of one request, accumulated as column lists, then built as Arrow tables."""
+
+    def __init__(self, rows: RowBuilder, now_ms: int):
+        self.rows = rows
+        self.now_ms = now_ms
+        self.batch = NormalizedBatch()
+        self.columns: dict[str, dict[str, list]] = {
+            name: {c: [] for c in plan.table.column_names} for name, plan in rows.plans.items()}
+
+    def ignore(self, count: int = 1) -> None:
+        """Count records that are not PolicyScope events."""
+        self.batch.ignored += count
+
+    def reject(self, code: str, message: str) -> None:
+        """Count a record the source itself found unusable."""
+        self.batch.reject(RecordRejected(code, message))
+
+    def add(self, context: SourceContext, kind: Any, attrs: dict[str, Any], *,
+            time_ms: int | None = None, observed_ms: int | None = None,
+            trace_id: bytes | str | None = b"", span_id: bytes | str | None = b"",
+            identity: Identity = None, event_id: str | None = None,
+            duration_s: float | None = None) -> None:
+        """File one record as a row, an ignore or a reject (see the module docstring).
+
+        Times are integer milliseconds since the epoch (None: the batch's `now_ms`; the event
+        time of a record without one). Trace and span ids are raw bytes or hex text.
+        `duration_s` fills latency_seconds when no attribute does (a span's duration).
+        """
+        if not kind or not isinstance(kind, str):
+            self.batch.ignored += 1
+            return
+        spec = EVENT_KINDS.get(kind)
+        if spec is None:
+            if kind.startswith("policy."):
+                self.batch.reject(RecordRejected(
+                    "unknown_kind", f"event kind {kind!r} is not known; expected one of "
+                    + ", ".join(EVENT_KINDS)))
+            else:
+                self.batch.ignored += 1
+            return
+        plan = self.rows.plans[spec.table.name]
+        try:
+            base = context.base_row(plan)
+            values, unmapped = plan.mapped(attrs)
+            for required in spec.required:
+                if values.get(required, base[required]) in ("", None):
+                    column = next(c for c in plan.table.columns if c.name == required)
+                    raise RecordRejected(
+                        f"missing_{required}",
+                        f"{kind} needs attribute '{column.attributes[0]}' (column {required})")
+            time_ms = self.now_ms if time_ms is None else _time_ms(time_ms, "event time")
+            observed_ms = self.now_ms if observed_ms is None else _time_ms(observed_ms,
+                                                                           "observed time")
+            values["trace_id"] = trace_id.hex() if type(trace_id) is bytes else \
+                _hex_id(trace_id, "trace_id")
+            values["span_id"] = span_id.hex() if type(span_id) is bytes else \
+                _hex_id(span_id, "span_id")
+        except RecordRejected as exc:
+            self.batch.reject(exc)
+            return
+        if not event_id:
+            uid = attrs.get(UID_ATTRIBUTE)
+            event_id = str(uid) if uid not in (None, "") else ""
+        if not event_id:
+            if identity is None:
+                identity = _json([kind, time_ms, attrs]).encode("utf-8", "surrogatepass")
+            elif callable(identity):
+                identity = identity()
+            digest = hashlib.blake2b(context.identity_prefix, digest_size=16)
+            digest.update(identity)
+            event_id = digest.hexdigest()
+        values["event_id"] = event_id
+        values["event_time"] = time_ms
+        values["observed_time"] = observed_ms
+        values["attributes"] = self.rows.extras(attrs, unmapped)
+        values["event_kind"] = kind
+        if duration_s is not None and "latency_seconds" in base and \
+                values.get("latency_seconds") is None:
+            values["latency_seconds"] = duration_s
+        for name, values_list in self.columns[plan.table.name].items():
+            values_list.append(values[name] if name in values else base[name])
+        self.batch.accepted += 1
+
+    def finish(self) -> NormalizedBatch:
+        for name, plan in self.rows.plans.items():
+            cols = self.columns[name]
+            if cols["event_id"]:
+                self.batch.tables[name] = pa.Table.from_pydict(cols, schema=plan.schema)
+        return self.batch
+
+
+def _json(value: Any) -> str:
+    """Canonical JSON text of a value (keys sorted); never raises for odd keys or types."""
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return json.dumps(repr(value))
+
+
+def _time_ms(value: Any, what: str) -> int:
+    if type(value) is not int:
+        try:
+            if isinstance(value, bool) or value != value:
+                raise ValueError
+            value = int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise RecordRejected("invalid_time", f"{what} {value!r} is not a number of "
+                                 "milliseconds since the epoch") from None
+    if not MIN_TIME_MS <= value <= MAX_TIME_MS:
+        raise RecordRejected("invalid_time", f"{what} {value} ms since epoch is outside "
+                             "1900-01-01..2299-12-31")
+    return value
+
+
+def _hex_id(value: str | None, column: str) -> str:
+    if not value:
+        return ""
+    text = str(value).strip().lower()
+    if not _HEX.fullmatch(text) or len(text) % 2:
+        raise RecordRejected(f"invalid_{column}", f"{column} {value!r} is not hex")
+    return text
