@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from slo.notify.webhook import verify_signature
-from tests.integration.test_crash_recovery import free_port
+from tests.builders.processes import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -4,46 +4,16 @@ lost, nothing is stored twice. The collector runs as a real `policyscope collect
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import psutil
 import pytest
 
-from tests.integration.test_collector_otlp import decision, logs_request, post
+from tests.builders.otlp import decision, logs_request, post
+from tests.builders.processes import free_port, start_collector
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_collector(tmp_path, http_port: int, batch_delay: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYSCOPE_")}
-    env.update({"POLICYSCOPE_BATCH_MAX_DELAY": batch_delay,
-                "POLICYSCOPE_SPOOL_DIR": str(tmp_path / "spool")})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "policyscope.cli", "collector", "--dsn",
-         f"chdb://{tmp_path / 'ch'}", "--http-port", str(http_port), "--grpc-port",
-         str(free_port()), "--log-level", "WARNING"], env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=1)
-            return proc
-        except OSError:
-            assert proc.poll() is None, "collector exited during start-up"
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("collector did not start")
 
 
 def count(http_port: int) -> int:

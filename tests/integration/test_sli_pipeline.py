@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.proto.logs.v1 import logs_pb2
 
 from metrics import jobs
-from tests.integration.test_collector_otlp import kv, logs_request, post, wait_rows
+from tests.builders.otlp import kv, logs_request, post, wait_rows
 
 pytestmark = pytest.mark.integration
 

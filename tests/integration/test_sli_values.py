@@ -759,7 +759,7 @@ def test_a_backfill_and_incremental_runs_at_the_same_points_store_the_same_rows(
 # -- duplicates, through the real collector -----------------------------------------------------
 
 def test_an_event_sent_twice_through_the_collector_counts_once(collector):
-    from tests.integration.test_collector_otlp import logs_request, post, wait_rows
+    from tests.builders.otlp import logs_request, post, wait_rows
 
     request = logs_request(
         record("policy.decision", T("11-02 11:10"), "dup-d1", {

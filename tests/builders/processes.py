@@ -1,0 +1,36 @@
+"""Real processes and ports for the tests: a free loopback port, and a `policyscope
+collector` started as its own process (as a user runs it), waited on until /health answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_collector(tmp_path, http_port: int, batch_delay: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYSCOPE_")}
+    env.update({"POLICYSCOPE_BATCH_MAX_DELAY": batch_delay,
+                "POLICYSCOPE_SPOOL_DIR": str(tmp_path / "spool")})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policyscope.cli", "collector", "--dsn",
+         f"chdb://{tmp_path / 'ch'}", "--http-port", str(http_port), "--grpc-port",
+         str(free_port()), "--log-level", "WARNING"], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=1)
+            return proc
+        except OSError:
+            assert proc.poll() is None, "collector exited during start-up"
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("collector did not start")
