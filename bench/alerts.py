@@ -181,6 +181,66 @@ def build_slos(count: int) -> list:
     return slos
 
 
+# -- the baseline: the same evaluations from raw rows ---------------------------------------------
+
+RAW_COLUMNS = {"team": "team", "service": "service", "policy": "policy_id", "engine": "engine",
+               "environment": "environment", "cluster": "cluster"}
+
+
+def raw_scan_evaluate(client, slos, at: datetime, latency_threshold: float = 0.1) -> list:
+    """The baseline: every SLO's (bad, total) per team and window counted from the raw rows
+    (one scan of `policy_decisions` or the gate events per SLO, `countIf` per window), then
+    the same burn-rate arithmetic (`slo.evaluate._evaluation`). No rollups, no window engine:
+    what a plain implementation over the event tables would do."""
+    from metrics.windows import window_start
+    from slo.evaluate import _evaluation, _period_window, _windows
+
+    out = []
+    for slo in slos:
+        windows = _windows(slo)
+        starts = {w: window_start(at, w) for w in windows}
+        if slo.sli == "M6":
+            table, scope = "policy_events", "event_kind = 'deploy.gate'"
+            total, bad = "1", "gate_outcome = 'blocked'"
+        elif slo.sli == "M1":
+            table, scope, total, bad = "policy_decisions", "1", "1", "outcome = 'error'"
+        else:  # L_under: of decisions with a latency, those over the threshold are bad
+            table, scope = "policy_decisions", "1"
+            total = "latency_seconds IS NOT NULL"
+            bad = f"latency_seconds > {float(latency_threshold)!r}"
+        params = {"at": at, **{f"s{i}": starts[w] for i, w in enumerate(windows)}}
+        where = [scope, "event_time < {at:DateTime64(3, 'UTC')}",
+                 f"event_time >= {{s{windows.index(min(windows, key=lambda w: starts[w]))}"
+                 ":DateTime64(3, 'UTC')}"]
+        for i, (dimension, value) in enumerate(sorted(slo.where.items())):
+            where.append(f"{RAW_COLUMNS[dimension]} = {{w{i}:String}}")
+            params[f"w{i}"] = value
+        counts = ", ".join(
+            f"countIf(({total}) AND event_time >= {{s{i}:DateTime64(3, 'UTC')}}), "
+            f"countIf(({total}) AND ({bad}) AND event_time >= {{s{i}:DateTime64(3, 'UTC')}})"
+            for i in range(len(windows)))
+        by = [RAW_COLUMNS[d] for d in slo.by]
+        parts = [f"'{d}=', {c}" for d, c in zip(slo.by, by)]
+        keys = "concat(" + ", ',', ".join(parts) + ")" if by else "''"
+        rows = client.query(f"SELECT {keys} AS key, {counts} FROM {table} WHERE "
+                            f"{' AND '.join(where)} GROUP BY key", parameters=params).result_rows
+        counted = {}
+        for key, *numbers in rows:
+            for i, w in enumerate(windows):
+                counted[(at, key, w)] = (int(numbers[2 * i + 1]), int(numbers[2 * i]))
+        keys_seen = sorted({k for (_, k, _) in counted}) or [""]
+        out += [_evaluation(slo, at, key, _period_window(slo), counted) for key in keys_seen]
+    return out
+
+
+def same_evaluations(ours: list, theirs: list) -> bool:
+    """Both give every (SLO, dimension values) the same good, total and firing pairs."""
+    def facts(evaluations):
+        return {(e.slo, tuple(sorted(e.dimensions.items()))): (
+            e.good, e.total, tuple(p.firing for p in e.pairs)) for e in evaluations}
+    return facts(ours) == facts(theirs)
+
+
 # -- measuring ------------------------------------------------------------------------------------
 
 class Stages:
@@ -307,8 +367,8 @@ def run(args) -> dict:
         result["slos"] = {sli: sum(s.sli == sli for s in slos) for sli in ("M1", "L_under", "M6")}
         at = end
         stages = Stages({"ClickHouse reads (sources._read)": (metrics.sources.rollups, "_read"),
-                         "window sums, Polars (windows.window_sums)": (metrics.sources.windowed,
-                                                                       "window_sums"),
+                         "window sums, Polars (window_sums.asof_window_sums)": (
+                             metrics.sources.windowed, "asof_window_sums"),
                          "counts() total": (slo.evaluate, "counts")})
         result["other_cores_before"] = wait_idle(args.idle_below, args.wait_idle) \
             if args.wait_idle else None
@@ -340,6 +400,20 @@ def run(args) -> dict:
         median = statistics.median(r["seconds"] for r in warm)
         result["warm_seconds_median"] = round(median, 3)
         log(f"warm evaluate: {[r['seconds'] for r in warm]} s")
+
+        baseline = []
+        for _ in range(max(1, min(args.warm_runs, 3))):
+            record = {}
+            with timed(record):
+                raw = raw_scan_evaluate(client, slos, at)
+            baseline.append(record)
+        result["baseline"] = baseline
+        result["baseline_seconds_median"] = round(statistics.median(
+            r["seconds"] for r in baseline), 3)
+        result["baseline_agrees"] = same_evaluations(evaluations, raw)
+        result["speedup_warm"] = round(result["baseline_seconds_median"] / median, 1)
+        log(f"raw-scan baseline: {[r['seconds'] for r in baseline]} s, agrees: "
+            f"{result['baseline_agrees']}, evaluate is {result['speedup_warm']}x faster")
 
         class NullNotifier:
             name = "null"
@@ -464,6 +538,8 @@ evaluations per point (dimension values per SLO: {', '.join(map(str, dims))}); \
 | `slo.evaluate.evaluate(client, slos, [at])`, warm (median of {len(r['warm'])}: {warm} s) | **{r['warm_seconds_median']} s** | <= {TARGET_S:g} s | **{r['verdict_warm']}** |
 | the same, cold (first call; ClickHouse caches dropped: {', '.join(r['caches_dropped']) or 'none'}) | {r['cold']['seconds']} s | <= {TARGET_S:g} s | {r['verdict_cold']} |
 | `AlertEvaluator.run(at)` steady state (evaluate + lifecycle store + silences + budget policies) | **{r['alert_run_steady_seconds']} s** | <= {TARGET_S:g} s | **{r['verdict_run']}** |
+| baseline, same run: the same evaluations from a raw scan per SLO (`countIf` per window over `policy_decisions` / gate events, then the same burn-rate arithmetic; median of {len(r['baseline'])}) | {r['baseline_seconds_median']} s (same answers: {'yes' if r['baseline_agrees'] else 'NO'}) | | |
+| **ratio: baseline / warm `evaluate`** | **{r['speedup_warm']}x** | | |
 
 Where the time goes (wall seconds inside each function; `counts()` includes the other two):
 cold: {stage_line(r['cold']['stages'])}; warm (first warm run): \

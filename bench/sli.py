@@ -472,7 +472,7 @@ class PeakRss:
 def stage_times(stages: dict[str, float]):
     """Time each SLI family's `compute`, validation and the write while jobs run (the module
     attributes are wrapped for the block and restored after; nothing else changes)."""
-    from metrics import jobs
+    from metrics import jobs, sli_writer
 
     saved = []
 
@@ -492,7 +492,7 @@ def stage_times(stages: dict[str, float]):
     for family in jobs.FAMILIES:
         timed(family, "compute", family.__name__.rsplit(".", 1)[1])
     timed(jobs, "validate_sli_values", "validate (pandera)")
-    timed(jobs, "write", "write sli_values")
+    timed(sli_writer, "write", "write sli_values")
     try:
         yield stages
     finally:

@@ -1,16 +1,22 @@
-"""The dashboards' one query module: every SQL the views run, with bound parameters.
+"""The dashboards' one query module: every SQL the views run, with bound parameters, and
+their reads through the batch layer's read API (`metrics.read`).
 
 Functions take a clickhouse-connect client and return pandas frames; the pages wrap them in
-Streamlit caches. Windows are whole minutes back from now, bound as parameters.
+Streamlit caches. Windows are whole minutes back from now, bound as parameters. The headline
+numbers come from the decision rollups (`decision_totals`), so the p95 shown is the SLI's.
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
 from core.storage import connect
 from dashboards.config import DashboardSettings, current
+from metrics import read
+from metrics.windows import floor_minute
 
 WINDOWS = {"15 minutes": 15, "1 hour": 60, "6 hours": 360, "24 hours": 1440, "7 days": 10080}
 
@@ -29,20 +35,21 @@ def _frame(client: Client, sql: str, minutes: int, columns: list[str]) -> pd.Dat
     return pd.DataFrame(result.result_rows, columns=columns)
 
 
-def decision_totals(client: Client, minutes: int) -> dict[str, float | None]:
-    """Totals for the headline numbers; rates are None when there are no decisions."""
-    frame = _frame(client, f"""
-        SELECT count() AS total,
-               countIf(outcome = 'deny') AS denied,
-               countIf(outcome = 'error') AS errors,
-               quantileExactIf(0.95)(latency_seconds, latency_seconds IS NOT NULL) AS p95
-        FROM policy_decisions WHERE {_SINCE}""", minutes, ["total", "denied", "errors", "p95"])
-    row = frame.iloc[0]
-    total = int(row["total"])
+def decision_totals(client: Client, minutes: int, now: datetime | None = None
+                    ) -> dict[str, float | None]:
+    """The headline numbers over [end - minutes, end), end being the start of the next whole
+    minute (so the current minute's decisions count), from the decision rollups through the
+    read API: p95 is the histogram's, the number the SLI L_p95 gives for the same window.
+    Rates and p95 are None when there are no decisions."""
+    end = floor_minute(now or datetime.now(timezone.utc)) + timedelta(minutes=1)
+    start = end - timedelta(minutes=int(minutes))
+    counts = read.latency_percentiles(client, start, end, {"p95": 0.95}, where={},
+                                      measures=("total", "denies", "errors")).row(0, named=True)
+    total, p95 = int(counts["total"]), counts["p95"]
     return {"total": total,
-            "deny_rate": row["denied"] / total if total else None,
-            "error_rate": row["errors"] / total if total else None,
-            "p95_latency_ms": float(row["p95"]) * 1000 if total and pd.notna(row["p95"]) else None}
+            "deny_rate": counts["denies"] / total if total else None,
+            "error_rate": counts["errors"] / total if total else None,
+            "p95_latency_ms": p95 * 1000 if total and p95 is not None else None}
 
 
 def by_outcome(client: Client, minutes: int) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Batch runs: compute SLIs at evaluation points and write them to `sli_values`.
+"""Batch runs: compute SLIs at evaluation points and write them to `sli_values` (`sli_writer`).
 
 - `run_incremental` (every minute in `policyscope up` / `worker`, or `policyscope batch`):
   evaluates every whole minute since the watermark (at most `max_catchup` of them), and
@@ -22,13 +22,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
-from metrics.sources import utc_datetime
+from metrics import sli_writer
+from metrics import sources
 from metrics.sli import agents, alerting, coverage, decisions, deploys, false_positives
 from metrics.sli import rates, remediation
-from metrics.sli.base import OUTPUT, Context, empty
+from metrics.sli.base import Context, empty
 from metrics.windows import WINDOWS, floor_minute
 from core import storage
 from schemas.frames import validate_sli_values
@@ -40,7 +40,7 @@ JOB = "sli"
 
 
 @dataclass
-class RunReport:
+class BatchReport:
     points: int
     rows: int
     seconds: float
@@ -123,7 +123,7 @@ class _Connections:
 
 def _finish_and_write(client: Client, frame: pl.DataFrame) -> int:
     # validated before the filter: the rows it keeps are a subset
-    return write(client, without_empty_breakdowns(validate_sli_values(frame)))
+    return sli_writer.write(client, without_empty_breakdowns(validate_sli_values(frame)))
 
 
 def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
@@ -135,7 +135,7 @@ def without_empty_breakdowns(frame: pl.DataFrame) -> pl.DataFrame:
 
     Only groups with an empty row can go, and those are few: they are found first, then the
     rows of the ones with no events anywhere dropped -- each group named by one integer
-    packed from its minute and the dictionary codes of its strings (3-4x faster than
+    packed from its minute and the dictionary codes of its strings (much faster than
     grouping every row by the four columns)."""
     keeps = (pl.col("total").fill_null(0) > 0) | (pl.col("good").fill_null(0) > 0) | (
         pl.col("dimension") == "")
@@ -176,82 +176,9 @@ def _group_key(frame: pl.DataFrame) -> pl.Series:
     return pl.Series("group", key)
 
 
-LOW_CARDINALITY = ["sli", "window", "dimension", "dimension_value"]  # sli_values' types
-
-
-def write(client: Client, frame: pl.DataFrame, computed_at: datetime | None = None) -> int:
-    """Insert rows into `sli_values` as compact Arrow: LowCardinality columns as dictionaries
-    with the narrowest index type (they map onto LowCardinality directly), `at` as epoch
-    seconds (a DateTime), and `computed_at` left to the column's default, the server's clock,
-    unless given. A backfill's 7.8M rows are 239 MB instead of 418 MB this way."""
-    if not frame.height:
-        return 0
-    table = frame.with_columns(  # chunks as they are: the IPC stream sends them in turn
-        pl.col(LOW_CARDINALITY).cast(pl.Categorical),
-        pl.col("at").dt.epoch("s").cast(pl.UInt32),
-        *([pl.lit(computed_at).cast(pl.Datetime("ms", "UTC")).alias("computed_at")]
-          if computed_at else [])).to_arrow()
-    columns = [_narrow_dictionary(table.column(name).combine_chunks())
-               if name in LOW_CARDINALITY else table.column(name) for name in table.column_names]
-    storage.insert_arrow(client, "sli_values", pa.table(columns, names=table.column_names),
-                         settings=INSERT_SETTINGS)
-    return frame.height
-
-
-# Rows of one run never repeat a key, so ReplacingMergeTree's merge at insert time has nothing
-# to replace: skipping it halves the insert (2.7M rows: 2.5-2.9 s -> 1.4-1.5 s). And one part
-# per insert (a call's rows are bounded by one family's), not one per million rows: fewer
-# parts for the background merges to rewrite (a 30-day backfill: 16 -> 12 parts, ~0.4 CPU-s).
-INSERT_SETTINGS = {"optimize_on_insert": 0, "max_insert_block_size": 100_000_000,
-                   "min_insert_block_size_rows": 100_000_000,
-                   "min_insert_block_size_bytes": 10_000_000_000}
-
-
-def _narrow_dictionary(column: pa.DictionaryArray) -> pa.DictionaryArray:
-    size = len(column.dictionary)
-    index = pa.int8() if size <= 127 else pa.int16() if size <= 32767 else pa.int32()
-    return pa.DictionaryArray.from_arrays(column.indices.cast(index), column.dictionary)
-
-
 def watermark(client: Client) -> tuple[datetime | None, datetime | None]:
-    rows = client.query("SELECT last_at, ingested_through FROM sli_watermark FINAL "
-                        "WHERE job = {job:String}", parameters={"job": JOB}).result_rows
-    if not rows:
-        return None, None
-    last_at, through = rows[0]
-    return last_at.replace(tzinfo=timezone.utc), through.replace(tzinfo=timezone.utc)
-
-
-def _ingested_through(client: Client) -> datetime:
-    value = client.command(
-        "SELECT greatest((SELECT max(max_ingested_at) FROM decisions_1m), "
-        "(SELECT max(ingested_at) FROM policy_events), (SELECT max(triaged_at) FROM "
-        "triage_verdicts), (SELECT max(ingested_at) FROM alert_events), "
-        "toDateTime64(0, 3, 'UTC'))")
-    text = str(value)
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-
-
-def _late_minutes(client: Client, since: datetime, before: datetime) -> datetime | None:
-    """The earliest event minute before `before` that gained rows ingested after `since`."""
-    value = client.command(
-        "SELECT min(m) FROM (SELECT min(minute) AS m FROM decisions_1m "  # a row of a minute
-        "WHERE minute < {before:DateTime('UTC')} "  # ingested later <=> its max is later
-        "AND max_ingested_at > {since:DateTime64(3, 'UTC')} HAVING count() > 0 "
-        "UNION ALL SELECT toStartOfMinute(min(event_time)) FROM policy_events "
-        "WHERE ingested_at > {since:DateTime64(3, 'UTC')} "
-        "AND event_time < {before:DateTime64(3, 'UTC')} HAVING count() > 0 "
-        "UNION ALL SELECT toStartOfMinute(min(subject_time)) FROM triage_verdicts "
-        "WHERE triaged_at > {since:DateTime64(3, 'UTC')} "
-        "AND subject_time < {before:DateTime64(3, 'UTC')} HAVING count() > 0 "
-        "UNION ALL SELECT toStartOfMinute(min(at)) FROM alert_events "
-        "WHERE ingested_at > {since:DateTime64(3, 'UTC')} "
-        "AND at < {before:DateTime64(3, 'UTC')} HAVING count() > 0)",
-        parameters={"since": since, "before": before})
-    text = str(value)
-    if not text or text.startswith("1970") or text == "\\N":
-        return None
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    """(the last evaluation time written, the newest ingest it had seen), or (None, None)."""
+    return sources.watermark(client, JOB)
 
 
 def _set_watermark(client: Client, last_at: datetime, through: datetime) -> None:
@@ -262,13 +189,13 @@ def _set_watermark(client: Client, last_at: datetime, through: datetime) -> None
 
 def run_incremental(client: Client, now: datetime | None = None, *, max_catchup: int = 60,
                     late_horizon: int = 60, latency_threshold: float = 0.1,
-                    memo: dict | None = None) -> RunReport:
+                    memo: dict | None = None) -> BatchReport:
     """One scheduled run as of `now` (default: the current time). A scheduler passes the same
     `memo` dict to every run: the latest report of each entity state is then kept between
     runs and only newer rows are read (`sources.report_histories`)."""
     started = time.perf_counter()
     at = floor_minute(now or datetime.now(timezone.utc))
-    through = _ingested_through(client)
+    through = sources.ingested_through(client)
     last_at, seen_through = watermark(client)
     if last_at is None or at - last_at > timedelta(minutes=max_catchup):
         points = [at]
@@ -277,18 +204,18 @@ def run_incremental(client: Client, now: datetime | None = None, *, max_catchup:
                   for i in range(int((at - last_at) / timedelta(minutes=1)))]
     late_points: list[datetime] = []
     if last_at is not None and seen_through is not None:
-        late = _late_minutes(client, seen_through, last_at)
+        late = sources.late_minutes(client, seen_through, last_at)
         if late is not None:
             first = max(late + timedelta(minutes=1), last_at - timedelta(minutes=late_horizon))
             late_points = [first + timedelta(minutes=i) for i in
                            range(int((last_at - first) / timedelta(minutes=1)) + 1)]
     all_points = sorted(set(points) | set(late_points))
     if not all_points:
-        return RunReport(0, 0, time.perf_counter() - started)
-    rows = write(client, compute(client, all_points, latency_threshold=latency_threshold,
-                                 memo=memo))
+        return BatchReport(0, 0, time.perf_counter() - started)
+    rows = sli_writer.write(client, compute(client, all_points,
+                                        latency_threshold=latency_threshold, memo=memo))
     _set_watermark(client, max(at, last_at or at), through)
-    report = RunReport(len(all_points), rows, time.perf_counter() - started, len(late_points))
+    report = BatchReport(len(all_points), rows, time.perf_counter() - started, len(late_points))
     log.info("SLI batch at %s: %d points (%d re-evaluated for late data), %d rows in %.2fs",
              at.isoformat(), report.points, report.late_points, rows, report.seconds)
     return report
@@ -297,14 +224,15 @@ def run_incremental(client: Client, now: datetime | None = None, *, max_catchup:
 def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
              step: timedelta = timedelta(hours=1), chunk: int = 744,
              latency_threshold: float = 0.1,
-             progress: Callable[[int, int], None] | None = None) -> RunReport:
+             progress: Callable[[int, int], None] | None = None) -> BatchReport:
     """Evaluate points every `step` over (until - span, until], `chunk` points per pass over
     the rollups (the default: 31 days of hourly points in one). `progress(done, total)`
     counts (chunk, SLI family) steps. Each family's rows are filtered, validated and
     written by two writer threads while the next family computes: one filters in Polars
     while the other inserts (ClickHouse's native time), so the two cores stay busy; each
     writer has its own connection (`storage.another`), so inserts run while the next
-    family reads (one client runs one call at a time: 8.8 s -> 7.6-7.9 s for 30 days)."""
+    family reads (one client runs one call at a time, so a shared one would serialize
+    them)."""
     started = time.perf_counter()
     end = floor_minute(until or datetime.now(timezone.utc))
     count = int(span / step)
@@ -314,14 +242,15 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
     steps = len(chunks) * len(FAMILIES)
     readers, writers = _Connections(client), _Connections(client)
     try:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sli-write") as writer:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sli-write") as write_pool:
             pending: list[Future] = []
             for i, part in enumerate(chunks):
                 for j, frame in enumerate(compute_families(
                         client, part, latency_threshold=latency_threshold,
                         connections=readers)):
-                    pending += [writer.submit(lambda rows: _finish_and_write(writers(), rows),
-                                              piece) for piece in _halves(frame)]
+                    pending += [write_pool.submit(
+                        lambda rows: _finish_and_write(writers(), rows), piece)
+                        for piece in _halves(frame)]
                     if progress is not None:
                         progress(i * len(FAMILIES) + j + 1, steps)
             rows = sum(f.result() for f in pending)
@@ -330,30 +259,14 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
         writers.close()
     last_at, _ = watermark(client)
     if last_at is None or end > last_at:
-        _set_watermark(client, end, _ingested_through(client))
-    return RunReport(len(points), rows, time.perf_counter() - started)
+        _set_watermark(client, end, sources.ingested_through(client))
+    return BatchReport(len(points), rows, time.perf_counter() - started)
 
 
 def read_values(client: Client, *, sli: str | None, window: str | None, by: str | None,
                 at: datetime | None) -> pl.DataFrame:
-    """Stored SLI values at `at` (default: the latest evaluation time stored)."""
-    conditions, params = ["1"], {}
-    if sli:
-        conditions.append("sli = {sli:String}")
-        params["sli"] = sli
-    if window:
-        conditions.append("window = {window:String}")
-        params["window"] = window
-    conditions.append("dimension = {dimension:String}")
-    params["dimension"] = by or ""
-    where = " AND ".join(conditions)
-    if at is None:
-        point = "(SELECT max(at) FROM sli_values WHERE " + where + ")"
-    else:
-        point = "{at:DateTime('UTC')}"
-        params["at"] = floor_minute(at)
-    sql = (f"SELECT {', '.join(OUTPUT)} FROM sli_values FINAL WHERE {where} AND at = {point} "
-           "ORDER BY sli, window, dimension, dimension_value")
-    frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
-    assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(utc_datetime(frame, "at"))
+    """Stored SLI values: moved to `metrics.read.sli_values` (kept for `sli show` until the
+    CLI calls that)."""
+    from metrics.read import sli_values
+
+    return sli_values(client, sli=sli, window=window, by=by, at=at)

@@ -29,6 +29,7 @@ from schemas.events import (
     SEVERITIES,
     VIOLATION_STATUSES,
 )
+from schemas.slis import SLIS
 
 _UTC_MS = {"time_unit": "ms", "time_zone": "UTC"}
 
@@ -88,7 +89,7 @@ FRAMES: dict[str, type[pa.DataFrameModel]] = {
 
 
 # SLIs whose value is a ratio good / total in [0, 1]; the others are durations, rates, counts.
-RATIO_SLIS = ("M1", "M2", "M4", "M6", "M7", "M8", "M9", "L_under")
+RATIO_SLIS: tuple[str, ...] = tuple(s.id for s in SLIS.values() if s.kind == "ratio")
 
 
 class SliValueFrame(pa.DataFrameModel):

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class RunReport:
+class EvaluationReport:
     evaluations: int = 0
     transitions: list[tuple[str, str, str]] = field(default_factory=list)  # (slo, tier, kind)
     notified: int = 0
@@ -82,9 +82,9 @@ class AlertEvaluator:
         self.latency_threshold = latency_threshold
         self.store = AlertStore(client)
 
-    def run(self, at: datetime | None = None) -> RunReport:
+    def run(self, at: datetime | None = None) -> EvaluationReport:
         at = floor_minute(at or datetime.now(timezone.utc))
-        report = RunReport()
+        report = EvaluationReport()
         if not self.slos:
             return report
         evaluations = evaluate(self.client, self.slos, [at],

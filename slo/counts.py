@@ -1,10 +1,11 @@
 """The event counts an SLO is judged on: (numerator, total) of its SLI per window and per value
 of its `by` dimensions, restricted by its `where` filter, at one or many evaluation times.
 
-SLIs with rollups (M1, L_under, M6) support any `where` and `by` combination: the rollups are
-queried filtered and grouped directly, and windows are summed exactly (metrics/windows.py).
-The other ratio SLIs (M2, M4, M7, M8, M9) come from their SLI family, which breaks values down
-one dimension at a time, so their SLOs may use one dimension in `where` or in `by`, not more.
+Which SLI is counted how is the catalogue's (schemas/slis.py). SLIs with rollup counts (M1,
+L_under, M6) support any `where` and `by` combination: their rollup's window sums are read
+filtered and grouped directly through the read API (`metrics.read`), exact to the minute. The
+other ratio SLIs (M2, M4, M7, M8, M9) come from their SLI family, which breaks values down one
+dimension at a time, so their SLOs may use one dimension in `where` or in `by`, not more.
 """
 
 from __future__ import annotations
@@ -14,37 +15,54 @@ from datetime import datetime
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from metrics import sources
+from metrics import read, sources
 from metrics.latency import BUCKET_COUNT, count_at_or_under
 from metrics.sli import agents, alerting, coverage, false_positives
 from metrics.sli.base import Context
-from metrics.windows import pairs
+from metrics.windows import intervals
+from schemas.slis import SLIS, SLO_SLIS
 
 COLUMNS = ["at", "window", "key", "numerator", "total"]
-ROLLUP_SLIS = {"M1", "L_under", "M6"}
-FAMILY_OF = {"M2": coverage, "M9": coverage, "M4": false_positives, "M7": alerting,
-             "M8": agents}
+ROLLUP_SLIS = frozenset(s for s in SLO_SLIS if SLIS[s].multi_dimension)
+# the family modules of the other SLO SLIs, by the catalogue's family name
+FAMILIES = {module.__name__.rsplit(".", 1)[-1]: module
+            for module in (agents, alerting, coverage, false_positives)}
+FAMILY_OF = {s: FAMILIES[SLIS[s].family] for s in SLO_SLIS if s not in ROLLUP_SLIS}
 
 
 class UnsupportedSlo(ValueError):
     """The SLO asks for a breakdown its SLI cannot give."""
 
 
-def _measures(sli: str, latency_threshold: float) -> dict[str, pl.Expr]:
-    """The rollup measures an SLI reads, and its (numerator, total) from them."""
-    if sli == "M1":
-        return {"measures": ["total", "errors"],
-                "numerator": pl.col("total") - pl.col("errors"), "total": pl.col("total")}
-    if sli == "M6":
-        return {"measures": ["total", "blocked"], "numerator": pl.col("blocked"),
-                "total": pl.col("total")}
-    under = f"under_{count_at_or_under([1] * BUCKET_COUNT, latency_threshold)}"
-    return {"measures": ["latency_count", under], "numerator": pl.col(under),
-            "total": pl.col("latency_count")}
+def _formula(text: str, names: dict[str, str]) -> tuple[pl.Expr, list[str]]:
+    """A catalogue count formula ('total - errors', 'blocked') as an expression over the
+    measures it names (renamed by `names`), and those measures."""
+    terms = text.split()
+    measures = [names.get(t, t) for t in terms[::2]]
+    expr = pl.col(measures[0])
+    for sign, measure in zip(terms[1::2], measures[1:]):
+        if sign not in ("+", "-"):
+            raise ValueError(f"a count formula adds and subtracts measures, got {text!r}")
+        expr = expr + pl.col(measure) if sign == "+" else expr - pl.col(measure)
+    return expr, measures
+
+
+def _measures(sli: str, latency_threshold: float) -> dict:
+    """The rollup measures an SLI reads, and its (numerator, total) from them: the
+    catalogue's formulas, `under` being the decisions at or under the latency threshold."""
+    counted = SLIS[sli].counts
+    assert counted is not None, sli
+    names = {"under": f"under_{count_at_or_under([1] * BUCKET_COUNT, latency_threshold)}"}
+    numerator, of_numerator = _formula(counted.numerator, names)
+    total, of_total = _formula(counted.total, names)
+    return {"measures": list(dict.fromkeys([*of_total, *of_numerator])),
+            "numerator": numerator, "total": total}
 
 
 def _rollup_of(sli: str, where: dict[str, str], by: list[str]) -> sources.Rollup:
-    rollup = sources.GATES if sli == "M6" else sources.DECISIONS
+    counted = SLIS[sli].counts
+    assert counted is not None, sli
+    rollup = read.rollup(counted.rollup)
     unknown = [d for d in [*where, *by] if d not in rollup.dimensions]
     if unknown:
         raise UnsupportedSlo(f"{sli} has no dimension {unknown[0]!r}; it has "
@@ -78,8 +96,8 @@ def _rollup_counts(client: Client, sli: str, where: dict[str, str], by: list[str
     key = _cache_key(sli, where, by, points, windows, latency_threshold)
     if cache is not None and key in cache:  # SLOs sharing an SLI, filter and breakdown
         return cache[key]
-    spans = pairs(points, windows)
-    sums = sources.rollup_window_sums(client, rollup, spans, plan["measures"], where, by)
+    spans = intervals(points, windows)
+    sums = read.interval_sums(client, rollup, spans, plan["measures"], where, by)
     counted = _counted(sums, spans, plan, by)
     if cache is not None:
         cache[key] = counted
@@ -106,9 +124,9 @@ def prefetch(client: Client, requests: list[tuple[str, dict[str, str], list[str]
         rollup = group[0][0]
         plans = [_measures(sli, latency_threshold) for _, sli, _, _, _ in group]
         measures = list(dict.fromkeys(m for plan in plans for m in plan["measures"]))
-        spans = pairs(points, sorted({w for *_, windows in group for w in windows}))
-        sums = sources.window_totals_sets(client, rollup, spans, measures,
-                                          [(where, by) for _, _, where, by, _ in group])
+        spans = intervals(points, sorted({w for *_, windows in group for w in windows}))
+        sums = read.interval_sums_sets(client, rollup, spans, measures,
+                                     [(where, by) for _, _, where, by, _ in group])
         for (_, sli, where, by, windows), plan, frame in zip(group, plans, sums):
             own = spans.filter(pl.col("window").is_in(windows))
             filled = sources.fill_windows(frame.filter(pl.col("window").is_in(windows)),

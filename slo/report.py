@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from clickhouse_connect.driver.client import Client
 
 from metrics.windows import floor_minute
+from schemas.tables import BUDGET_POLICY_EVENTS
 from slo.evaluate import Evaluation, evaluate
 from slo.lifecycle import FIRING, PENDING, RESOLVED, TIERS, advance
 
@@ -39,8 +40,8 @@ def status(client: Client, slos, at: datetime, *, latency_threshold: float = 0.1
 
 
 def _budget_actions(client: Client) -> dict[tuple, list[dict]]:
-    rows = client.query("SELECT slo, dimensions, threshold, action, at FROM budget_policy_events "
-                        "FINAL ORDER BY at").result_rows
+    rows = client.query("SELECT slo, dimensions, threshold, action, at FROM "
+                        f"{BUDGET_POLICY_EVENTS} FINAL ORDER BY at").result_rows
     found: dict[tuple, list[dict]] = {}
     for slo, dims, threshold, action, at in rows:
         found.setdefault((slo, tuple(sorted(dict(dims).items()))), []).append(

@@ -26,7 +26,9 @@ def render() -> None:
     cols[2].metric("Error rate", "—" if totals["error_rate"] is None
                    else f"{totals['error_rate']:.2%}")
     cols[3].metric("p95 latency", "—" if totals["p95_latency_ms"] is None
-                   else f"{totals['p95_latency_ms']:.2f} ms")
+                   else f"{totals['p95_latency_ms']:.2f} ms",
+                   help="From the latency histogram, interpolated within a bucket: the same "
+                        "number as the SLI L_p95 over this window")
     if not totals["total"]:
         st.info("No decisions in this window yet. Send OTLP logs with event_name "
                 "`policy.decision` to :4317 (gRPC) or :4318 (HTTP), or run `policyscope demo`.")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import polars as pl
 
 from metrics import sources
-from metrics.sli.base import Context, lookback_start, ratio, span_times, window_rows
-from metrics.sli.latest import latest_reports, window_sums
+from metrics.sli.base import Context, lookback_start, ratio, window_rows
+from metrics.sli.latest import latest_reports, window_counts
+from schemas import slis
 
-DIMENSIONS = {"engine": "engine", "team": "team", "environment": "environment",
-              "cluster": "cluster"}
+DIMENSIONS = slis.family_dimensions("agents")  # name -> column (schemas/slis.py)
 DEFAULT_INTERVAL_S = 60.0
 
 
@@ -28,11 +28,11 @@ def compute(ctx: Context) -> pl.DataFrame:
     status_ok = beats.get_column("agent_status").is_in(["healthy", ""]).fill_null(False)
     interval = beats.get_column("heartbeat_interval_seconds").fill_null(DEFAULT_INTERVAL_S)
     status_ok, interval = status_ok.to_numpy(), interval.to_numpy()
-    at, _ = span_times(ctx)
+    at, _ = ctx.interval_times
     cells = []
     for latest in latest_reports(ctx, beats, "agent_id", DIMENSIONS):
         # seconds from whole milliseconds, times 1 / 1000 as Polars divides: the same bits
         age = (at[latest.point] - latest.time) // 1000 * (1 / 1000.0)
         healthy = status_ok[latest.state] & (age <= 2 * interval[latest.state])
-        cells.append(window_sums(ctx, latest, {"good": healthy}))
+        cells.append(window_counts(ctx, latest, {"good": healthy}))
     return ratio(window_rows(ctx, cells), "M8", pl.col("good"), pl.col("n"))

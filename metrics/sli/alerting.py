@@ -11,23 +11,16 @@ import polars as pl
 
 from metrics import sources
 from metrics.sli.base import Context, lookback_start, ratio, window_rows
-from metrics.sli.latest import histories_of, latest_reports, window_sums
+from metrics.sli.latest import histories_of, latest_reports, window_counts
+from schemas import slis
 
-DIMENSIONS = {"team": "team", "service": "service", "slo": "slo"}
-ALERTS_SQL = """
-    SELECT at AS event_time, alert_id, slo, severity, team, service
-    FROM alert_events
-    WHERE state = 'firing' AND at >= {start:DateTime64(3, 'UTC')}
-      AND at < {end:DateTime64(3, 'UTC')}
-    ORDER BY at"""
+DIMENSIONS = slis.family_dimensions("alerting")  # name -> column (schemas/slis.py)
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    fired = sources.table_rows(ctx.client, ALERTS_SQL, {"start": lookback_start(ctx),
-                                                        "end": max(ctx.points)})
-    fired = fired.with_columns(sources.utc_datetime(fired, "event_time"))
+    fired = sources.fired_alerts(ctx.client, lookback_start(ctx), max(ctx.points))
     histories = histories_of(fired, ["alert_id", "severity", *DIMENSIONS.values()])
     page = (histories.get_column("severity") == "page").fill_null(False).to_numpy()
-    cells = [window_sums(ctx, latest, {"good": page[latest.state]})
+    cells = [window_counts(ctx, latest, {"good": page[latest.state]})
              for latest in latest_reports(ctx, histories, "alert_id", DIMENSIONS)]
     return ratio(window_rows(ctx, cells), "M7", pl.col("good"), pl.col("n"))

@@ -8,6 +8,11 @@ dimension value). For a ratio SLI `good` is its numerator and `total` its denomi
 Rows are grouped per dimension either as long rows (`to_long`: each row once per dimension) or,
 for the families that work on sorted arrays, as codes (`breakdowns`: per dimension, each row's
 index into that dimension's distinct values); `window_rows` turns such indexes back into rows.
+
+A family is its definition: frames in, rows out. It reads only through `metrics.sources`
+(with `ctx.client`), sums windows with `metrics.window_sums`, and returns each SLI's rows in
+`sli_values`' key order (`metrics.sli_writer.KEY_ORDER`), which `window_rows`, the dense window
+sums and `by_sli` keep.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import numpy as np
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from metrics.windows import pairs, sort_ranks
+from metrics.windows import intervals as intervals_of
+from metrics.sli_writer import sort_ranks
 
 T = TypeVar("T")
 # the labels are categoricals: few distinct values in millions of rows, written as the
@@ -46,6 +52,26 @@ class Context:
     cache: dict = field(default_factory=dict)
     memo: dict | None = None  # kept between scheduled runs by the scheduler (sources read it)
     locks: dict = field(default_factory=dict, repr=False)  # shared by `replace`d copies
+
+    @property
+    def intervals(self) -> pl.DataFrame:
+        """Every (point, window) of the run with its start: at, window, start (points in
+        `points` order, each with its windows in `windows` order)."""
+        return self.cached("intervals", lambda: intervals_of(self.points, self.windows))
+
+    @property
+    def interval_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """`intervals` as microseconds since the epoch: the points (shape P, in `points`
+        order) and the window starts (shape P x W, `windows` order), for the families on
+        sorted arrays."""
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            frame = self.intervals
+            shape = (len(self.points), len(self.windows))
+            at = frame.get_column("at").dt.epoch("us").to_numpy().reshape(shape)[:, 0].copy()
+            start = frame.get_column("start").dt.epoch("us").to_numpy().reshape(shape)
+            return at, start
+
+        return self.cached("interval_times", make)
 
     def cached(self, key: str, make: Callable[[], T]) -> T:
         """`cache[key]`, made by `make()` once even when families on several threads ask
@@ -86,24 +112,6 @@ def lookback_start(ctx: Context, extra_days: int = 0) -> datetime:
     return min(required_times(ctx.points, ctx.windows)) - timedelta(days=extra_days)
 
 
-def spans(ctx: Context) -> pl.DataFrame:
-    """Every (point, window) of the run with its start: at, window, start."""
-    return ctx.cached("spans", lambda: pairs(ctx.points, ctx.windows))
-
-
-def span_times(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-    """`spans` as microseconds since the epoch: the points (shape P, in `ctx.points` order) and
-    the window starts (shape P x W, `ctx.windows` order), for the families on sorted arrays."""
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        frame = spans(ctx)
-        shape = (len(ctx.points), len(ctx.windows))
-        at = frame.get_column("at").dt.epoch("us").to_numpy().reshape(shape)[:, 0].copy()
-        start = frame.get_column("start").dt.epoch("us").to_numpy().reshape(shape)
-        return at, start
-
-    return ctx.cached("span_times", make)
-
-
 def epoch_us(column: pl.Series) -> np.ndarray:
     """A datetime column as microseconds since the epoch (int64)."""
     return column.dt.epoch("us").to_numpy()
@@ -116,11 +124,11 @@ def group_order(group: np.ndarray, key: np.ndarray, *, stable: bool = False) -> 
     if not key.size:
         return np.zeros(0, dtype=np.int64)
     low = int(key.min())
-    span = int(key.max()) - low + 1
-    if (int(group.max()) + 1) * span >= 2**62:
+    width = int(key.max()) - low + 1
+    if (int(group.max()) + 1) * width >= 2**62:
         return np.lexsort((key, group))
-    combined = group * span + (key - low)
-    order = np.argsort(combined)  # quicksort: several times faster than a stable sort
+    combined = group * width + (key - low)
+    order = np.argsort(combined)  # quicksort: faster than a stable sort
     if stable and (np.diff(combined[order]) == 0).any():
         order = np.argsort(combined, kind="stable")
     return order
@@ -185,11 +193,11 @@ class Cells:
 
 def window_rows(ctx: Context, cells: list[Cells]) -> pl.DataFrame:
     """Cells as rows: at, window, dimension, dimension_value and the cells' columns (NaN in a
-    float column becomes null), in one frame -- in `sli_values`' key order (window,
-    dimension, dimension_value, at; names and values by their text, as ClickHouse orders
-    them), so an SLI's rows made from it arrive sorted and ClickHouse skips sorting them."""
+    float column becomes null), in one frame -- in `sli_values`' key order without the SLI
+    (`sli_writer.KEY_ORDER`: window, dimension, dimension_value, at; names and values by their
+    text), so an SLI's rows made from it arrive sorted and ClickHouse skips sorting them."""
     points, names, window_rank = ctx.cached("window_rows", lambda: (
-        pl.Series("at", span_times(ctx)[0]).cast(OUTPUT["at"]),
+        pl.Series("at", ctx.interval_times[0]).cast(OUTPUT["at"]),
         pl.Series("window", [*ctx.windows, INSTANT], dtype=pl.Categorical),
         sort_ranks(pl.DataFrame({"window": [*ctx.windows, INSTANT]}), ["window"])))
     cells = sorted(cells, key=lambda c: c.breakdown.dimension)  # a cell's rank: its index
@@ -216,7 +224,7 @@ def window_rows(ctx: Context, cells: list[Cells]) -> pl.DataFrame:
 
 def by_sli(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """Frames of one SLI each, one after the other in order of their SLI ids: with each
-    part's rows in key order, the whole is in `sli_values`' key order."""
+    part's rows in key order, the whole is in `sli_values`' key order (`sli_writer.KEY_ORDER`)."""
     return pl.concat(sorted(parts, key=lambda part: str(part.get_column("sli")[0])
                             if part.height else ""), rechunk=False)
 
@@ -225,7 +233,7 @@ def complete(ctx: Context, frame: pl.DataFrame, defaults: dict[str, object]) -> 
     """Add the overall row of every (point, window) that has none (an empty window), with
     `defaults` (e.g. good 0, total 0) so its value comes out null; those rows come last, by
     window and time (all of them, when nothing was read: then in key order)."""
-    overall = spans(ctx).select("at", "window").sort("window", "at").with_columns(
+    overall = ctx.intervals.select("at", "window").sort("window", "at").with_columns(
         dimension=pl.lit(""), dimension_value=pl.lit(""))
     overall = overall.with_columns(  # as the frame has them: strings or categoricals
         pl.col(c).cast(frame.schema[c]) for c in LABELS if c in frame.columns)

@@ -22,13 +22,12 @@ from metrics.sli.base import (
     codes_of,
     lookback_start,
     ratio,
-    span_times,
     window_rows,
 )
-from metrics.sli.latest import latest_reports, window_sums
+from metrics.sli.latest import latest_reports, window_counts
+from schemas import slis
 
-DIMENSIONS = {"team": "team", "service": "service", "environment": "environment",
-              "cluster": "cluster"}
+DIMENSIONS = slis.family_dimensions("coverage")  # name -> column (schemas/slis.py)
 SBOM_LOOKBACK_DAYS = 90
 NO_SBOM = np.iinfo(np.int64).max
 
@@ -53,12 +52,12 @@ def compute(ctx: Context) -> pl.DataFrame:
     images, image = codes_of(inventory.get_column("image"))
     has_image = (inventory.get_column("image").fill_null("") != "").to_numpy()
     sbom_time = first_sboms(ctx, images)
-    at, _ = span_times(ctx)
+    at, _ = ctx.interval_times
     m2, m9 = [], []
     for latest in latest_reports(ctx, inventory, "workload_id", DIMENSIONS):
-        m2.append(window_sums(ctx, latest, {"good": enforced[latest.state]}))
+        m2.append(window_counts(ctx, latest, {"good": enforced[latest.state]}))
         imaged = latest.select(has_image[latest.state])
         has_sbom = sbom_time[image[imaged.state]] < at[imaged.point]
-        m9.append(window_sums(ctx, imaged, {"good": has_sbom}, distinct=image))
+        m9.append(window_counts(ctx, imaged, {"good": has_sbom}, distinct=image))
     return by_sli([ratio(window_rows(ctx, m2), "M2", pl.col("good"), pl.col("n")),
                    ratio(window_rows(ctx, m9), "M9", pl.col("good"), pl.col("n"))])

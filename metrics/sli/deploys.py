@@ -11,11 +11,11 @@ from __future__ import annotations
 import polars as pl
 
 from metrics import sources
-from metrics.sli.base import Context, complete, ratio, spans
+from metrics.sli.base import Context, complete, ratio
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    frame = sources.rollup_window_sums(ctx.client, sources.GATES, spans(ctx),
+    frame = sources.rollup_window_sums(ctx.client, sources.GATES, ctx.intervals,
                                        ["total", "blocked", "overridden"])
     frame = complete(ctx, frame, {"total": 0, "blocked": 0, "overridden": 0})
     return ratio(frame, "M6", pl.col("blocked"), pl.col("total"))

@@ -4,8 +4,8 @@ Verdicts count in the window of their subject's time (when the triaged deny or v
 happened). good (the numerator) = verdicts `false_positive`, total = all verdicts
 (`true_positive` + `false_positive`); value = FP / triaged. Untriaged work is reported apart as
 M4_untriaged (in `total` and `value`): deny decisions in the window (decision rollups, in
-`good`) minus the decisions triaged, never below 0. Overall, by team, service, policy, engine, environment,
-cluster. An empty window: total 0, value null.
+`good`) minus the decisions triaged, never below 0. Overall, by team, service, policy, engine,
+environment, cluster. An empty window: total 0, value null.
 """
 
 from __future__ import annotations
@@ -21,33 +21,23 @@ from metrics.sli.base import (
     lookback_start,
     ratio,
     shape,
-    spans,
     to_long,
 )
-from metrics.windows import bucket_sums
+from metrics.window_sums import event_window_sums
+from schemas import slis
 
-DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id", "engine": "engine",
-              "environment": "environment", "cluster": "cluster"}
+DIMENSIONS = slis.family_dimensions("false_positives")  # name -> column (schemas/slis.py)
 KEYS = ["dimension", "dimension_value"]
-VERDICTS_SQL = """
-    SELECT subject_time AS event_time, subject_kind, verdict, team, service, policy_id, engine,
-           environment, cluster
-    FROM triage_verdicts FINAL
-    WHERE subject_time >= {start:DateTime64(3, 'UTC')}
-      AND subject_time < {end:DateTime64(3, 'UTC')}
-    ORDER BY subject_time"""
 
 
 def compute(ctx: Context) -> pl.DataFrame:
-    verdicts = sources.table_rows(ctx.client, VERDICTS_SQL, {
-        "start": lookback_start(ctx), "end": max(ctx.points)})
+    verdicts = sources.triage_verdicts(ctx.client, lookback_start(ctx), max(ctx.points))
     verdicts = verdicts.with_columns(
-        sources.utc_datetime(verdicts, "event_time"),
         fp=(pl.col("verdict") == "false_positive").cast(pl.Int64),
         triaged=pl.lit(1, pl.Int64),
         triaged_decisions=(pl.col("subject_kind") == "decision").cast(pl.Int64))
-    sums = bucket_sums(to_long(verdicts, DIMENSIONS), KEYS,
-                       ["fp", "triaged", "triaged_decisions"], spans(ctx))
+    sums = event_window_sums(to_long(verdicts, DIMENSIONS), ctx.intervals, KEYS,
+                             ["fp", "triaged", "triaged_decisions"])
     m4 = ratio(complete(ctx, sums, {"fp": 0, "triaged": 0}), "M4", pl.col("fp"),
                pl.col("triaged"))
     denies = decisions.window_frame(ctx).select("at", "window", *KEYS, "denies")

@@ -12,10 +12,10 @@ at r' (r' = infinity for the last one) is the latest exactly at the points in (r
 the sorted points found by two binary searches. Points whose every window starts after r are
 left out: the report is in none of their windows.
 
-`window_sums` then sums over the latest reports inside each window without joining the
-windows: order a point's W windows by start, s_0 <= ... <= s_W-1; a report at r lies in the
-windows i < c with c = #{i : s_i <= r}. One histogram over c per (point, value) gives every
-window: the sum over window i is the sum of the histogram over c > i.
+`window_counts` then counts the entities (and sums weights over them) inside each window
+without joining the windows: order a point's W windows by start, s_0 <= ... <= s_W-1; a report
+at r lies in the windows i < c with c = #{i : s_i <= r}. One histogram over c per (point,
+value) gives every window: the sum over window i is the sum of the histogram over c > i.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from metrics.sli.base import (
     codes_of,
     epoch_us,
     group_order,
-    span_times,
 )
 
 NEVER = np.iinfo(np.int64).max  # the time of the report after an entity's last one
@@ -96,7 +95,7 @@ def _latest_at_points(ctx: Context, group: np.ndarray, time: np.ndarray
     """(report, point) of every report of a group (e.g. an (entity, value)) and point (index
     into `ctx.points`) where it is the group's latest: the points in (its time, the group's next
     report's time], up to the last point with a window starting at or before it."""
-    at, start = span_times(ctx)
+    at, start = ctx.interval_times
     point_order = np.argsort(at, kind="stable")
     points = at[point_order]
     widest = start[point_order].min(axis=1)  # non-decreasing, as the points are
@@ -114,7 +113,7 @@ def _latest_at_points(ctx: Context, group: np.ndarray, time: np.ndarray
 
 def _windows_by_start(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """Per point: its window starts ascending (P x W) and each window's rank in that order."""
-    _, start = span_times(ctx)
+    _, start = ctx.interval_times
     by_start = np.argsort(start, axis=1, kind="stable")
     return np.take_along_axis(start, by_start, axis=1), np.argsort(by_start, axis=1)
 
@@ -129,8 +128,8 @@ def _windows_holding(ctx: Context, point: np.ndarray, time: np.ndarray) -> np.nd
     return holding
 
 
-def window_sums(ctx: Context, latest: Latest, weights: dict[str, np.ndarray],
-                distinct: np.ndarray | None = None) -> Cells:
+def window_counts(ctx: Context, latest: Latest, weights: dict[str, np.ndarray],
+                  distinct: np.ndarray | None = None) -> Cells:
     """Per (point, window, value): `n` = the entities inside the window, and the sums of
     `weights` (one number per latest report) over them; for every window of the overall
     value, an empty one included (n 0), and for another value where n > 0.

@@ -24,15 +24,14 @@ from metrics.sli.base import (
     lookback_start,
     ratio,
     shape,
-    spans,
     to_long,
     window_rows,
 )
-from metrics.sli.latest import latest_reports, window_sums
-from metrics.windows import bucket_sums
+from metrics.sli.latest import latest_reports, window_counts
+from metrics.window_sums import event_window_sums
+from schemas import slis
 
-DIMENSIONS = {"team": "team", "service": "service", "environment": "environment",
-              "cluster": "cluster"}
+DIMENSIONS = slis.family_dimensions("rates")  # name -> column (schemas/slis.py)
 KEYS = ["dimension", "dimension_value"]
 
 
@@ -41,21 +40,21 @@ def _weeks(frame: pl.DataFrame) -> pl.Expr:
 
 
 def _with_weeks(ctx: Context, frame: pl.DataFrame) -> pl.DataFrame:
-    windows = spans(ctx).with_columns(pl.col("window").cast(frame.schema["window"]))
+    windows = ctx.intervals.with_columns(pl.col("window").cast(frame.schema["window"]))
     return frame.join(windows, on=["at", "window"], maintain_order="left").with_columns(
         total=_weeks(frame))
 
 
 def drift(ctx: Context) -> list[pl.DataFrame]:
-    current = spans(ctx)
+    current = ctx.intervals
     # the window of the same length just before each window: it ends where that one starts
     previous = current.with_columns(origin=pl.col("at"), at=pl.col("start"),
                                     start=pl.col("start") - (pl.col("at") - pl.col("start")))
     rows = sources.events(ctx.client, "drift.detected", list(DIMENSIONS.values()),
                           previous.get_column("start").min(), max(ctx.points))
     long_rows = to_long(rows.with_columns(n=pl.lit(1, pl.Int64)), DIMENSIONS)
-    now = bucket_sums(long_rows, KEYS, ["n"], current).rename({"n": "good"})
-    before = bucket_sums(long_rows, KEYS, ["n"], previous).drop("at").rename(
+    now = event_window_sums(long_rows, current, KEYS, ["n"]).rename({"n": "good"})
+    before = event_window_sums(long_rows, previous, KEYS, ["n"]).drop("at").rename(
         {"origin": "at", "n": "good_before"})
     rate = _with_weeks(ctx, complete(ctx, now, {"good": 0}))
     m5 = ratio(rate, "M5", pl.col("good"), pl.col("total"))
@@ -71,7 +70,7 @@ def secrets(ctx: Context) -> pl.DataFrame:
     rows = sources.report_histories(ctx.client, "secret.detected", "secret_fingerprint",
                                     list(DIMENSIONS.values()), [], lookback_start(ctx),
                                     max(ctx.points), ctx.points, memo=ctx.memo)
-    counts = window_rows(ctx, [window_sums(ctx, latest, {}) for latest in
+    counts = window_rows(ctx, [window_counts(ctx, latest, {}) for latest in
                                latest_reports(ctx, rows, "secret_fingerprint", DIMENSIONS)])
     frame = _with_weeks(ctx, counts.rename({"n": "good"}))
     return ratio(frame, "M10", pl.col("good"), pl.col("total"))

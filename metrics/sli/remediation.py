@@ -26,14 +26,12 @@ from metrics.sli.base import (
     epoch_us,
     lookback_start,
     shape,
-    span_times,
     window_rows,
 )
 from metrics.sli.samples import SortedSamples, WindowSamples
+from schemas import slis
 
-DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
-              "environment": "environment", "cluster": "cluster",
-              "remediation": "remediation_kind"}
+DIMENSIONS = slis.family_dimensions("remediation")  # name -> column (schemas/slis.py)
 LOOKBACK_DAYS = 90
 MS = 1000.0  # durations are whole milliseconds (event times are); the SLIs are in seconds
 PER_MS = 1 / MS  # Polars divides a column by MS as a product with this: the same bits
@@ -95,7 +93,7 @@ def still_open(ctx: Context, life: pl.DataFrame, dimensions: list[Breakdown]
     (a violation closes after it opens), so the open ones at `at` number
     n = |O(at)| - |C(at)|, and their ages sum to n * at - (sum of opened_at over O(at) minus
     that over C(at)): counts and prefix sums over opening and closing times sorted once."""
-    at, _ = span_times(ctx)
+    at, _ = ctx.interval_times
     bounds = np.unique(at)
     bound = np.searchsorted(bounds, at)
     closed = life.get_column("closed_at").is_not_null().to_numpy()

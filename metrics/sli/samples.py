@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from metrics.sli.base import Breakdown, Context, group_order, span_times
+from metrics.sli.base import Breakdown, Context, group_order
 from metrics.sli.order_statistics import SliceSelector, linear_quantiles
 
 SHORT = 16  # slices up to this long are sorted: faster than ~12 selector steps each
@@ -63,7 +63,7 @@ class WindowSamples:
 
     def __init__(self, ctx: Context, breakdown: Breakdown, times: np.ndarray,
                  values: np.ndarray) -> None:
-        at, start = span_times(ctx)
+        at, start = ctx.interval_times
         bounds = np.unique(np.concatenate([at, start.ravel()]))
         samples = SortedSamples(breakdown.codes, len(breakdown), times, bounds)
         before = samples.table()  # values x (bounds + 1)

@@ -1,5 +1,6 @@
 """Raw event kinds the rollups do not cover, read as rows (`events`) or as per-state report
-times (`report_histories`), and the batch layer's own tables (`table_rows`)."""
+times (`report_histories`), and the batch layer's own tables (`triage_verdicts`,
+`fired_alerts`)."""
 
 from __future__ import annotations
 
@@ -116,8 +117,38 @@ def _latest_kept(client: Client, memo: dict, kind: str, group: list[str], start:
         pl.List(pl.Datetime("us", "UTC"))).alias("event_times"))
 
 
-def table_rows(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
-    """Rows of a named query over a batch-layer table (triage verdicts, alert history)."""
+VERDICTS_SQL = """
+    SELECT subject_time AS event_time, subject_kind, verdict, team, service, policy_id, engine,
+           environment, cluster
+    FROM triage_verdicts FINAL
+    WHERE subject_time >= {start:DateTime64(3, 'UTC')}
+      AND subject_time < {end:DateTime64(3, 'UTC')}
+    ORDER BY subject_time"""
+
+
+def triage_verdicts(client: Client, start: datetime, end: datetime) -> pl.DataFrame:
+    """Analysts' verdicts (the latest per subject) whose subject's time is in [start, end),
+    oldest first: event_time (the subject's time), subject_kind, verdict and the subject's
+    dimension columns."""
+    return _timed_rows(client, VERDICTS_SQL, {"start": start, "end": end})
+
+
+ALERTS_SQL = """
+    SELECT at AS event_time, alert_id, slo, severity, team, service
+    FROM alert_events
+    WHERE state = 'firing' AND at >= {start:DateTime64(3, 'UTC')}
+      AND at < {end:DateTime64(3, 'UTC')}
+    ORDER BY at"""
+
+
+def fired_alerts(client: Client, start: datetime, end: datetime) -> pl.DataFrame:
+    """The alert evaluator's entries into `firing` in [start, end), oldest first: event_time,
+    alert_id, slo, severity, team, service."""
+    return _timed_rows(client, ALERTS_SQL, {"start": start, "end": end})
+
+
+def _timed_rows(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
+    """Rows of a query over a batch-layer table, its `event_time` a UTC datetime."""
     frame = pl.from_arrow(client.query_arrow(sql, parameters=parameters))
     assert isinstance(frame, pl.DataFrame)
-    return frame
+    return frame.with_columns(utc_datetime(frame, "event_time"))

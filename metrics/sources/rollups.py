@@ -14,31 +14,50 @@ from clickhouse_connect.driver.client import Client
 
 from metrics.latency import BUCKET_COUNT
 from metrics.windows import HOUR, floor_hour
+from schemas import slis, tables
 
 
 KEYS = ["dimension", "dimension_value"]
 
 
-# dimension name -> rollup column (the combined rollups; the per-dimension ones use the names).
-DECISION_DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
-                       "engine": "engine", "environment": "environment", "cluster": "cluster"}
+# dimension name -> rollup column (the combined rollups; the per-dimension ones use the names):
+# those of the SLI families reading each rollup, from the catalogue (schemas/slis.py)
+DECISION_DIMENSIONS = slis.family_dimensions("decisions")
 
 
-GATE_DIMENSIONS = {"team": "team", "service": "service", "policy": "policy_id",
-                   "environment": "environment", "cluster": "cluster"}
+GATE_DIMENSIONS = slis.family_dimensions("deploys")
 
 
 @dataclass(frozen=True)
 class Rollup:
-    """A set of rollup tables (minute, hour, day) and the measures the SLIs read from them:
-    plain sums, plus (for decisions) the latency histogram as columns b0..b71."""
+    """A rollup family's tables (`schemas.tables`: minute, hour, day combined; minute, five
+    minutes, hour, day per dimension value) and the measures the SLIs read from them: plain
+    sums, plus (for decisions) the latency histogram as columns b0..b71."""
 
-    minute_table: str
-    hour_table: str
-    day_table: str
+    family: tables.RollupFamily
     dimensions: dict[str, str]
     sums: tuple[str, ...]
     histogram: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+    @property
+    def minute_table(self) -> str:
+        return self.family.table("1m")
+
+    @property
+    def hour_table(self) -> str:
+        return self.family.table("1h")
+
+    @property
+    def day_table(self) -> str:
+        return self.family.table("1d")
+
+    def per_value(self, grain: str) -> str:
+        """The per-dimension-value table of `grain` (1m, 5m, 1h, 1d)."""
+        return self.family.table(grain, per_value=True)
 
     @property
     def measures(self) -> list[str]:
@@ -80,12 +99,14 @@ class Rollup:
                                        if buckets else []))
 
 
-DECISIONS = Rollup("decisions_1m", "decisions_1h", "decisions_1d", DECISION_DIMENSIONS,
+DECISIONS = Rollup(tables.DECISION_ROLLUPS, DECISION_DIMENSIONS,
                    ("total", "errors", "denies", "warns", "latency_count"), histogram=True)
 
 
-GATES = Rollup("gates_1m", "gates_1h", "gates_1d", GATE_DIMENSIONS,
-               ("total", "blocked", "overridden"))
+GATES = Rollup(tables.GATE_ROLLUPS, GATE_DIMENSIONS, ("total", "blocked", "overridden"))
+
+
+ROLLUPS = {rollup.name: rollup for rollup in (DECISIONS, GATES)}  # by registry family name
 
 
 FEW_POINTS = 8
@@ -97,11 +118,6 @@ def utc_datetime(frame: pl.DataFrame, column: str) -> pl.Expr:
         return pl.from_epoch(pl.col(column).cast(pl.Int64), time_unit="s").dt.replace_time_zone(
             "UTC").cast(pl.Datetime("us", "UTC")).alias(column)
     return pl.col(column).cast(pl.Datetime("us", "UTC"))
-
-
-def _dims(table: str) -> str:
-    name, grain = table.rsplit("_", 1)
-    return f"{name}_dims_{grain}"
 
 
 def _read(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
@@ -127,13 +143,13 @@ def _frame(client: Client, sql: str, parameters: dict) -> pl.DataFrame:
     return frame.with_columns(utc_datetime(frame, "t"))
 
 
-def _grouped_sql(rollup: Rollup, table: str, time_column: str, where: str,
+def _grouped_sql(rollup: Rollup, grain: str, time_column: str, where: str,
                  measures: list[str] | None = None) -> str:
-    """Rows of a per-dimension rollup (`<table>` with `dims_` before its grain suffix),
-    merged per (time, dimension, value): what the background merge has not merged yet."""
+    """Rows of the per-dimension rollup of `grain`, merged per (time, dimension, value): what
+    the background merge has not merged yet."""
     return (f"SELECT t, dimension, dimension_value, {rollup.projection(measures)} FROM ("
             f"SELECT {time_column} AS t, dimension, dimension_value, "
-            f"{rollup.aggregates(measures)} FROM {_dims(table)} WHERE {where} "
+            f"{rollup.aggregates(measures)} FROM {rollup.per_value(grain)} WHERE {where} "
             f"GROUP BY {time_column}, dimension, dimension_value)")
 
 
@@ -143,13 +159,12 @@ def rollup_hours(client: Client, rollup: Rollup, start: datetime, end: datetime
     holding `start` is included: window sums take whole hours from there (windows.py)."""
     start = floor_hour(start)
     # the rows as stored, merged here: hour rows are few and mostly merged already, and
-    # ClickHouse's sumMap over the histogram costs ~10x reading the rows (0.45 s vs 0.04 s
-    # for a month of them)
+    # reading the rows is much cheaper than ClickHouse's sumMap over the histogram
     scalars = ", ".join(f"toInt64({m}) AS {m}" for m in rollup.sums)
     histogram = (", mapKeys(latency_buckets) AS lb_keys, mapValues(latency_buckets) AS "
                  "lb_counts" if rollup.histogram else "")
     sql = (f"SELECT hour AS t, dimension, dimension_value, {scalars}{histogram} "
-           f"FROM {_dims(rollup.hour_table)} "
+           f"FROM {rollup.per_value('1h')} "
            "WHERE hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}")
     rows = _frame(client, sql, {"start": start, "end": end})
     keys = ["t", *KEYS]
@@ -165,14 +180,14 @@ def rollup_segments(client: Client, rollup: Rollup, ranges: list[tuple[datetime,
     h, seg, dimension, dimension_value, measures. Only minutes some range covers are read,
     from the five-minute rollup when every range and cut is on a five-minute boundary."""
     if not ranges:
-        return _frame(client, _grouped_sql(rollup, rollup.minute_table, "minute", "0"),
+        return _frame(client, _grouped_sql(rollup, "1m", "minute", "0"),
                       {}).rename({"t": "h"}).with_columns(seg=pl.lit(0, pl.Int64))
     hours = sorted({r[0] for r in ranges})
     # segments cut on five-minute boundaries (a backfill's, points on the hour) are made of
     # whole five-minute rows: a fifth of the rows to read and merge
     on_fives = all(m % 5 == 0 for r in ranges for m in r[1:]) and all(c % 5 == 0 for c in cuts)
-    table, t = (f"{_dims(rollup.minute_table)[:-3]}_5m", "five") if on_fives else (
-        _dims(rollup.minute_table), "minute")
+    table, t = (rollup.per_value("5m"), "five") if on_fives else (rollup.per_value("1m"),
+                                                                   "minute")
     where = (f"toStartOfHour({t}) IN {{hours:Array(DateTime('UTC'))}} AND {t} >= "
              f"{{lo:DateTime('UTC')}} AND {t} < {{hi:DateTime('UTC')}} AND toMinute({t}) >= "
              f"{{first:UInt8}} AND toMinute({t}) < {{last:UInt8}}")
@@ -198,13 +213,13 @@ def one_dimension(client: Client, rollup: Rollup, times: tuple[datetime, datetim
         condition += " AND dimension_value = {value:String}"
         params["value"] = value
     hourly = _frame(client, _grouped_sql(
-        rollup, rollup.hour_table, "hour", condition + " AND hour >= {start:DateTime('UTC')} "
+        rollup, "1h", "hour", condition + " AND hour >= {start:DateTime('UTC')} "
         "AND hour < {end:DateTime('UTC')}", measures),
         {**params, "start": floor_hour(times[0]), "end": times[1]})
     if not hours:
         return hourly, hourly.clear()
     minutely = _frame(client, _grouped_sql(
-        rollup, rollup.minute_table, "minute", condition + " AND minute >= "
+        rollup, "1m", "minute", condition + " AND minute >= "
         "{lo:DateTime('UTC')} AND minute < {hi:DateTime('UTC')} AND toStartOfHour(minute) IN "
         "{hours:Array(DateTime('UTC'))}", measures),
         {**params, "lo": min(hours), "hi": max(hours) + timedelta(hours=1), "hours": hours})

@@ -1,9 +1,10 @@
 """Window sums over the rollups, two ways, chosen by how many points a run evaluates:
 inside ClickHouse for few points (`window_totals`, `window_totals_sets`: every bucket tagged
-with the windows it lies in, a few hundred rows back), and from hour rows and minute segments
-in numpy for many (`windows.dense_window_sums`, or `dense_window_reduce` when a few numbers
-per row are wanted from many sums). `rollup_window_sums` / `rollup_window_reduce` pick; both
-ways are exact."""
+with the intervals it lies in, a few hundred rows back), and for many from hour rows and minute
+segments read here and summed by the engines of `metrics.window_sums` (`dense_window_sums`,
+or `dense_window_reduce` when a few numbers per row are wanted from many sums; the as-of engine
+for filtered or grouped SLO counts). `rollup_window_sums` / `rollup_window_reduce` pick; every
+way is exact, and all give the sums `window_sums.reference` defines."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from metrics.sources.rollups import (
     FEW_POINTS,
     KEYS,
     Rollup,
-    _dims,
     _filter,
     _read,
     filtered_hours,
@@ -26,27 +26,25 @@ from metrics.sources.rollups import (
     rollup_hours,
     rollup_segments,
 )
-from metrics.windows import (
-    HOUR,
+from metrics.window_sums import (
     Reduce,
-    day_edges,
+    asof_window_sums,
     dense_window_reduce,
     dense_window_sums,
-    floor_hour,
     labels_categorical,
     minute_cuts,
-    window_sums,
 )
+from metrics.windows import HOUR, day_edges, floor_hour
 from metrics.windows import partial_hours as partial_hours_of
 
 
-def window_totals(client: Client, rollup: Rollup, spans: pl.DataFrame, measures: list[str],
-                  where: dict[str, str] | None = None, by: list[str] | None = None
-                  ) -> pl.DataFrame:
-    """Exact sums of `measures` over every (at, window, start) row of `spans`, summed inside
-    ClickHouse (`_summed_in_spans`). Few rows travel, so this is the reader for runs at a few
-    points (every minute's run, alert evaluation); `dense_window_sums` over hour rows and
-    minute segments is the one for many points (a backfill).
+def window_totals(client: Client, rollup: Rollup, intervals: pl.DataFrame,
+                  measures: list[str], where: dict[str, str] | None = None,
+                  by: list[str] | None = None) -> pl.DataFrame:
+    """Exact sums of `measures` over every (at, window, start) row of `intervals`, summed
+    inside ClickHouse (`_summed_in_intervals`). Few rows travel, so this is the reader for runs
+    at a few points (every minute's run, alert evaluation); `dense_window_sums` over hour rows
+    and minute segments is the one for many points (a backfill).
 
     Without `where`/`by`: every dimension value and the overall row, keyed by `KEYS`. With
     them: the rows `where` selects, keyed by the by-values (`key`, see `_filter`) -- from the
@@ -56,10 +54,9 @@ def window_totals(client: Client, rollup: Rollup, spans: pl.DataFrame, measures:
     every_value = where is None and by is None
     where, by = where or {}, by or []
     if every_value or len(where) + len(by) <= 1:  # the per-dimension rollups
-        tables = tuple(_dims(t) for t in (rollup.day_table, rollup.hour_table,
-                                          rollup.minute_table))
+        tables = tuple(rollup.per_value(grain) for grain in ("1d", "1h", "1m"))
         if every_value:
-            return _summed_in_spans(client, rollup, spans, measures, tables, KEYS, [], {},
+            return _summed_in_intervals(client, rollup, intervals, measures, tables, KEYS, [], {},
                                     KEYS, [KEYS])
         (dimension, value), = where.items() if where else [(by[0] if by else "", None)]
         conditions, params = ["dimension = {dimension:String}"], {"dimension": dimension}
@@ -70,11 +67,11 @@ def window_totals(client: Client, rollup: Rollup, spans: pl.DataFrame, measures:
     else:
         conditions, params, key, _ = _filter(rollup, where, by)
         tables = rollup.day_table, rollup.hour_table, rollup.minute_table
-    return _summed_in_spans(client, rollup, spans, measures, tables, [f"{key} AS key"],
+    return _summed_in_intervals(client, rollup, intervals, measures, tables, [f"{key} AS key"],
                             conditions, params, ["key"], [["key"]])
 
 
-def window_totals_sets(client: Client, rollup: Rollup, spans: pl.DataFrame,
+def window_totals_sets(client: Client, rollup: Rollup, intervals: pl.DataFrame,
                        measures: list[str], selections: list[tuple[dict[str, str], list[str]]]
                        ) -> list[pl.DataFrame]:
     """`window_totals(..., where, by)` for many (where, by) selections of the combined
@@ -85,8 +82,8 @@ def window_totals_sets(client: Client, rollup: Rollup, spans: pl.DataFrame,
     dimensions = sorted({d for g in groupings for d in g})
     columns = [rollup.dimensions[d] for d in dimensions]
     mask = f"grouping({', '.join(columns)})" if columns else "0"
-    frame = _summed_in_spans(
-        client, rollup, spans, measures,
+    frame = _summed_in_intervals(
+        client, rollup, intervals, measures,
         (rollup.day_table, rollup.hour_table, rollup.minute_table), columns,
         [], {}, [*columns, f"{mask} AS grouping_mask"],
         [[rollup.dimensions[d] for d in g] for g in groupings])
@@ -105,19 +102,20 @@ def window_totals_sets(client: Client, rollup: Rollup, spans: pl.DataFrame,
     return out
 
 
-def _summed_in_spans(client: Client, rollup: Rollup, spans: pl.DataFrame, measures: list[str],
-                     tables: tuple[str, str, str], source: list[str], conditions: list[str],
-                     params: dict, groups: list[str], sets: list[list[str]]) -> pl.DataFrame:
-    """The SQL behind `window_totals`: each span is split into whole days, the whole hours
+def _summed_in_intervals(client: Client, rollup: Rollup, intervals: pl.DataFrame,
+                         measures: list[str], tables: tuple[str, str, str], source: list[str],
+                         conditions: list[str], params: dict, groups: list[str],
+                         sets: list[list[str]]) -> pl.DataFrame:
+    """The SQL behind `window_totals`: each interval is split into whole days, the whole hours
     and the minutes at its edges (`windows.day_edges`); the day, hour and minute buckets of
-    `tables` that `conditions` select and some span needs are read once, and summed per span
-    per (span, group): ARRAY JOIN of the spans each bucket lies in, then GROUP BY the span
-    and the columns of `sets` (GROUPING SETS when there are several). `source` are the key
-    expressions read from the tables, `groups` the selected ones (each `expr AS name` or a
-    name). Columns: at, window, the group names, measures; a (span, group) without buckets
-    is left out."""
-    ranges = [day_edges(start, at) for at, start in zip(spans.get_column("at").to_list(),
-                                                        spans.get_column("start").to_list())]
+    `tables` that `conditions` select and some interval needs are read once, and summed per
+    (interval, group): ARRAY JOIN of the intervals each bucket lies in, then GROUP BY the
+    interval and the columns of `sets` (GROUPING SETS when there are several). `source` are
+    the key expressions read from the tables, `groups` the selected ones (each `expr AS name`
+    or a name). Columns: at, window, the group names, measures; an (interval, group) without
+    buckets is left out."""
+    ranges = [day_edges(start, at) for at, start in zip(intervals.get_column("at").to_list(),
+                                                        intervals.get_column("start").to_list())]
     params = dict(params)
     levels = []  # (level, time column, table, the buckets needed)
     days = [r[0] for r in ranges if r[0][0] < r[0][1]]
@@ -150,25 +148,28 @@ def _summed_in_spans(client: Client, rollup: Rollup, spans: pl.DataFrame, measur
                         f"{{time}} < {{{{{name}e:Array(DateTime('UTC'))}}}}[i]")
     inside = {2: bounds["d"], 1: f"({bounds['h1']}) OR ({bounds['h2']})",
               0: f"({bounds['m1']}) OR ({bounds['m2']})"}
-    # each bucket's list of the spans it lies in; buckets with the same list and key are
-    # summed first (few distinct lists), so the per-span sums merge few partial states
+    # each bucket's list of the intervals it lies in; buckets with the same list and key are
+    # summed first (few distinct lists), so the per-interval sums merge few partial states
     union = " UNION ALL ".join(
         f"SELECT arrayFilter(i -> {inside[level].format(time=column)}, range(1, "
-        f"{len(ranges) + 1})) AS pairs, {columns} FROM {table} WHERE {base} AND {where} "
-        f"GROUP BY {', '.join(['pairs', *source_names])}"
+        f"{len(ranges) + 1})) AS interval_ids, {columns} FROM {table} WHERE {base} AND {where} "
+        f"GROUP BY {', '.join(['interval_ids', *source_names])}"
         for level, column, table, where in levels) or \
-        f"SELECT CAST([], 'Array(UInt64)') AS pairs, {columns} FROM {tables[2]} WHERE 0 " \
-        f"GROUP BY {', '.join(['pairs', *source_names])}"
-    group_by = (f"GROUPING SETS ({', '.join('(' + ', '.join(['pair', *g]) + ')' for g in sets)})"
+        f"SELECT CAST([], 'Array(UInt64)') AS interval_ids, {columns} FROM {tables[2]} WHERE 0 " \
+        f"GROUP BY {', '.join(['interval_ids', *source_names])}"
+    grouping_sets = ", ".join("(" + ", ".join(["interval_id", *g]) + ")" for g in sets)
+    group_by = (f"GROUPING SETS ({grouping_sets})"
                 if len(sets) > 1 or not sets[0] or "grouping_mask" in names
-                else ", ".join(["pair", *sets[0]]))
-    sql = (f"SELECT pair, {', '.join(names)}, {rollup.projection(measures)} FROM ("
-           f"SELECT pair, {', '.join(groups)}, {rollup.aggregates(measures, summed=True)} "
-           f"FROM ({union}) ARRAY JOIN pairs AS pair GROUP BY {group_by})")
+                else ", ".join(["interval_id", *sets[0]]))
+    sql = (f"SELECT interval_id, {', '.join(names)}, {rollup.projection(measures)} FROM ("
+           f"SELECT interval_id, {', '.join(groups)}, {rollup.aggregates(measures, summed=True)} "
+           f"FROM ({union}) ARRAY JOIN interval_ids AS interval_id GROUP BY {group_by})")
     frame = _read(client, sql, params)
-    numbered = spans.with_row_index("pair", offset=1).with_columns(pl.col("pair").cast(pl.Int64))
-    extra = [c for c in spans.columns if c not in ("at", "window", "start")]
-    summed = numbered.join(frame.with_columns(pl.col("pair").cast(pl.Int64)), on="pair")
+    numbered = intervals.with_row_index("interval_id", offset=1).with_columns(
+        pl.col("interval_id").cast(pl.Int64))
+    extra = [c for c in intervals.columns if c not in ("at", "window", "start")]
+    summed = numbered.join(frame.with_columns(pl.col("interval_id").cast(pl.Int64)),
+                           on="interval_id")
     return summed.select("at", "window", *extra, *names, *measures)
 
 
@@ -181,34 +182,36 @@ def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def fill_windows(sums: pl.DataFrame, spans: pl.DataFrame, keys: list[str],
+def fill_windows(sums: pl.DataFrame, intervals: pl.DataFrame, keys: list[str],
                  measures: list[str]) -> pl.DataFrame:
     """Window sums with a row for every window of a point for each key that has a row at
-    that point (zeros where its window held no bucket), as `windows.window_sums` gives."""
-    grid = sums.select("at", *keys).unique().join(spans.select("at", "window"), on="at")
+    that point (zeros where its window held no bucket), as the engines of
+    `metrics.window_sums` give."""
+    grid = sums.select("at", *keys).unique().join(intervals.select("at", "window"), on="at")
     return grid.join(sums, on=["at", "window", *keys], how="left").with_columns(
         pl.col(m).fill_null(0) for m in measures)
 
 
-def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
+def rollup_window_sums(client: Client, rollup: Rollup, intervals: pl.DataFrame,
                        measures: list[str], where: dict[str, str] | None = None,
                        by: list[str] | None = None) -> pl.DataFrame:
-    """Sums of `measures` over every (at, window, start) of `spans`: columns at, window,
+    """Sums of `measures` over every (at, window, start) of `intervals`: columns at, window,
     keys..., measures; keyed by dimension value as in `window_totals` (`where`/`by` as
     there). A key with buckets in some window of a point has a row for every window of that
     point (zeros where a window holds none). Few points are summed inside ClickHouse
-    (`window_totals`), many from hour and minute rows (`windows.window_sums`); both give
-    the same sums."""
+    (`window_totals`), many from hour rows and minute segments (`dense_window_sums`) or,
+    filtered or grouped, from hour and minute rows (`asof_window_sums`); all give the same
+    sums."""
     keys = KEYS if where is None and by is None else ["key"]
-    if spans.get_column("at").n_unique() <= FEW_POINTS:
-        sums = fill_windows(window_totals(client, rollup, spans, measures, where, by), spans,
-                            keys, measures)
+    if intervals.get_column("at").n_unique() <= FEW_POINTS:
+        sums = fill_windows(window_totals(client, rollup, intervals, measures, where, by),
+                            intervals, keys, measures)
         return labels_categorical(sums, keys) if keys == KEYS else sums
-    times = sorted(set(spans.get_column("at").to_list()) | set(
-        spans.get_column("start").to_list()))
+    times = sorted(set(intervals.get_column("at").to_list()) | set(
+        intervals.get_column("start").to_list()))
     where, by = where or {}, by or []
     if keys == KEYS:
-        return _dense(client, rollup, spans, measures)
+        return _dense(client, rollup, intervals, measures)
     if len(where) + len(by) <= 1:  # one dimension: the much smaller per-dimension rollups
         (dimension, value), = where.items() if where else [(by[0] if by else "", None)]
         hourly, minutely = one_dimension(client, rollup, (min(times), max(times)),
@@ -221,34 +224,34 @@ def rollup_window_sums(client: Client, rollup: Rollup, spans: pl.DataFrame,
         hourly = filtered_hours(client, rollup, min(times), max(times), where, by, measures)
         minutely = filtered_minutes(client, rollup, partial_hours_of(times), where, by,
                                     measures)
-    return window_sums(hourly, minutely, [], [], keys, measures, spans=spans)
+    return asof_window_sums(hourly, minutely, intervals, keys, measures)
 
 
-def rollup_window_reduce(client: Client, rollup: Rollup, spans: pl.DataFrame,
+def rollup_window_reduce(client: Client, rollup: Rollup, intervals: pl.DataFrame,
                          measures: list[str], reduce: Reduce) -> pl.DataFrame:
     """`rollup_window_sums` by every dimension value, handed to `reduce` (see
-    `windows.dense_window_reduce`) instead of returned: rows at, window, dimension,
+    `window_sums.dense_window_reduce`) instead of returned: rows at, window, dimension,
     dimension_value and the columns `reduce` returns. For SLIs that need a few numbers per
     row from many sums (percentiles from a histogram's buckets)."""
-    if spans.get_column("at").n_unique() <= FEW_POINTS:
-        sums = fill_windows(window_totals(client, rollup, spans, measures), spans, KEYS,
+    if intervals.get_column("at").n_unique() <= FEW_POINTS:
+        sums = fill_windows(window_totals(client, rollup, intervals, measures), intervals, KEYS,
                             measures)
         matrix = sums.select(measures).to_numpy().T if sums.height else \
             np.zeros((len(measures), 0), dtype=np.int64)
         outputs = reduce(measures, np.ascontiguousarray(matrix, dtype=np.int64))
         return labels_categorical(sums.select("at", "window", *KEYS), KEYS).hstack(
             [pl.Series(name, values) for name, values in outputs.items()])
-    return _dense(client, rollup, spans, measures, reduce)
+    return _dense(client, rollup, intervals, measures, reduce)
 
 
-def _dense(client: Client, rollup: Rollup, spans: pl.DataFrame, measures: list[str],
+def _dense(client: Client, rollup: Rollup, intervals: pl.DataFrame, measures: list[str],
            reduce: Reduce | None = None) -> pl.DataFrame:
     """Many points by every dimension value: hour rows and minute segments, summed (or
     reduced) in numpy."""
-    ranges, cuts = minute_cuts(spans)
-    times = [*spans.get_column("at").to_list(), *spans.get_column("start").to_list()]
+    ranges, cuts = minute_cuts(intervals)
+    times = [*intervals.get_column("at").to_list(), *intervals.get_column("start").to_list()]
     hourly = rollup_hours(client, rollup, min(times), max(times))
     segments = rollup_segments(client, rollup, ranges, cuts)
     if reduce is None:
-        return dense_window_sums(hourly, segments, cuts, spans, KEYS, measures)
-    return dense_window_reduce(hourly, segments, cuts, spans, KEYS, measures, reduce)
+        return dense_window_sums(hourly, segments, cuts, intervals, KEYS, measures)
+    return dense_window_reduce(hourly, segments, cuts, intervals, KEYS, measures, reduce)

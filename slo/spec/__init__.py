@@ -18,6 +18,7 @@ Modules: `fields` (value types and the SLI/dimension constants), `model` (the do
 pydantic models, `SLO`), `checks` (cross-field checks), `load` (YAML files to `SLO`s).
 """
 
+from core.units import format_duration
 from slo.spec.fields import (
     ALERT_WINDOWS,
     BAD_NUMERATOR_SLIS,
@@ -25,7 +26,6 @@ from slo.spec.fields import (
     MULTI_DIMENSION_SLIS,
     SLI_DIMENSIONS,
     SpecError,
-    format_duration,
 )
 from slo.spec.load import check_paths, load_dir, load_file, parse, validate_paths
 from slo.spec.model import SLO, events

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from slo.burn_rate import DAY, DEFAULT_POLICY
+from core.units import format_duration
 from slo.spec.fields import (
     ALERT_WINDOWS,
     BAD_NUMERATOR_SLIS,
     MULTI_DIMENSION_SLIS,
     SLI_DIMENSIONS,
-    format_duration,
 )
 from slo.spec.model import SLO
 

@@ -13,32 +13,25 @@ from typing import Annotated, Any, Literal, Mapping, get_args
 from pydantic import AfterValidator, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
-from core.units import format_duration, parse_whole_duration
+from core.units import parse_whole_duration
 from metrics.windows import WINDOWS
 from schemas.frames import RATIO_SLIS
+from schemas.slis import SLIS, dimension_names
 from slo.burn_rate import fraction
 
 
-# SLIs whose numerator (`good` in sli_values) counts bad events: a false positive (M4), a
-# blocked deploy (M6), an alert that pages someone (M7: pages interrupt people, tickets wait).
-# Their SLO names the SLI under `ratioMetric.bad`; every other ratio SLI under `good`.
-BAD_NUMERATOR_SLIS = frozenset({"M4", "M6", "M7"})
-
-# Dimensions each ratio SLI is computed by (metrics/sli/*.py, metrics/sources/; a unit test
-# keeps the two in step). SLIs read from rollups (MULTI_DIMENSION_SLIS) are counted for any
-# `where` and `by` combination (slo/counts.py); the others come from their SLI family, which
-# breaks values down one dimension at a time, so their SLOs name at most one dimension.
-_DECISIONS = ("team", "service", "policy", "engine", "environment", "cluster")
-_INVENTORY = ("team", "service", "environment", "cluster")
+# All from the SLI catalogue (schemas/slis.py). BAD_NUMERATOR_SLIS: SLIs whose numerator
+# (`good` in sli_values) counts bad events (a false positive, a blocked deploy, a page): their
+# SLO names the SLI under `ratioMetric.bad`, every other ratio SLI under `good`.
+# SLI_DIMENSIONS: the dimensions each ratio SLI is computed by. SLIs counted straight from a
+# rollup (MULTI_DIMENSION_SLIS) are counted for any `where` and `by` combination
+# (slo/counts.py); the others come from their SLI family, which breaks values down one
+# dimension at a time, so their SLOs name at most one dimension.
+BAD_NUMERATOR_SLIS = frozenset(s for s in RATIO_SLIS if SLIS[s].bad_numerator)
 SLI_DIMENSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "M1": _DECISIONS, "L_under": _DECISIONS, "M4": _DECISIONS,
-    "M2": _INVENTORY, "M9": _INVENTORY,
-    "M6": ("team", "service", "policy", "environment", "cluster"),
-    "M7": ("team", "service", "slo"),
-    "M8": ("engine", "team", "environment", "cluster"),
-})
-DIMENSIONS = _DECISIONS + ("slo",)
-MULTI_DIMENSION_SLIS = frozenset({"M1", "L_under", "M6"})
+    s: tuple(SLIS[s].dimensions) for s in RATIO_SLIS})
+DIMENSIONS = dimension_names(RATIO_SLIS)
+MULTI_DIMENSION_SLIS = frozenset(s for s in RATIO_SLIS if SLIS[s].multi_dimension)
 ALERT_WINDOWS = {name: int(w.total_seconds()) for name, w in WINDOWS.items() if w is not None}
 Action = Literal["review-ticket", "notify-owner", "freeze-enforce-rollouts"]
 ACTIONS: tuple[str, ...] = get_args(Action)
@@ -130,9 +123,13 @@ def _dns_name(value: str) -> str:
 
 def _sli(value: Any) -> str:
     if value not in RATIO_SLIS:
-        hint = ("; M3, M5, M10 and the latency percentiles are not ratios: watch them on "
-                "dashboards and thresholds") if isinstance(value, str) and re.match(
-                    r"^(M3|M5|M10|L_p)", value) else ""
+        group = (SLIS[value].group if value in SLIS else value) if isinstance(value, str) \
+            else None  # "M3" names the group of M3_mean, M3_p50, ...
+        others = [s.id for s in SLIS.values() if s.group == group and not s.slo_usable]
+        hint = (f"; {', '.join(others)} {'is' if len(others) == 1 else 'are'} not "
+                f"{'a ratio' if len(others) == 1 else 'ratios'}: watch "
+                f"{'it' if len(others) == 1 else 'them'} on dashboards and thresholds"
+                ) if others else ""
         raise _fail("must be a ratio SLI, one of " + ", ".join(RATIO_SLIS) + hint)
     return value
 

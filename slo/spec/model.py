@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr
 from pydantic.alias_generators import to_camel
 
-from core.units import UNIT_SECONDS
+from core.units import UNIT_SECONDS, format_duration
 from slo.burn_rate import DAY, DEFAULT_POLICY, WindowPair, never_fires
 from slo.spec.fields import (
     ALERT_WINDOWS,
@@ -31,7 +31,6 @@ from slo.spec.fields import (
     _sli,
     _start_time,
     _window,
-    format_duration,
 )
 
 

@@ -253,3 +253,46 @@ def test_0011_fills_five_minute_rollups_from_the_minutes_and_keeps_them_current(
     finally:
         chdb_client.database = previous
         chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+# -- the table registry (schemas/tables.py) -----------------------------------------------------
+
+def _created(client, database: str, views: bool) -> set[str]:
+    engine = "engine = 'MaterializedView'" if views else "engine != 'MaterializedView'"
+    return {r[0] for r in client.query(
+        f"SELECT name FROM system.tables WHERE database = {{db:String}} AND {engine}",
+        parameters={"db": database}).result_rows}
+
+
+def test_every_table_of_the_registry_exists_after_the_migrations(chdb_client, database):
+    from schemas import tables
+
+    for name in (*tables.all_tables(), *tables.all_views()):
+        assert chdb_client.command(f"EXISTS TABLE {database}.{name}") == 1, name
+
+
+def test_every_table_and_view_the_migrations_create_is_in_the_registry(chdb_client, database):
+    from schemas import tables
+
+    assert _created(chdb_client, database, views=False) == set(tables.all_tables())
+    assert _created(chdb_client, database, views=True) == set(tables.all_views())
+
+
+def test_the_registrys_columns_exist_in_their_tables(chdb_client, database):
+    """Rollup time columns, the watermark probes' columns, and every SLI dimension's column
+    in each table its SLI reads (a rollup family: its combined minute table)."""
+    from schemas import slis, tables
+
+    def columns(table: str) -> set[str]:
+        return {name for name, *_ in _columns(chdb_client, database, table)}
+
+    for family in tables.ROLLUPS.values():
+        for rollup in family.tables:
+            assert rollup.time_column in columns(rollup.name), rollup
+    for source in tables.SLI_SOURCES:
+        assert {source.event_time, source.ingested_at} <= columns(source.table), source
+    for sli in slis.SLIS.values():
+        for source in sli.sources:
+            family = tables.ROLLUPS.get(source)
+            table = family.table("1m") if family else source
+            assert set(sli.dimensions.values()) <= columns(table), (sli.id, table)

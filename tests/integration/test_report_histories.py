@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 from metrics import sources
 from metrics.sli.base import Context, window_rows
-from metrics.sli.latest import histories_of, latest_reports, window_sums
+from metrics.sli.latest import histories_of, latest_reports, window_counts
 from tests.integration.test_sli_values import ev, fresh_database, insert_events
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def reports() -> list[dict]:
 def window_frame(points: list[datetime], histories: pl.DataFrame) -> pl.DataFrame:
     ctx = Context(None, points, WINDOWS)
     enforced = histories.get_column("workload_enforced").fill_null(False).to_numpy()
-    cells = [window_sums(ctx, latest, {"good": enforced[latest.state]})
+    cells = [window_counts(ctx, latest, {"good": enforced[latest.state]})
              for latest in latest_reports(ctx, histories, "workload_id", {"team": "team"})]
     return window_rows(ctx, cells).sort("at", "window", "dimension", "dimension_value")
 

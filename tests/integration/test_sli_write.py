@@ -1,4 +1,4 @@
-"""`jobs.write`: one insert of SLI rows is one part of `sli_values`, however many rows (the
+"""`sli_writer.write`: one insert of SLI rows is one part of `sli_values`, however many rows (the
 default would cut one per million rows, more parts for the background merges to rewrite),
 and the rows read back as written."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metrics import jobs
+from metrics import sli_writer
 from metrics.sli.base import OUTPUT
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def test_an_insert_of_more_than_a_million_rows_is_one_part(chdb_client, database
     assert rows.height > 1_048_576  # ClickHouse's default block: one part per that many rows
     chdb_client.command("SYSTEM STOP MERGES sli_values")  # count the parts the insert made
     try:
-        assert jobs.write(chdb_client, rows) == rows.height
+        assert sli_writer.write(chdb_client, rows) == rows.height
         parts = chdb_client.command(
             "SELECT count() FROM system.parts WHERE database = currentDatabase() "
             "AND table = 'sli_values' AND active")
@@ -45,3 +45,10 @@ def test_an_insert_of_more_than_a_million_rows_is_one_part(chdb_client, database
         assert back == (rows.height, float(rows.height), rows.height)
     finally:
         chdb_client.command("SYSTEM START MERGES sli_values")
+
+
+def test_the_writers_key_order_is_the_tables_sort_key(chdb_client, database):
+    sorting_key = chdb_client.command(
+        "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
+        "AND name = {table:String}", parameters={"table": sli_writer.TABLE})
+    assert [c.strip() for c in str(sorting_key).split(",")] == list(sli_writer.KEY_ORDER)

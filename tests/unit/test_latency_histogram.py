@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics import latency
-from metrics.sli.decisions import _percentiles
 
 pytestmark = pytest.mark.unit
 
@@ -94,13 +93,13 @@ def test_quantile_of_a_hand_made_histogram(buckets, q, expected):
 
 @pytest.mark.parametrize("buckets,q,expected", QUANTILES)
 def test_the_vectorized_percentiles_behind_l_p50_p95_p99_agree(buckets, q, expected):
-    got, = _percentiles(np.array([hist(buckets)]).T, [q])
+    got, = latency.percentiles(np.array([hist(buckets)]).T, [q])
     assert got.tolist() == [pytest.approx(expected, rel=1e-12)]
 
 
 def test_an_empty_histogram_has_no_quantile():
     assert latency.quantile(hist({}), 0.5) is None
-    assert math.isnan(_percentiles(np.array([hist({})]).T, [0.5])[0][0])
+    assert math.isnan(latency.percentiles(np.array([hist({})]).T, [0.5])[0][0])
 
 
 @pytest.mark.parametrize("buckets,threshold,expected", [
@@ -136,7 +135,7 @@ def test_a_threshold_between_bounds_is_refused_with_the_choices():
 def test_the_vectorized_percentiles_equal_the_scalar_ones_on_random_histograms(rows, q):
     """Many histograms at once (one column each, the bucket search vectorized over them)
     against `latency.quantile`, one at a time."""
-    got, = _percentiles(np.array([hist(r) for r in rows]).T, [q])
+    got, = latency.percentiles(np.array([hist(r) for r in rows]).T, [q])
     for histogram, value in zip(rows, got.tolist()):
         expected = latency.quantile(hist(histogram), q)
         if expected is None:

@@ -252,3 +252,41 @@ def test_frame_outcomes_are_the_events_py_constant():
     schema = DecisionFrame.to_schema()
     (check,) = schema.columns["outcome"].checks
     assert list(check.statistics["allowed_values"]) == list(OUTCOMES)
+
+
+# -- the SLI catalogue and the table registry (schemas/slis.py, schemas/tables.py) --------------
+
+def test_every_source_an_sli_reads_is_a_registered_table_probed_for_late_rows():
+    from schemas import slis, tables
+
+    for sli in slis.SLIS.values():
+        for source in sli.sources:
+            assert source in tables.ROLLUPS or source in tables.all_tables(), (sli.id, source)
+            assert tables.probed(source), (sli.id, source)
+
+
+def test_the_catalogue_lists_each_sli_once_with_a_known_kind_and_family():
+    from schemas import slis
+
+    assert len(slis.SLIS) == len(set(slis.SLIS)) == 20
+    assert {s.kind for s in slis.SLIS.values()} <= set(slis.KINDS)
+    assert {s.family for s in slis.SLIS.values()} == set(slis.FAMILIES)
+    assert all(s.kind == "ratio" for s in slis.SLIS.values() if s.bad_numerator or s.counts)
+
+
+def test_ratio_validation_uses_the_catalogues_ratio_slis():
+    from schemas import slis
+    from schemas.frames import RATIO_SLIS
+
+    assert RATIO_SLIS == tuple(s.id for s in slis.SLIS.values() if s.kind == "ratio")
+    assert RATIO_SLIS == slis.SLO_SLIS
+
+
+def test_the_rollup_families_have_every_grain_per_value_and_all_but_5m_combined():
+    from schemas import tables
+
+    for family in tables.ROLLUPS.values():
+        assert [t.grain for t in family.tables if t.per_value] == list(tables.GRAINS)
+        assert [t.grain for t in family.tables if not t.per_value] == ["1m", "1h", "1d"]
+        with pytest.raises(KeyError, match="no 5m rollup"):
+            family.table("5m")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics.sli.base import Context, window_rows
-from metrics.sli.latest import histories_of, latest_reports, window_sums
+from metrics.sli.latest import histories_of, latest_reports, window_counts
 from metrics.windows import window_start
 
 pytestmark = pytest.mark.unit
@@ -30,7 +30,7 @@ def T(text: str) -> datetime:
 
 
 def sums(points, rows, windows=WINDOWS, distinct=False) -> dict[tuple, tuple]:
-    """(at, window, dimension, value) -> (n, good) from latest_reports + window_sums, over
+    """(at, window, dimension, value) -> (n, good) from latest_reports + window_counts, over
     reports (time, entity, team, flag, image); good = reports flagged, or with `distinct`
     n = distinct images and good = those whose name ends in '+'."""
     rows = pl.DataFrame(rows, schema=SCHEMA, orient="row")
@@ -40,8 +40,8 @@ def sums(points, rows, windows=WINDOWS, distinct=False) -> dict[tuple, tuple]:
     image = histories.get_column("image")
     codes = image.rank("dense").cast(pl.Int64).to_numpy()
     plus = image.str.ends_with("+").to_numpy()
-    cells = [window_sums(ctx, latest, {"good": plus[latest.state] if distinct else
-                                       flag[latest.state]}, codes if distinct else None)
+    cells = [window_counts(ctx, latest, {"good": plus[latest.state] if distinct else
+                                         flag[latest.state]}, codes if distinct else None)
              for latest in latest_reports(ctx, histories, "entity", {"team": "team"})]
     frame = window_rows(ctx, cells)
     return {(at, w, d, v): (n, good) for at, w, d, v, n, good in frame.select(
@@ -133,7 +133,7 @@ def to_rows(drawn):
 
 @settings(max_examples=80, deadline=None)
 @given(drawn=reports, minutes=point_offsets, distinct=st.booleans())
-def test_window_sums_of_latest_reports_equal_brute_force(drawn, minutes, distinct):
+def test_window_counts_of_latest_reports_equal_brute_force(drawn, minutes, distinct):
     points = sorted(AT - timedelta(minutes=m) for m in minutes)
     rows = to_rows(drawn)
     assert sums(points, rows, distinct=distinct) == brute_force(points, rows, distinct=distinct)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import jobs
+from metrics import jobs, sli_writer
 from metrics.sli.base import OUTPUT
 
 pytestmark = pytest.mark.unit
@@ -50,7 +50,7 @@ def frame_of(rows: list) -> pl.DataFrame:
 def test_the_rule_keeps_exactly_the_groups_with_events(rows):
     frame = frame_of(rows)  # categoricals, as the families make them
     assert jobs.without_empty_breakdowns(frame).equals(plain_rule(frame))
-    strings = frame.with_columns(pl.col(c).cast(pl.String) for c in jobs.LOW_CARDINALITY)
+    strings = frame.with_columns(pl.col(c).cast(pl.String) for c in sli_writer.LOW_CARDINALITY)
     assert jobs.without_empty_breakdowns(strings).equals(plain_rule(strings))
 
 

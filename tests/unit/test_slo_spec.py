@@ -466,20 +466,29 @@ def test_events_rejects_impossible_counts(good, total, fragment):
         events("M1", good, total)
 
 
-def test_the_sli_dimension_tables_match_the_sli_modules_and_the_counts():
+def test_the_spec_and_the_counts_take_the_slis_and_their_dimensions_from_the_catalogue():
+    """What the families emit is checked against the catalogue in
+    tests/integration/test_sli_catalogue.py; here, that the SLO side reads the catalogue."""
+    from schemas.slis import SLIS, SLO_SLIS
+    from slo.counts import FAMILY_OF, ROLLUP_SLIS
+
+    assert set(RATIO_SLIS) == set(SLO_SLIS) == set(SLI_DIMENSIONS)
+    assert {sli: SLIS[sli].dimensions.keys() for sli in SLI_DIMENSIONS} == {
+        sli: set(dims) for sli, dims in SLI_DIMENSIONS.items()}
+    assert BAD_NUMERATOR_SLIS == {s for s in SLO_SLIS if SLIS[s].bad_numerator}
+    assert MULTI_DIMENSION_SLIS == set(ROLLUP_SLIS) == {s for s in SLO_SLIS if SLIS[s].counts}
+    assert set(FAMILY_OF) | set(ROLLUP_SLIS) == set(SLO_SLIS)
+    assert {sli: module.__name__ for sli, module in FAMILY_OF.items()} == {
+        sli: f"metrics.sli.{SLIS[sli].family}" for sli in FAMILY_OF}
+
+
+def test_the_rollup_slis_dimensions_are_their_rollups_columns():
     from metrics import sources
-    from metrics.sli import agents, alerting, coverage, false_positives
+    from schemas.slis import SLIS
 
-    from slo.counts import ROLLUP_SLIS
-
-    assert set(SLI_DIMENSIONS) == set(RATIO_SLIS) and BAD_NUMERATOR_SLIS <= set(RATIO_SLIS)
-    assert MULTI_DIMENSION_SLIS == set(ROLLUP_SLIS)
-    expected = {"M1": sources.DECISION_DIMENSIONS, "L_under": sources.DECISION_DIMENSIONS,
-                "M6": sources.GATE_DIMENSIONS, "M2": coverage.DIMENSIONS,
-                "M9": coverage.DIMENSIONS, "M4": false_positives.DIMENSIONS,
-                "M7": alerting.DIMENSIONS, "M8": agents.DIMENSIONS}
-    assert {sli: set(dims) for sli, dims in SLI_DIMENSIONS.items()} == {
-        sli: set(dims) for sli, dims in expected.items()}
+    for sli in MULTI_DIMENSION_SLIS:
+        rollup = sources.ROLLUPS[SLIS[sli].counts.rollup]
+        assert dict(SLIS[sli].dimensions) == rollup.dimensions, sli
 
 
 def test_parse_rejects_a_document_that_is_not_a_mapping():

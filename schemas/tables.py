@@ -1,0 +1,146 @@
+"""Every ClickHouse table the migrations create, by name, once: the raw event tables, the
+rollups (per family and grain, combined and per dimension value), the batch layer's and the
+alert evaluator's tables, and the tables the SLI batch probes for its watermark.
+
+Code names tables from here, never by building names from other names; a test checks that
+this registry and `schemas/clickhouse/*.sql` agree both ways (every name here exists after the
+migrations, every table and view they create is here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from schemas.events import DECISIONS, EVENTS
+
+# -- raw event tables (schemas/events.py defines their columns) ---------------------------------
+
+RAW: tuple[str, ...] = (DECISIONS.name, EVENTS.name)
+
+# -- rollups ------------------------------------------------------------------------------------
+
+GRAINS = ("1m", "5m", "1h", "1d")
+TIME_COLUMNS = MappingProxyType({"1m": "minute", "5m": "five", "1h": "hour", "1d": "day"})
+
+
+@dataclass(frozen=True)
+class RollupTable:
+    """One rollup table: its grain (`GRAINS`), its time column, whether it holds one row per
+    single dimension value (`dimension`, `dimension_value`) or per combination of dimension
+    columns, and the materialized view that fills it (`<name>_mv`, the DDL's convention)."""
+
+    name: str
+    grain: str
+    per_value: bool
+
+    @property
+    def time_column(self) -> str:
+        return TIME_COLUMNS[self.grain]
+
+    @property
+    def view(self) -> str:
+        return f"{self.name}_mv"
+
+
+@dataclass(frozen=True)
+class RollupFamily:
+    """The rollup tables of one event stream, fed from `source` by materialized views: per
+    grain, a combined table (one row per combination of dimension columns: for SLOs that
+    filter and group by several) and a per-value one (one row per dimension value: what the
+    SLI batch reads)."""
+
+    name: str
+    source: str
+    tables: tuple[RollupTable, ...]
+
+    def table(self, grain: str, *, per_value: bool = False) -> str:
+        """The name of the table of `grain`; KeyError for a grain the family lacks."""
+        for table in self.tables:
+            if table.grain == grain and table.per_value == per_value:
+                return table.name
+        raise KeyError(f"{self.name} has no {'per-value ' if per_value else ''}{grain} rollup")
+
+
+def _family(name: str, source: str, combined: dict[str, str], per_value: dict[str, str]
+            ) -> RollupFamily:
+    return RollupFamily(name, source, (
+        *(RollupTable(t, g, False) for g, t in combined.items()),
+        *(RollupTable(t, g, True) for g, t in per_value.items())))
+
+
+DECISION_ROLLUPS = _family(
+    "decisions", DECISIONS.name,
+    {"1m": "decisions_1m", "1h": "decisions_1h", "1d": "decisions_1d"},
+    {"1m": "decisions_dims_1m", "5m": "decisions_dims_5m", "1h": "decisions_dims_1h",
+     "1d": "decisions_dims_1d"})
+GATE_ROLLUPS = _family(  # deploy.gate events
+    "gates", EVENTS.name,
+    {"1m": "gates_1m", "1h": "gates_1h", "1d": "gates_1d"},
+    {"1m": "gates_dims_1m", "5m": "gates_dims_5m", "1h": "gates_dims_1h",
+     "1d": "gates_dims_1d"})
+ROLLUPS: Mapping[str, RollupFamily] = MappingProxyType(
+    {f.name: f for f in (DECISION_ROLLUPS, GATE_ROLLUPS)})
+
+# -- the batch layer's and the alert evaluator's tables -----------------------------------------
+
+SLI_VALUES = "sli_values"
+SLI_WATERMARK = "sli_watermark"
+TRIAGE_VERDICTS = "triage_verdicts"
+ALERT_EVENTS = "alert_events"
+ALERTS = "alerts"
+SILENCES = "silences"
+BUDGET_POLICY_EVENTS = "budget_policy_events"
+NOTIFICATION_DEAD_LETTERS = "notification_dead_letters"
+SCHEMA_MIGRATIONS = "schema_migrations"  # made by schemas/migrations.py itself
+
+BATCH: tuple[str, ...] = (SLI_VALUES, SLI_WATERMARK, TRIAGE_VERDICTS)
+ALERTING: tuple[str, ...] = (ALERT_EVENTS, ALERTS, SILENCES, BUDGET_POLICY_EVENTS,
+                             NOTIFICATION_DEAD_LETTERS)
+
+
+def all_tables() -> tuple[str, ...]:
+    """Every table name of the registry (not the views), in no particular order."""
+    rollups = tuple(t.name for f in ROLLUPS.values() for t in f.tables)
+    return (*RAW, *rollups, *BATCH, *ALERTING, SCHEMA_MIGRATIONS)
+
+
+def all_views() -> tuple[str, ...]:
+    """Every materialized view the migrations create: one per rollup table."""
+    return tuple(t.view for f in ROLLUPS.values() for t in f.tables)
+
+
+# -- what the SLI batch reads, as its watermark sees it -----------------------------------------
+
+@dataclass(frozen=True)
+class SliSource:
+    """A table whose rows SLIs are computed from, for the batch's watermark and late-data
+    probes: its event-time column, its ingest-time column (when a row landed), and whether
+    its event times are whole minutes (a rollup, whose rows of a minute keep the latest
+    ingest time of their events: a minute gained rows <=> its ingest time moved past)."""
+
+    table: str
+    event_time: str
+    ingested_at: str
+    minute_grain: bool = False
+
+
+# decisions are probed through their minute rollup (a row per minute and combination, not per
+# decision); deploy gates through policy_events, which feeds their rollups
+SLI_SOURCES: tuple[SliSource, ...] = (
+    SliSource(DECISION_ROLLUPS.table("1m"), "minute", "max_ingested_at", minute_grain=True),
+    SliSource(EVENTS.name, "event_time", "ingested_at"),
+    SliSource(TRIAGE_VERDICTS, "subject_time", "triaged_at"),
+    SliSource(ALERT_EVENTS, "at", "ingested_at"),
+)
+
+
+def probed(source: str) -> bool:
+    """Whether late rows of `source` (a table, or a rollup family by name) reach the
+    watermark probes: it is probed itself, or (a rollup) its minute table or its raw source."""
+    tables = {s.table for s in SLI_SOURCES}
+    family = ROLLUPS.get(source)
+    if family is None:
+        return source in tables
+    return family.table("1m") in tables or family.source in tables
