@@ -2,24 +2,22 @@
 
 Two guards: the statement must start with SELECT, WITH, SHOW, DESCRIBE/DESC or EXPLAIN and be a
 single statement; and ClickHouse runs it with `readonly=1`, so even a crafted query cannot
-write or change settings.
+write or change settings. Printing the rows is the caller's; `plain` and `to_records` give the
+JSON-ready values every printer and the admin API share.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clickhouse_connect.driver.client import Client
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 ALLOWED = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN")
-FORMATS = ("table", "json", "csv")
 
 
 class NotReadOnly(ValueError):
@@ -51,7 +49,9 @@ def run(client: Client, query: str) -> QueryResult:
     return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A value JSON can hold: dates as ISO 8601, Decimal as text, bytes as hex, mappings with
+    text keys, sequences as lists (recursively); anything else unchanged."""
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -59,34 +59,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
 def to_records(result: QueryResult) -> list[dict[str, Any]]:
-    return [{c: _plain(v) for c, v in zip(result.columns, row)} for row in result.rows]
-
-
-def render(result: QueryResult, fmt: str) -> str:
-    """Render as 'json' (a list of objects), 'csv' (with header) or 'table' (plain text)."""
-    if fmt == "json":
-        return json.dumps(to_records(result), indent=2, default=str)
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(result.columns)
-        for row in result.rows:
-            writer.writerow([json.dumps(_plain(v)) if isinstance(v, (dict, list, tuple))
-                             else _plain(v) for v in row])
-        return out.getvalue().rstrip("\n")
-    if fmt != "table":
-        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    cells = [[str(_plain(v)) for v in row] for row in result.rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(result.columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(result.columns, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
-    lines.append(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
-    return "\n".join(lines)
+    return [{c: plain(v) for c, v in zip(result.columns, row)} for row in result.rows]

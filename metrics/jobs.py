@@ -262,11 +262,3 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
         _set_watermark(client, end, sources.ingested_through(client))
     return BatchReport(len(points), rows, time.perf_counter() - started)
 
-
-def read_values(client: Client, *, sli: str | None, window: str | None, by: str | None,
-                at: datetime | None) -> pl.DataFrame:
-    """Stored SLI values: moved to `metrics.read.sli_values` (kept for `sli show` until the
-    CLI calls that)."""
-    from metrics.read import sli_values
-
-    return sli_values(client, sli=sli, window=window, by=by, at=at)

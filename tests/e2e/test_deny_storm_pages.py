@@ -55,6 +55,7 @@ def hook_server():
     thread.start()
     yield server.server_address[1]
     server.shutdown()
+    server.server_close()
 
 
 def test_a_deny_storm_pages_on_call_within_two_minutes(tmp_path, hook_server):

@@ -34,17 +34,15 @@ from slo.alerting import AlertEvaluator
 from slo.notify import Dispatcher, Notification
 from slo.routing import Route, Router
 from slo.spec import parse
+from tests.builders.slos import COLUMNS, NAME, slo_doc
 
 pytestmark = pytest.mark.integration
 
 UTC = timezone.utc
 MINUTE = timedelta(minutes=1)
 AT = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-NAME = "admission-eval-success"
 BURN_START, BURN_END = AT - 10 * MINUTE, AT + 3 * MINUTE
 RECOVERED = AT + 45 * MINUTE  # the 30m window [12:15, 12:45) holds only successes
-COLUMNS = ["event_id", "event_time", "team", "service", "policy_id", "engine", "environment",
-           "cluster", "outcome"]
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -72,32 +70,6 @@ def fast_burn(client, team: str = "payments") -> None:
     insert(client, traffic(AT - 2 * 60 * MINUTE, BURN_START, team=team)
            + traffic(BURN_START, BURN_END, errors=2, team=team)
            + traffic(BURN_END, AT + 60 * MINUTE, team=team))
-
-
-def slo_doc(name: str = NAME, *, by: list[str] | None = None, alerting: dict | None = None,
-            budget_policies: list[dict] | None = None) -> dict:
-    """An M1 SLO at 99.9 % over 30 days, shaped like examples/slo/admission-eval-success.yaml."""
-    total = {"sli": "M1"}
-    if by:
-        total["by"] = by
-    if alerting:
-        total["alerting"] = alerting
-    if budget_policies:
-        total["budgetPolicies"] = budget_policies
-    return {
-        "apiVersion": "openslo/v1", "kind": "SLO",
-        "metadata": {"name": name, "displayName": "Admission policy evaluations succeed"},
-        "spec": {
-            "service": "admission-control",
-            "indicator": {"metadata": {"name": "eval-success"}, "spec": {"ratioMetric": {
-                "counter": True,
-                "good": {"metricSource": {"type": "policyscope", "spec": {"sli": "M1"}}},
-                "total": {"metricSource": {"type": "policyscope", "spec": total}}}}},
-            "timeWindow": [{"duration": "30d", "isRolling": True}],
-            "budgetingMethod": "Occurrences",
-            "objectives": [{"target": 0.999}],
-        },
-    }
 
 
 def make_slo(**kwargs):

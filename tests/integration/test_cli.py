@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.integration.test_crash_recovery import free_port, start_collector
+from tests.builders.processes import free_port, start_collector
 
 pytestmark = pytest.mark.integration
 

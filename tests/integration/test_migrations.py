@@ -206,7 +206,7 @@ def test_0011_fills_five_minute_rollups_from_the_minutes_and_keeps_them_current(
     reach them through the views; both equal the minute rollups summed per five minutes."""
     from datetime import datetime, timedelta, timezone
 
-    from tests.integration.test_sli_values import ev, insert_decisions, insert_events
+    from tests.builders.rows import ev, insert_decisions, insert_events
 
     database = "t_migrate_0011"
     chdb_client.command(f"DROP DATABASE IF EXISTS {database}")

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 from metrics import sources
 from metrics.sli.base import Context, window_rows
 from metrics.sli.latest import histories_of, latest_reports, window_counts
-from tests.integration.test_sli_values import ev, fresh_database, insert_events
+from tests.builders.rows import ev, fresh_database, insert_events
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,16 @@ import pytest
 from metrics import jobs, sources
 from metrics.sli.base import INSTANT, Context
 from schemas import slis, tables
-from tests.integration.test_sli_values import (
+from tests.builders.rows import (
+    dec,
+    ev,
+    fresh_database,
+    insert_alerts,
+    insert_decisions,
+    insert_events,
+    insert_verdicts,
+)
+from tests.builders.scenarios import (
     AT,
     build_agents,
     build_alerts,
@@ -25,13 +34,6 @@ from tests.integration.test_sli_values import (
     build_latency,
     build_rates,
     build_remediation,
-    dec,
-    ev,
-    fresh_database,
-    insert_alerts,
-    insert_decisions,
-    insert_events,
-    insert_verdicts,
 )
 
 pytestmark = pytest.mark.integration

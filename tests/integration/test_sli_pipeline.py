@@ -7,14 +7,14 @@ values worked out by hand.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from opentelemetry.proto.logs.v1 import logs_pb2
 
 from metrics import jobs
-from tests.builders.otlp import kv, logs_request, post, wait_rows
+from tests.builders.otlp import logs_request, post, wait_rows
+from tests.builders.rows import exactly, record
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +24,6 @@ AT = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 def T(text: str) -> datetime:
     return datetime.fromisoformat(f"2026-{text}").replace(tzinfo=UTC)
-
-
-def record(kind: str, when: datetime, uid: str, attributes: dict) -> logs_pb2.LogRecord:
-    """One OTLP log record of event kind `kind` at `when` with a stable id."""
-    nanos = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
-    attrs = {"log.record.uid": uid, **attributes}
-    return logs_pb2.LogRecord(time_unix_nano=nanos, event_name=kind,
-                              attributes=[kv(k, v) for k, v in attrs.items()])
 
 
 def decision(when: datetime, uid: str, outcome: str, latency: float | None = None,
@@ -57,22 +49,6 @@ def stored(client, at: datetime, window: str, dimension: str = "", value: str = 
         parameters={"at": at, "window": window, "dimension": dimension, "value": value}
     ).result_rows
     return {r[0]: tuple(r[1:]) for r in rows}
-
-
-class exactly:  # noqa: N801 - reads as a matcher: `got == exactly((1, 2, 0.5))`
-    """(good, total, value) equal to `expected` up to float rounding; None only equals None."""
-
-    def __init__(self, expected: tuple):
-        self.expected = tuple(expected)
-
-    def __eq__(self, got) -> bool:
-        got = tuple(got) if got is not None else None
-        return got is not None and len(got) == len(self.expected) and all(
-            (e is None and g is None) or (e is not None and g is not None and math.isclose(
-                g, e, rel_tol=1e-9, abs_tol=1e-12)) for g, e in zip(got, self.expected))
-
-    def __repr__(self) -> str:
-        return repr(self.expected)
 
 
 def test_events_sent_to_the_collector_end_up_in_sli_values(collector):

@@ -35,21 +35,21 @@ from metrics.sources import FEW_POINTS
 from metrics.sources import utc_datetime
 from metrics.window_sums import reference
 from metrics.windows import intervals
-from tests.integration.test_sli_values import (
+from tests.builders.rows import (
+    OUTCOMES,
+    TEAMS,
     ev,
     fresh_database,
-    insert_alerts,
+    insert_all,
     insert_decisions,
     insert_events,
-    insert_verdicts,
+    to_decisions,
 )
 
 pytestmark = pytest.mark.integration
 
 UTC = timezone.utc
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
-TEAMS = ["payments", "identity", "search"]
-OUTCOMES = ["allow", "deny", "warn", "error"]
 # rolling windows by hand; `month` is the calendar month to date
 LENGTHS = {"5m": timedelta(minutes=5), "30m": timedelta(minutes=30), "1h": timedelta(hours=1),
            "2h": timedelta(hours=2), "6h": timedelta(hours=6), "1d": timedelta(days=1),
@@ -94,11 +94,6 @@ offsets = st.one_of(st.integers(-3 * 3600_000, 10 * 60_000),
 def decision_rows(draw, max_size: int = 40):
     return draw(st.lists(st.tuples(offsets, st.sampled_from(TEAMS), st.sampled_from(OUTCOMES),
                                    latencies), max_size=max_size))
-
-
-def to_decisions(at: datetime, rows) -> list[dict]:
-    return [{"event_time": at + timedelta(milliseconds=ms), "team": team, "outcome": outcome,
-             "latency_seconds": latency} for ms, team, outcome, latency in rows]
 
 
 REFERENCE_SUMS = ["total", "errors", "denies", "warns", "latency_count"]
@@ -285,31 +280,6 @@ def all_kinds(draw):
                                          st.sampled_from(["healthy", "degraded", ""]),
                                          st.sampled_from([None, 10.0, 60.0])), max_size=8)),
     }
-
-
-def insert_all(client, at: datetime, kinds: dict) -> None:
-    def t(ms):
-        return at + timedelta(milliseconds=ms)
-
-    if kinds["decisions"]:
-        insert_decisions(client, to_decisions(at, kinds["decisions"]))
-    events = [ev("deploy.gate", t(ms), team=tm, deploy_id=f"g{i}", gate_outcome=o)
-              for i, (ms, tm, o) in enumerate(kinds["gates"])]
-    events += [ev("workload.inventory", t(ms), team=tm, workload_id=w, workload_enforced=e,
-                  image=img) for ms, tm, w, e, img in kinds["inventory"]]
-    events += [ev("sbom.generated", t(ms), image=img) for ms, img in kinds["sboms"]]
-    events += [ev("agent.heartbeat", t(ms), agent_id=a, agent_status=s,
-                  heartbeat_interval_seconds=iv) for ms, a, s, iv in kinds["beats"]]
-    if events:
-        insert_events(client, events)
-    if kinds["verdicts"]:
-        insert_verdicts(client, [
-            {"subject_id": s, "subject_time": t(ms), "verdict": v, "team": tm,
-             "triaged_at": t(ms) + timedelta(minutes=i)}
-            for i, (ms, tm, s, v) in enumerate(kinds["verdicts"])])
-    if kinds["alerts"]:
-        insert_alerts(client, [{"alert_id": a, "at": t(ms), "severity": sev, "state": state}
-                               for ms, a, sev, state in kinds["alerts"]])
 
 
 @settings(max_examples=15, phases=[Phase.explicit, Phase.generate], **SETTINGS)

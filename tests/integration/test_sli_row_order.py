@@ -13,7 +13,7 @@ import pytest
 from metrics import jobs, sli_writer
 from metrics.sli.base import Context
 from metrics.sources import FEW_POINTS
-from tests.integration.test_sli_properties import TEAMS, insert_all
+from tests.builders.rows import TEAMS, insert_all
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ import pytest
 
 from slo.report import replay, status
 from slo.spec import parse
-from tests.integration.test_alert_lifecycle import COLUMNS, slo_doc
+from tests.builders.slos import COLUMNS, slo_doc
 
 pytestmark = pytest.mark.integration
 

@@ -94,3 +94,56 @@ def test_sizes_parse_to_bytes(text, size):
 def test_the_dsn_password_is_redacted_in_logs():
     config = load_config(env={"POLICYSCOPE_DSN": "http://u:s3cret@ch:8123/db"})
     assert "s3cret" not in str(redacted(config))
+
+
+# -- every section is validated at start-up, notifiers and routes included -------------------
+
+@pytest.mark.parametrize("alerting,fragment", [
+    pytest.param({"notifiers": [{"name": "pd", "tpye": "pagerduty"}]},
+                 "unknown key 'alerting.notifiers.0.tpye'",
+                 id="a typo in a notifier's key fails naming its path, with no SLO directory"),
+    pytest.param({"notifiers": [{"name": "pd", "type": "pagerdutty",
+                                 "routing_key": "env:PD_KEY"}]},
+                 "'alerting.notifiers.0.type'", id="an unknown notifier type fails"),
+    pytest.param({"routes": [{"match": {"severity": "page"}, "notifer": ["pd"]}]},
+                 "unknown key 'alerting.routes.0.notifer'", id="a typo in a route fails"),
+    pytest.param({"notifiers": [{"name": "pd", "type": "pagerduty",
+                                 "routing_key": "env:PD_KEY"}],
+                  "routes": [{"match": {"severity": "page"}, "notifiers": ["pager"]}]},
+                 "routes name unknown notifiers: pager",
+                 id="a route to a notifier that is not configured fails"),
+])
+def test_bad_alerting_config_fails_at_load_naming_the_key(tmp_path, alerting, fragment):
+    import yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"alerting": {"slo_dir": str(tmp_path / "none"),
+                                                 **alerting}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert fragment in str(err.value)
+
+
+def test_a_secret_pasted_in_clear_is_refused_without_echoing_it(tmp_path):
+    import yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"alerting": {"notifiers": [
+        {"name": "pd", "type": "pagerduty", "routing_key": "R0UT1NG-K3Y-IN-CLEAR"}]}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert "routing_key" in str(err.value)
+    assert "R0UT1NG-K3Y-IN-CLEAR" not in str(err.value)
+
+
+def test_notifiers_and_routes_load_as_typed_models(tmp_path):
+    import yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"alerting": {
+        "notifiers": [{"name": "pd", "type": "pagerduty", "routing_key": "env:PD_KEY",
+                       "timeout": "2s"}],
+        "routes": [{"match": {"severity": "page"}, "notifiers": ["pd"]}]}}))
+    alerting = load_config(path, env={}).alerting
+    assert (alerting.notifiers[0].type, alerting.notifiers[0].timeout) == ("pagerduty", 2.0)
+    assert alerting.routes[0].notifiers == ["pd"]
