@@ -980,6 +980,13 @@ p50 {a['L_p50_rel_diff_median']:.1%} / p95 {a['L_p95_rel_diff_median']:.1%} / p9
 """
     else:
         base_md = "\nBaseline skipped (`--skip-baseline`).\n"
+    minute_vs_baseline = (
+        f"| baseline, same run: one point of the pandas baseline (M1 + latency only, mean of "
+        f"{b['sample_points']} points; below) vs the warm minute (every SLI, written) | "
+        f"{b['seconds_per_point_mean']} s vs {r['incremental_warm_seconds_median']} s: "
+        f"**{b['seconds_per_point_mean'] / r['incremental_warm_seconds_median']:,.1f}x** | | |\n"
+        f"| baseline, same run: the pandas baseline over all points vs the backfill (every "
+        f"SLI, written) | **{b['ratio_vs_full_backfill']:,}x** | | |\n") if b else ""
     return f"""{SECTION_START}
 ## SLI batch: backfill and incremental runs over {r['events']:,} decisions (chDB)
 
@@ -1006,7 +1013,7 @@ and lifecycle rows in {r['generate_lifecycle_seconds']} s: {life}. Then `OPTIMIZ
 | full backfill: `jobs.backfill(30 days, step {r['step']})`, {r['points']} points x {len(r['windows'])} windows x all dimensions, every SLI, written ({r['backfill_rows']:,} rows) | **{r['backfill_seconds']} s** | <= {TARGET_BACKFILL_S:g} s (goal <= {GOAL_BACKFILL_S:g} s) | **{r['backfill_verdict']}** (goal: {r['backfill_goal_verdict']}) |
 | one incremental minute `jobs.run_incremental(end + k min, memo=...)`, warm (median of {len(r['incremental_warm_seconds'])}) | **{r['incremental_warm_seconds_median']} s** | <= {TARGET_INCREMENTAL_S:g} s | **{r['incremental_verdict']}** |
 | the same, cold (first run after the backfill; fills the memo) | {r['incremental_cold_seconds']} s | <= {TARGET_INCREMENTAL_S:g} s | {r['incremental_cold_verdict']} |
-| peak RSS of the process (chDB in-process) during the backfill | {r['backfill_peak_rss_mib']} MiB (at start {r['backfill_start_rss_mib']} MiB) | | |
+{minute_vs_baseline}| peak RSS of the process (chDB in-process) during the backfill | {r['backfill_peak_rss_mib']} MiB (at start {r['backfill_start_rss_mib']} MiB) | | |
 | peak RSS during an incremental run | {r['incremental_peak_rss_mib']} MiB | | |
 | peak RSS while generating the data | {r['generate_peak_rss_mib']} MiB | | |
 

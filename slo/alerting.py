@@ -20,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 
 from metrics.windows import floor_minute, window_start
 from slo import silences as silence_store
+from slo import store
 from slo.evaluate import Evaluation, evaluate
 from slo.lifecycle import (
     FIRING,
@@ -179,9 +180,10 @@ class AlertEvaluator:
                 if consumed < policy.consumed or key in taken:
                     continue
                 taken.add(key)
-                rows.append([slo.name, evaluation.dimensions, float(policy.consumed),
-                             policy.action, policy.owner or "", float(consumed), period_start,
-                             at])
+                rows.append({"slo": slo.name, "dimensions": evaluation.dimensions,
+                             "threshold": float(policy.consumed), "action": policy.action,
+                             "owner": policy.owner or "", "budget_consumed": float(consumed),
+                             "period_start": period_start, "at": at})
                 notices.setdefault((slo.name, policy.action, policy.owner or ""), []).append(
                     self._budget_notice(slo, evaluation, policy, consumed, at))
         for (name, action, owner), group in notices.items():
@@ -191,10 +193,7 @@ class AlertEvaluator:
                                          "owner": owner})
             if targets and self.dispatcher is not None:
                 self.dispatcher.submit(Notification(tuple(group)), to=targets)
-        if rows:
-            self.client.insert("budget_policy_events", rows, column_names=[
-                "slo", "dimensions", "threshold", "action", "owner", "budget_consumed",
-                "period_start", "at"])
+        store.record_budget_actions(self.client, rows)
         return len(rows)
 
     def _budget_notice(self, slo, evaluation: Evaluation, policy, consumed,
@@ -219,8 +218,7 @@ class AlertEvaluator:
             started_at=at, dimensions=evaluation.dimensions)
 
     def _actions_taken(self) -> set[tuple]:
-        rows = self.client.query("SELECT slo, dimensions, threshold, action, period_start "
-                                 "FROM budget_policy_events FINAL").result_rows
-        return {(slo, tuple(sorted(dict(dims).items())), float(threshold), action,
-                 period_start.replace(tzinfo=None)) for slo, dims, threshold, action,
-                period_start in rows}
+        """(SLO, dimension values, threshold, action, period start) of every action taken."""
+        return {(r["slo"], tuple(sorted(r["dimensions"].items())), float(r["threshold"]),
+                 r["action"], r["period_start"].replace(tzinfo=None))
+                for r in store.budget_actions(self.client)}

@@ -3,18 +3,19 @@
 `advance(previous, evaluation, tier, ...)` is pure: given the stored state of an alert and a
 new evaluation, it returns the new state and the transition (if any). `AlertStore` loads and
 saves states (`alerts`, latest row per alert id) and transitions (`alert_events`, which
-feeds M7). Re-evaluations update an alert, never duplicate it.
+feeds M7) through `slo.store`. Re-evaluations update an alert, never duplicate it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
+from slo import store
 from slo.evaluate import Evaluation
 
 TIERS = ("page", "ticket")
@@ -86,42 +87,27 @@ def advance(previous: AlertState | None, evaluation: Evaluation, severity: str, 
     return state, None
 
 
-_COLUMNS = ["alert_id", "slo", "severity", "dimensions", "state", "pending_since", "fired_at",
-            "resolved_at", "long_window", "short_window", "factor", "burn_long", "burn_short",
-            "budget_remaining", "time_to_exhaustion_s", "silenced", "updated_at"]
-
-
-def _utc(value):
-    return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) else value
-
-
 class AlertStore:
+    """The alerts' states and history in ClickHouse (`slo.store`), as `AlertState`s."""
+
     def __init__(self, client: Client):
         self.client = client
 
     def load(self) -> dict[str, AlertState]:
-        rows = self.client.query(f"SELECT {', '.join(_COLUMNS)} FROM alerts FINAL").result_rows
-        states = {}
-        for row in rows:
-            values = dict(zip(_COLUMNS, (_utc(v) for v in row)))
-            values["dimensions"] = dict(values["dimensions"])
-            states[values["alert_id"]] = AlertState(**values)
-        return states
+        """alert id -> its latest stored state."""
+        return {row["alert_id"]: AlertState(**row)
+                for row in store.load_alert_states(self.client)}
 
     def save(self, states: list[AlertState], transitions: list[tuple[AlertState, str]],
              owners: dict[str, tuple[str, str]] | None = None) -> None:
         """`owners`: alert id -> (team, service) for the history rows (default: from the
         alert's dimension values)."""
         owners = owners or {}
-        if states:
-            self.client.insert("alerts", [[getattr(s, c) for c in _COLUMNS] for s in states],
-                               column_names=_COLUMNS)
-        if transitions:
-            self.client.insert(
-                "alert_events",
-                [[s.alert_id, s.slo, s.severity, kind, s.updated_at,
-                  *owners.get(s.alert_id, (s.dimensions.get("team", ""),
-                                           s.dimensions.get("service", ""))), s.dimensions]
-                 for s, kind in transitions],
-                column_names=["alert_id", "slo", "severity", "state", "at", "team", "service",
-                              "dimensions"])
+        events = []
+        for s, kind in transitions:
+            team, service = owners.get(s.alert_id, (s.dimensions.get("team", ""),
+                                                    s.dimensions.get("service", "")))
+            events.append({"alert_id": s.alert_id, "slo": s.slo, "severity": s.severity,
+                           "state": kind, "at": s.updated_at, "team": team, "service": service,
+                           "dimensions": s.dimensions})
+        store.record_alerts(self.client, [asdict(s) for s in states], events)

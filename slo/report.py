@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from clickhouse_connect.driver.client import Client
 
 from metrics.windows import floor_minute
-from schemas.tables import BUDGET_POLICY_EVENTS
+from slo import store
 from slo.evaluate import Evaluation, evaluate
 from slo.lifecycle import FIRING, PENDING, RESOLVED, TIERS, advance
 
@@ -40,12 +40,12 @@ def status(client: Client, slos, at: datetime, *, latency_threshold: float = 0.1
 
 
 def _budget_actions(client: Client) -> dict[tuple, list[dict]]:
-    rows = client.query("SELECT slo, dimensions, threshold, action, at FROM "
-                        f"{BUDGET_POLICY_EVENTS} FINAL ORDER BY at").result_rows
+    """(SLO, dimension values) -> the error-budget policy actions taken, oldest first."""
     found: dict[tuple, list[dict]] = {}
-    for slo, dims, threshold, action, at in rows:
-        found.setdefault((slo, tuple(sorted(dict(dims).items()))), []).append(
-            {"threshold": threshold, "action": action, "at": at.isoformat() + "Z"})
+    for r in store.budget_actions(client):
+        found.setdefault((r["slo"], tuple(sorted(r["dimensions"].items()))), []).append(
+            {"threshold": r["threshold"], "action": r["action"],
+             "at": r["at"].replace(tzinfo=None).isoformat() + "Z"})
     return found
 
 

@@ -1,21 +1,49 @@
-"""Building the alert evaluator a long-running process (`up`, `worker`) runs after each batch."""
+"""Building the alert evaluator a long-running process (`up`, `worker`) runs after each batch,
+with a started dispatcher over the configured notifiers whose dead letters land in the
+`notification_dead_letters` table (never with secrets: only the notification itself)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from slo.config import AlertingSettings
-from slo import spec
+from slo import spec, store
 from slo.alerting import AlertEvaluator
-from slo.notify_setup import start_dispatcher
+from slo.config import AlertingSettings
+from slo.notify.base import Notification
+from slo.notify.config import NotifierConfig, NotifyConfig, build_dispatcher
+from slo.notify.dispatcher import Dispatcher
 from slo.routing import Router
 
 log = logging.getLogger(__name__)
 
 EXAMPLE_SLOS = Path(__file__).resolve().parents[1] / "examples" / "slo"
+
+
+def dead_letter_writer(client: Client):
+    """The dispatcher's dead-letter callback: logs the notification given up on and stores it."""
+    def record(notification: Notification, notifier: str, error: BaseException,
+               attempts: int) -> None:
+        log.error("notification to %s for %s/%s dead-lettered after %d attempts: %s",
+                  notifier, notification.slo, notification.severity, attempts, error)
+        store.record_dead_letter(client, {
+            "notifier": notifier, "slo": notification.slo, "severity": notification.severity,
+            "alert_ids": [a.alert_id for a in notification.alerts], "error": str(error)[:2000],
+            "attempts": attempts,
+            "payload": json.dumps([a.to_dict() for a in notification.alerts])})
+    return record
+
+
+def start_dispatcher(notifiers: list[NotifierConfig], client: Client) -> Dispatcher:
+    """A started dispatcher over the configured notifiers. Raises NotifyConfigError naming
+    a secret reference that cannot be resolved."""
+    dispatcher = build_dispatcher(NotifyConfig(notifiers=notifiers),
+                                  dead_letter=dead_letter_writer(client))
+    dispatcher.start()
+    return dispatcher
 
 
 def slo_directory(config: AlertingSettings, *, demo: bool) -> Path | None:

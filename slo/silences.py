@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from slo import store
 
 KINDS = ("Silence", "MaintenanceWindow")
 
@@ -97,12 +99,8 @@ def load_files(directory: Path) -> list[Silence]:
 
 
 def load_table(client: Client, at: datetime) -> list[Silence]:
-    rows = client.query(
-        "SELECT silence_id, matchers, starts_at, ends_at, comment, created_by "
-        "FROM silences FINAL WHERE ends_at > {at:DateTime64(3, 'UTC')}",
-        parameters={"at": at}).result_rows
-    return [Silence(r[0], dict(r[1]), r[2].replace(tzinfo=timezone.utc),
-                    r[3].replace(tzinfo=timezone.utc), r[4], r[5]) for r in rows]
+    """The CLI-made silences not yet ended at `at` (some may start later)."""
+    return [Silence(**row) for row in store.active_silences(client, at)]
 
 
 def add(client: Client, matchers: dict[str, str], starts_at: datetime, ends_at: datetime,
@@ -113,10 +111,7 @@ def add(client: Client, matchers: dict[str, str], starts_at: datetime, ends_at: 
         raise SilenceError("a silence must end after it starts")
     silence = Silence(make_id(matchers, starts_at, ends_at), matchers, starts_at, ends_at,
                       comment, created_by)
-    client.insert("silences", [[silence.silence_id, matchers, starts_at, ends_at, comment,
-                                created_by]],
-                  column_names=["silence_id", "matchers", "starts_at", "ends_at", "comment",
-                                "created_by"])
+    store.add_silence(client, asdict(silence))
     return silence
 
 
@@ -125,11 +120,7 @@ def expire(client: Client, silence_id: str, at: datetime) -> bool:
     current = [s for s in load_table(client, at) if s.silence_id == silence_id]
     if not current:
         return False
-    s = current[0]
-    client.insert("silences", [[s.silence_id, s.matchers, s.starts_at, at, s.comment,
-                                s.created_by]],
-                  column_names=["silence_id", "matchers", "starts_at", "ends_at", "comment",
-                                "created_by"])
+    store.expire_silence(client, asdict(current[0]), at)
     return True
 
 

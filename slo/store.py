@@ -1,0 +1,128 @@
+"""The alert evaluator's storage: every read and write of ClickHouse the `slo` package makes,
+one named function each (its SLI inputs aside: those it reads through `metrics.read`).
+
+The rule (a unit test holds it: tests/unit/test_slo_store.py): no other module of `slo` holds
+SQL or calls the client. Tables are named from the registry (`schemas.tables`), values are
+bound as parameters (`{name:Type}` placeholders) or inserted by column name; no statement is
+built from a value.
+
+Rows go in and out as plain mappings, column -> value, with the columns of this module
+(`ALERT_COLUMNS`, ...); datetimes come out timezone-aware UTC and map values as dicts. The
+modules that own the objects build them (`lifecycle.AlertState`, `silences.Silence`, whose
+fields are the columns), so this module imports nothing else of `slo`.
+
+`alerts` and `silences` keep the latest row per id and `budget_policy_events` one row per
+action taken (ReplacingMergeTree): they are read with FINAL, and a row changes by inserting it
+again. `alert_events` and `notification_dead_letters` are append-only histories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.tables import (
+    ALERT_EVENTS,
+    ALERTS,
+    BUDGET_POLICY_EVENTS,
+    NOTIFICATION_DEAD_LETTERS,
+    SILENCES,
+)
+
+Row = Mapping[str, Any]
+
+ALERT_COLUMNS = ("alert_id", "slo", "severity", "dimensions", "state", "pending_since",
+                 "fired_at", "resolved_at", "long_window", "short_window", "factor",
+                 "burn_long", "burn_short", "budget_remaining", "time_to_exhaustion_s",
+                 "silenced", "updated_at")
+ALERT_EVENT_COLUMNS = ("alert_id", "slo", "severity", "state", "at", "team", "service",
+                       "dimensions")
+SILENCE_COLUMNS = ("silence_id", "matchers", "starts_at", "ends_at", "comment", "created_by")
+BUDGET_ACTION_COLUMNS = ("slo", "dimensions", "threshold", "action", "owner", "budget_consumed",
+                         "period_start", "at")
+DEAD_LETTER_COLUMNS = ("notifier", "slo", "severity", "alert_ids", "error", "attempts",
+                       "payload")
+
+_MAPS = frozenset({"dimensions", "matchers"})  # Map columns, read back as dicts
+
+
+def _value(column: str, value):
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc)  # DateTime64(3, 'UTC'): naive UTC by default
+    if column in _MAPS:
+        return dict(value)
+    return value
+
+
+def _select(client: Client, sql: str, columns: tuple[str, ...],
+            parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    rows = client.query(sql, parameters=parameters).result_rows
+    return [{c: _value(c, v) for c, v in zip(columns, row)} for row in rows]
+
+
+def _insert(client: Client, table: str, columns: tuple[str, ...], rows: Iterable[Row]) -> None:
+    values = [[row[c] for c in columns] for row in rows]
+    if values:
+        client.insert(table, values, column_names=list(columns))
+
+
+# -- alerts and their history -------------------------------------------------------------------
+
+def load_alert_states(client: Client) -> list[dict[str, Any]]:
+    """Every alert's latest state (`alerts`, one row per alert id), by `ALERT_COLUMNS`."""
+    return _select(client, f"SELECT {', '.join(ALERT_COLUMNS)} FROM {ALERTS} FINAL",
+                   ALERT_COLUMNS)
+
+
+def record_alerts(client: Client, states: Iterable[Row], events: Iterable[Row]) -> None:
+    """Store new alert states (`alerts`, by `ALERT_COLUMNS`: each replaces its alert's row) and
+    lifecycle transitions (`alert_events`, by `ALERT_EVENT_COLUMNS`); either may be empty."""
+    _insert(client, ALERTS, ALERT_COLUMNS, states)
+    _insert(client, ALERT_EVENTS, ALERT_EVENT_COLUMNS, events)
+
+
+# -- silences made from the CLI -----------------------------------------------------------------
+
+def active_silences(client: Client, at: datetime) -> list[dict[str, Any]]:
+    """The silences of the table not yet ended at `at` (some may start later), by
+    `SILENCE_COLUMNS`."""
+    return _select(client, f"SELECT {', '.join(SILENCE_COLUMNS)} FROM {SILENCES} FINAL "
+                           "WHERE ends_at > {at:DateTime64(3, 'UTC')}",
+                   SILENCE_COLUMNS, {"at": at})
+
+
+def add_silence(client: Client, silence: Row) -> None:
+    """Store a silence (by `SILENCE_COLUMNS`)."""
+    _insert(client, SILENCES, SILENCE_COLUMNS, [silence])
+
+
+def expire_silence(client: Client, silence: Row, at: datetime) -> None:
+    """End a stored silence at `at`: its row again, with `ends_at` = `at` (the latest row of
+    an id wins; the earlier one stays for the audit trail)."""
+    _insert(client, SILENCES, SILENCE_COLUMNS, [{**silence, "ends_at": at}])
+
+
+# -- error-budget policy actions ----------------------------------------------------------------
+
+def budget_actions(client: Client) -> list[dict[str, Any]]:
+    """Every error-budget policy action taken (`budget_policy_events`, one row per SLO,
+    dimension values, threshold, action and period), oldest first, by
+    `BUDGET_ACTION_COLUMNS`."""
+    return _select(client, f"SELECT {', '.join(BUDGET_ACTION_COLUMNS)} "
+                           f"FROM {BUDGET_POLICY_EVENTS} FINAL ORDER BY at",
+                   BUDGET_ACTION_COLUMNS)
+
+
+def record_budget_actions(client: Client, actions: Iterable[Row]) -> None:
+    """Store error-budget policy actions taken (by `BUDGET_ACTION_COLUMNS`)."""
+    _insert(client, BUDGET_POLICY_EVENTS, BUDGET_ACTION_COLUMNS, actions)
+
+
+# -- notifications that could not be delivered --------------------------------------------------
+
+def record_dead_letter(client: Client, letter: Row) -> None:
+    """Store a notification given up on (by `DEAD_LETTER_COLUMNS`; `at` is the insert time)."""
+    _insert(client, NOTIFICATION_DEAD_LETTERS, DEAD_LETTER_COLUMNS, [letter])
