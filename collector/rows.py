@@ -21,7 +21,8 @@ not once per record. A kind outside the wire contract is ignored, unless it clai
 the contract is rejected with a reason code (`missing_<column>`, `invalid_<column>`,
 `invalid_time`, ...). The builder never raises on data.
 
-The event id is, in order: the `event_id` the source passes; the `log.record.uid` attribute; a
+Values are coerced by `collector.coercion` (`TablePlan`, `coerce`, `RecordRejected`). The event
+id is, in order: the `event_id` the source passes; the `log.record.uid` attribute; a
 BLAKE2b-128 content hash of the context's `identity_prefix` followed by the record's identity
 bytes (the source passes them, or a callable giving them, evaluated only when needed; without
 one, a canonical JSON of kind, event time and attributes).
@@ -30,7 +31,6 @@ one, a canonical JSON of kind, event time and attributes).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from collections import Counter
@@ -39,15 +39,13 @@ from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 
+from collector.coercion import RecordRejected, TablePlan, canonical_json
 from schemas.events import (
     DEFAULT_REDACT_PATTERNS,
     EVENT_KINDS,
     EVENT_NAME_ATTRIBUTE,
     TABLES,
     UID_ATTRIBUTE,
-    Column,
-    Table,
-    ValueType,
 )
 
 REDACTED = "[REDACTED]"
@@ -56,20 +54,9 @@ MIN_TIME_MS = -2208988800000
 MAX_TIME_MS = 10413791999999
 MAX_EXTRA_VALUE_CHARS = 1024
 MAX_REJECT_EXAMPLES = 5
-# Columns filled from the record facts, not from attributes.
-RECORD_COLUMNS = frozenset({"event_id", "event_time", "observed_time", "trace_id", "span_id",
-                            "attributes", "event_kind"})
 _HEX = re.compile(r"[0-9a-f]*")
 
 Identity = bytes | Callable[[], bytes] | None
-
-
-class RecordRejected(ValueError):
-    """One record breaks the contract; `code` is a short reason code for counting."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass
@@ -96,99 +83,6 @@ class NormalizedBatch:
         counts = ", ".join(f"{code}: {n}" for code, n in self.reject_codes.most_common())
         return f"{self.rejected} records rejected ({counts}); e.g. " + " | ".join(
             self.reject_examples)
-
-
-def coerce(column: Column, key: str, value: Any) -> Any:
-    """`value` of attribute `key` as a value of `column`; raises RecordRejected if it is not."""
-    vt = column.value_type
-    if vt is ValueType.STRING:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (list, dict)):
-            return _json(value)
-        return str(value)
-    if vt is ValueType.ENUM:
-        text = str(value).strip().lower()
-        if text not in column.allowed:
-            raise RecordRejected(
-                f"invalid_{column.name}",
-                f"attribute '{key}' has value {value!r}; expected one of "
-                + ", ".join(column.allowed))
-        return text
-    try:
-        if vt is ValueType.FLOAT:
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError
-            return number
-        if vt is ValueType.UINT:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            number = int(value)
-            if not 0 <= number < 2**64:
-                raise ValueError
-            return number
-        if vt is ValueType.BOOL:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "false"):
-                return str(value).lower() == "true"
-            raise ValueError
-    except (TypeError, ValueError, OverflowError):
-        pass
-    expected = {ValueType.FLOAT: "a finite number",
-                ValueType.UINT: "an integer from 0 to 2^64-1",
-                ValueType.BOOL: "true or false"}[vt]
-    raise RecordRejected(f"invalid_{column.name}",
-                         f"attribute '{key}' has value {value!r}; expected {expected}")
-
-
-class TablePlan:
-    """Precomputed mapping for one table: attribute key -> (column, preference)."""
-
-    def __init__(self, table: Table):
-        self.table = table
-        self.schema = table.arrow_schema()
-        self.key_map: dict[str, tuple[Column, int]] = {}
-        self.defaults: dict[str, Any] = {}
-        for column in table.columns:
-            if column.name in RECORD_COLUMNS:
-                continue
-            self.defaults[column.name] = column.default
-            for rank, key in enumerate(column.attributes):
-                self.key_map[key] = (column, rank)
-
-    def mapped(self, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """Coerced column values for the mapped keys of `attrs`, plus the unmapped keys.
-
-        Raises RecordRejected for a value that cannot be coerced.
-        """
-        values: dict[str, Any] = {}
-        ranks: dict[str, int] = {}
-        unmapped = []
-        key_map = self.key_map
-        for key, value in attrs.items():
-            hit = key_map.get(key)
-            if hit is None:
-                unmapped.append(key)
-                continue
-            column, rank = hit
-            if value is None:
-                continue
-            name = column.name
-            previous = ranks.get(name)
-            if previous is not None and previous <= rank:
-                continue  # an alias after the attribute it stands for: the first-listed wins
-            ranks[name] = rank
-            if type(value) is str and column.value_type is ValueType.STRING:
-                values[name] = value
-            else:
-                values[name] = coerce(column, key, value)
-        return values, unmapped
 
 
 class SourceContext:
@@ -249,7 +143,7 @@ class RowBuilder:
             elif isinstance(value, str):
                 text = value
             else:
-                text = _json(value)
+                text = canonical_json(value)
             extra.append((key, text[:MAX_EXTRA_VALUE_CHARS]))
         return extra
 
@@ -320,7 +214,7 @@ class BatchBuilder:
             event_id = str(uid) if uid not in (None, "") else ""
         if not event_id:
             if identity is None:
-                identity = _json([kind, time_ms, attrs]).encode("utf-8", "surrogatepass")
+                identity = canonical_json([kind, time_ms, attrs]).encode("utf-8", "surrogatepass")
             elif callable(identity):
                 identity = identity()
             digest = hashlib.blake2b(context.identity_prefix, digest_size=16)
@@ -344,14 +238,6 @@ class BatchBuilder:
             if cols["event_id"]:
                 self.batch.tables[name] = pa.Table.from_pydict(cols, schema=plan.schema)
         return self.batch
-
-
-def _json(value: Any) -> str:
-    """Canonical JSON text of a value (keys sorted); never raises for odd keys or types."""
-    try:
-        return json.dumps(value, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return json.dumps(repr(value))
 
 
 def _time_ms(value: Any, what: str) -> int:
