@@ -121,8 +121,8 @@ def insert_arrow(client: Client, table: str, rows: pa.Table, *, settings: dict |
     """Insert an Arrow table as an Arrow IPC stream sent batch by batch (`raw_insert` with a
     generator), instead of clickhouse-connect's `insert_arrow`, which first builds the whole
     IPC file in one growing buffer and then copies it into a bytes object: for a backfill's
-    ~250 MB that is several copies of fresh memory, and fresh memory is slow to fault in.
-    Here each batch's bytes are handed on as soon as they are written."""
+    rows that is several copies of fresh memory, and fresh memory is slow to fault in. Here
+    each batch's bytes are handed on as soon as they are written."""
     if not rows.num_rows:
         return
     client.raw_insert(table, rows.column_names, _ipc_stream(rows, batch_rows),

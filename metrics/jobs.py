@@ -181,12 +181,6 @@ def watermark(client: Client) -> tuple[datetime | None, datetime | None]:
     return sources.watermark(client, JOB)
 
 
-def _set_watermark(client: Client, last_at: datetime, through: datetime) -> None:
-    client.insert("sli_watermark", [[JOB, last_at.replace(tzinfo=None),
-                                     through.replace(tzinfo=None)]],
-                  column_names=["job", "last_at", "ingested_through"])
-
-
 def run_incremental(client: Client, now: datetime | None = None, *, max_catchup: int = 60,
                     late_horizon: int = 60, latency_threshold: float = 0.1,
                     memo: dict | None = None) -> BatchReport:
@@ -214,7 +208,7 @@ def run_incremental(client: Client, now: datetime | None = None, *, max_catchup:
         return BatchReport(0, 0, time.perf_counter() - started)
     rows = sli_writer.write(client, compute(client, all_points,
                                         latency_threshold=latency_threshold, memo=memo))
-    _set_watermark(client, max(at, last_at or at), through)
+    sli_writer.set_watermark(client, JOB, max(at, last_at or at), through)
     report = BatchReport(len(all_points), rows, time.perf_counter() - started, len(late_points))
     log.info("SLI batch at %s: %d points (%d re-evaluated for late data), %d rows in %.2fs",
              at.isoformat(), report.points, report.late_points, rows, report.seconds)
@@ -259,6 +253,6 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
         writers.close()
     last_at, _ = watermark(client)
     if last_at is None or end > last_at:
-        _set_watermark(client, end, sources.ingested_through(client))
+        sli_writer.set_watermark(client, JOB, end, sources.ingested_through(client))
     return BatchReport(len(points), rows, time.perf_counter() - started)
 

@@ -1,4 +1,5 @@
-"""Writing SLI rows to `sli_values`: the table's key order and the one encoding step.
+"""Writing the batch's tables: SLI rows to `sli_values` (the table's key order and the one
+encoding step) and the run's watermark to `sli_watermark`.
 
 **Key order.** `sli_values` is sorted by `KEY_ORDER`: sli, window, dimension, dimension_value,
 at -- the labels by their text (bytes), as ClickHouse compares strings. An insert whose rows
@@ -26,8 +27,9 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from core import storage
+from schemas.tables import SLI_VALUES, SLI_WATERMARK
 
-TABLE = "sli_values"
+TABLE = SLI_VALUES
 KEY_ORDER = ("sli", "window", "dimension", "dimension_value", "at")  # the table's sort key
 LOW_CARDINALITY = ["sli", "window", "dimension", "dimension_value"]  # sli_values' types
 
@@ -81,3 +83,11 @@ def _narrow_dictionary(column: pa.DictionaryArray) -> pa.DictionaryArray:
     size = len(column.dictionary)
     index = pa.int8() if size <= 127 else pa.int16() if size <= 32767 else pa.int32()
     return pa.DictionaryArray.from_arrays(column.indices.cast(index), column.dictionary)
+
+
+def set_watermark(client: Client, job: str, last_at: datetime, through: datetime) -> None:
+    """Record that `job` has written every point up to `last_at`, having seen rows ingested up
+    to `through` (read back by `sources.watermark`; the latest row per job wins)."""
+    client.insert(SLI_WATERMARK, [[job, last_at.replace(tzinfo=None),
+                                   through.replace(tzinfo=None)]],
+                  column_names=["job", "last_at", "ingested_through"])
