@@ -248,10 +248,18 @@ def scrape(port: int) -> dict[str, float]:
     return metrics
 
 
-def sql_count(port: int, query: str) -> int:
+def sql_count(port: int, query: str, dsn: str) -> int:
+    """A count through the collector's admin API, with the token it published beside the
+    embedded store of `dsn` (a server DSN's collector publishes none: no count then)."""
+    from collector.admin import address_file, read_address
+
+    path = address_file(dsn, "policyscope")
+    published = read_address(path) if path is not None else None
+    token = published[1] if published else ""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/api/sql",
                                      data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=60) as r:
         body = json.loads(r.read())
     return int(next(iter(body["rows"][0].values())))
@@ -489,7 +497,7 @@ def run(args, build_s: float) -> dict:
         log(f"collector up (pid {pid}, RSS {rss_idle / 2**20:.0f} MiB), "
             f"HTTP :{http_port}")
         before = scrape(http_port).get("policyscope_writer_inserted_rows_total", 0.0)
-        rows_before = sql_count(http_port, "SELECT count() FROM policy_decisions")
+        rows_before = sql_count(http_port, "SELECT count() FROM policy_decisions", dsn)
 
         ctx = mp.get_context("fork")  # workers inherit the serialized bodies
         start = ctx.Event()
@@ -572,9 +580,9 @@ def run(args, build_s: float) -> dict:
         cpu_landed = sampler.cpu_seconds()
         sampler.stop.set()
         sampler.join()
-        counted = sql_count(http_port, "SELECT count() FROM policy_decisions") - rows_before
+        counted = sql_count(http_port, "SELECT count() FROM policy_decisions", dsn) - rows_before
         distinct = sql_count(http_port, "SELECT uniqExact(event_id) FROM policy_decisions "
-                             f"WHERE event_id LIKE 'bench-{RUN_ID}-%'")
+                             f"WHERE event_id LIKE 'bench-{RUN_ID}-%'", dsn)
 
         latencies = [(r[2] - r[1]) * 1000 for r in acks]
         statuses: dict[str, int] = {}

@@ -14,7 +14,7 @@ import threading
 
 from clickhouse_connect.driver.client import Client
 
-from collector.admin import add_admin_routes
+from collector.admin import AdminAccess, add_admin_routes, address_file
 from collector.pipeline import Pipeline
 from collector.receivers.otlp_grpc import OtlpGrpcReceiver
 from collector.receivers.otlp_http import OtlpHttpReceiver
@@ -29,11 +29,13 @@ class CollectorService:
         self.config = config
         self.pipeline = Pipeline(config, client=client, database=database)
         c = config.collector
+        self.admin = AdminAccess(address_file(config.storage.dsn, config.storage.database))
         self.grpc = OtlpGrpcReceiver(self.pipeline, c.grpc_host, c.grpc_port,
                                      max_request_size=c.max_request_size)
         self.http = OtlpHttpReceiver(self.pipeline, c.http_host, c.http_port,
                                      max_request_size=c.max_request_size,
-                                     extra_routes=lambda app: add_admin_routes(app, self.pipeline))
+                                     extra_routes=lambda app: add_admin_routes(app, self.pipeline,
+                                                                               self.admin))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -71,9 +73,11 @@ class CollectorService:
             raise OSError(f"cannot start OTLP/HTTP receiver on "
                           f"{self.config.collector.http_host}:{self.config.collector.http_port}: "
                           f"{failure[0]}") from failure[0]
+        self.admin.publish(self.http_port)
 
     def shutdown(self) -> None:
         """Stop receivers, then drain the pipeline. Idempotent."""
+        self.admin.withdraw()
         if self._loop is not None:
             if self._thread is not None and self._thread.is_alive():
                 asyncio.run_coroutine_threadsafe(self.http.shutdown(), self._loop).result(10)

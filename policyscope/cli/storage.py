@@ -48,31 +48,37 @@ def sql(
     config_file: Optional[Path] = ConfigOpt,
     dsn: Optional[str] = DsnOpt,
     output_format: str = typer.Option("table", "--format", "-f", help="table, json or csv"),
+    http_port: Optional[int] = typer.Option(
+        None, "--http-port", help="while a collector owns the embedded store: its OTLP/HTTP "
+        "port [default: the address it published beside the store]"),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR"),
 ) -> None:
     """Run a read-only query against the configured storage and print the rows.
 
-    While `policyscope up` owns the embedded store, the query goes through its loopback
-    admin API instead.
+    Only SELECT, WITH, SHOW, DESCRIBE, EXISTS and EXPLAIN run, as ClickHouse's parser reads
+    them, read-only and within time, memory and result limits. While `policyscope up` owns the
+    embedded store, the query goes through its loopback admin API instead, with the address
+    and token the collector published beside the store.
     """
     from core import readonly_sql
     from core.storage import StorageError, StorageLockedError, connect
 
     config = setup(config_file, log_level, dsn=dsn)
     check_format(output_format, output.FORMATS)
-    try:
-        readonly_sql.check(query)
-    except readonly_sql.NotReadOnly as exc:
-        fail(str(exc))
+    if not query.strip().rstrip(";").strip():
+        fail("the query is empty")
     try:
         client, _ = connect(config.storage.dsn, config.storage.database, create_database=False)
     except StorageLockedError as exc:
-        result = _query_running_collector(config, query, exc)
+        result = _query_running_collector(config, query, exc, http_port)
     except StorageError as exc:
+        _refuse_if_not_read_only(config, query)  # a refusal says more than "no database"
         fail(str(exc), 1)
     else:
-        try:
+        try:  # ClickHouse's parser reads the query; only what passes the guard runs
             result = readonly_sql.run(client, query)
+        except readonly_sql.NotReadOnly as exc:
+            fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine's message is the answer
             fail(str(exc).split("\n")[0], 1)
         finally:
@@ -80,17 +86,50 @@ def sql(
     output.emit(result.columns, result.rows, output_format)
 
 
-def _query_running_collector(config: Config, query: str, locked: Exception):
+def _refuse_if_not_read_only(config: Config, query: str) -> None:
+    """Where the configured database cannot be opened, still give the guard's verdict on the
+    query (ClickHouse's parser needs only the engine, on its default database)."""
+    from core import readonly_sql
+    from core.storage import StorageError, connect
+
+    try:
+        client, _ = connect(config.storage.dsn, "default", create_database=False)
+    except StorageError:
+        return
+    try:
+        readonly_sql.check(client, query)
+    except readonly_sql.NotReadOnly as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+
+
+def _query_running_collector(config: Config, query: str, locked: Exception,
+                             http_port: int | None):
+    """Send the query to the collector that owns the embedded store, at the address and with
+    the token it published beside the store (`--http-port` picks another port)."""
+    from collector.admin import address_file, read_address
     from core import readonly_sql
 
-    url = f"http://127.0.0.1:{config.collector.http_port}/api/sql"
-    request = urllib.request.Request(url, data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    path = address_file(config.storage.dsn, config.storage.database)
+    published = read_address(path) if path is not None else None
+    if published is None:
+        fail(f"{locked}; and no running collector published its admin address at {path}", 1)
+    url, token = published
+    if http_port is not None:
+        url = f"http://127.0.0.1:{http_port}"
+    request = urllib.request.Request(f"{url}/api/sql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=120) as response:
             body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        fail(json.loads(exc.read() or b"{}").get("error", str(exc)), 1)
+        try:
+            message = json.loads(exc.read() or b"{}").get("error", str(exc))
+        except ValueError:
+            message = str(exc)
+        fail(message, 2 if exc.code == 400 else 1)
     except (urllib.error.URLError, OSError):
         fail(f"{locked}; and no collector answered on {url}", 1)
     columns = body["columns"]

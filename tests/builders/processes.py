@@ -34,3 +34,13 @@ def start_collector(tmp_path, http_port: int, batch_delay: str) -> subprocess.Po
             time.sleep(0.2)
     proc.kill()
     raise AssertionError("collector did not start")
+
+
+def admin_headers(store) -> dict[str, str]:
+    """The headers `policyscope sql` sends to the collector on the embedded store `store` (a
+    path): the token the collector published beside it."""
+    from collector.admin import address_file, read_address
+
+    published = read_address(address_file(f"chdb://{store}", "policyscope"))
+    assert published is not None, f"no collector published its admin address for {store}"
+    return {"Authorization": f"Bearer {published[1]}"}

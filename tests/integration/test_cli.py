@@ -98,8 +98,8 @@ def test_sql_on_a_locked_store_without_a_collector_says_what_to_do(tmp_path):
     port = free_port()
     proc = start_collector(tmp_path, port, batch_delay="100ms")
     try:
-        result = cli("sql", "--dsn", f"chdb://{tmp_path / 'ch'}", "SELECT 1",
-                     env={"POLICYSCOPE_HTTP_PORT": str(free_port())})
+        result = cli("sql", "--dsn", f"chdb://{tmp_path / 'ch'}", "--http-port",
+                     str(free_port()), "SELECT 1")
         assert result.returncode == 1
         assert "in use by another process" in result.stderr and "Traceback" not in result.stderr
     finally:

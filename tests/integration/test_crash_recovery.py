@@ -11,15 +11,15 @@ import psutil
 import pytest
 
 from tests.builders.otlp import decision, logs_request, post
-from tests.builders.processes import free_port, start_collector
+from tests.builders.processes import admin_headers, free_port, start_collector
 
 pytestmark = pytest.mark.integration
 
 
-def count(http_port: int) -> int:
+def count(http_port: int, store) -> int:
     status, _, body = post(http_port, "/api/sql", json.dumps(
         {"query": "SELECT count(), uniqExact(event_id) FROM policy_decisions"}).encode(),
-        "application/json")
+        "application/json", headers=admin_headers(store))
     assert status == 200, body
     row = json.loads(body)["rows"][0]
     values = list(row.values())
@@ -35,7 +35,7 @@ def test_acknowledged_records_survive_sigkill_exactly_once(tmp_path):
         for r in range(n_requests):
             body = logs_request(*[decision(f"req{r}-{i}") for i in range(per_request)])
             assert post(port, "/v1/logs", body.SerializeToString())[0] == 200
-        assert count(port) == 0, "rows reached ClickHouse before the kill; the test proves nothing"
+        assert count(port, tmp_path / "ch") == 0, "rows reached ClickHouse before the kill; the test proves nothing"
         # a client retry of an acknowledged request, also spooled before the crash
         assert post(port, "/v1/logs", logs_request(*[decision(f"req0-{i}") for i in range(
             per_request)]).SerializeToString())[0] == 200
@@ -50,10 +50,10 @@ def test_acknowledged_records_survive_sigkill_exactly_once(tmp_path):
     proc = start_collector(tmp_path, port, batch_delay="100ms")
     try:
         deadline = time.monotonic() + 30
-        while count(port) < n_requests * per_request and time.monotonic() < deadline:
+        while count(port, tmp_path / "ch") < n_requests * per_request and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(0.5)
-        assert count(port) == n_requests * per_request
+        assert count(port, tmp_path / "ch") == n_requests * per_request
         assert not list((tmp_path / "spool").glob("*.seg")), "spool not emptied after replay"
     finally:
         proc.send_signal(signal.SIGTERM)
