@@ -8,6 +8,7 @@ and chDB threads is unsafe). `workers=0` normalizes inline, in the caller's thre
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
@@ -15,11 +16,12 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from collector.errors import CollectorError, RetryableError
+from collector.errors import CollectorError, DecodeError, RetryableError
 from collector.normalize import Normalizer
 from collector.rows import NormalizedBatch
 from collector.signals import BY_NAME, decode
 
+log = logging.getLogger(__name__)
 _worker_normalizer: Normalizer | None = None
 
 
@@ -40,14 +42,30 @@ def _init_worker(max_extra_attributes: int, redact_attributes: list[str]) -> Non
 
 def normalize_body(normalizer: Normalizer, signal_name: str, body: bytes,
                    content_type: str) -> NormalizedBatch:
-    """Decode one request body and normalize it. Raises DecodeError for a bad body."""
-    signal = BY_NAME[signal_name]
-    message = decode(signal, body, content_type)
-    if signal_name == "logs":
-        return normalizer.logs(message)
-    if signal_name == "traces":
-        return normalizer.spans(message)
-    return NormalizedBatch()
+    """Decode one request body and normalize it. Raises DecodeError for a bad body -- also
+    for a failure nobody foresaw while reading it (logged once per kind of failure): bad data
+    is the sender's to fix (a 400 naming what failed), never a 500."""
+    try:
+        signal = BY_NAME[signal_name]
+        message = decode(signal, body, content_type)
+        if signal_name == "logs":
+            return normalizer.logs(message)
+        if signal_name == "traces":
+            return normalizer.spans(message)
+        return NormalizedBatch()
+    except CollectorError:
+        raise
+    except (Exception, RecursionError) as exc:  # noqa: BLE001 - see the docstring
+        kind = f"{type(exc).__name__} in {signal_name}"
+        if kind not in _UNFORESEEN:
+            _UNFORESEEN.add(kind)
+            log.exception("a %s request failed in a way no check foresaw (logged once per "
+                          "kind); answered 400", signal_name)
+        raise DecodeError(f"the request could not be read: {type(exc).__name__}: "
+                          f"{str(exc)[:200]}") from None
+
+
+_UNFORESEEN: set[str] = set()  # kinds of unforeseen failures already logged
 
 
 def _work(signal_name: str, body: bytes, content_type: str) -> NormalizedBatch:

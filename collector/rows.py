@@ -49,9 +49,11 @@ from schemas.events import (
 )
 
 REDACTED = "[REDACTED]"
-# DateTime64(3) holds 1900-01-01 .. 2299-12-31; a time outside would poison the whole insert.
-MIN_TIME_MS = -2208988800000
-MAX_TIME_MS = 10413791999999
+# Event times the tables can hold *and* their TTL (`toDateTime(event_time) + retention`, a
+# DateTime: 1970-01-01 .. 2106-02-07) can compute without wrapping: a time outside would be
+# acknowledged, then dropped at once by a TTL that wrapped (or poison the whole insert).
+MIN_TIME_MS = 0  # 1970-01-01T00:00:00Z
+MAX_TIME_MS = 4102444799999  # 2099-12-31T23:59:59.999Z: room for any retention up to 6 years
 MAX_EXTRA_VALUE_CHARS = 1024
 MAX_REJECT_EXAMPLES = 5
 _HEX = re.compile(r"[0-9a-f]*")
@@ -251,7 +253,7 @@ def _time_ms(value: Any, what: str) -> int:
                                  "milliseconds since the epoch") from None
     if not MIN_TIME_MS <= value <= MAX_TIME_MS:
         raise RecordRejected("invalid_time", f"{what} {value} ms since epoch is outside "
-                             "1900-01-01..2299-12-31")
+                             "1970-01-01..2099-12-31, the range storage can keep")
     return value
 
 

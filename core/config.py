@@ -41,7 +41,9 @@ class StorageConfig(Section):
         "http(s)://user:password@host:8123/database (a ClickHouse server)"))
     database: str = Field("policyscope", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                           description="database name (for http DSNs, a path in the DSN wins)")
-    retention_days: int = Field(395, ge=1, description="days raw events are kept (table TTL)")
+    retention_days: int = Field(395, ge=1, le=2190, description=(
+        "days raw events are kept (table TTL; at most 6 years, so the TTL of the latest "
+        "storable event time, 2099-12-31, stays within ClickHouse's DateTime)"))
 
 
 Root = TypeVar("Root", bound=BaseModel)
