@@ -165,4 +165,7 @@ class Pipeline:
                 self.writer.failed_inserts)
             metrics["policyscope_writer_dead_letter_rows_total"] = float(
                 self.writer.dead_letter_rows)
+            for reason, rows in sorted(self.writer.dead_letter_reasons.items()):
+                metrics[f'policyscope_writer_dead_letter_rows_total{{reason="{reason}"}}'] = \
+                    float(rows)
         return metrics

@@ -6,8 +6,12 @@ rows whose event_id is not stored yet (looked up in the batch's time range, whic
 key and the event_id bloom filter prune) and collapses duplicates within the batch. The insert
 carries a deduplication token derived from the batch's event ids, so an identical retry is a
 no-op even before the lookup. A client retry, a spool replay after a crash, or both, therefore
-never add a row twice. Failed inserts are retried with backoff; a batch the server refuses
-5 times in a row is parked in `spool_dir/dead-letter/` (same frame format), never dropped.
+never add a row twice. Rows go in one insert per 50 months (the tables' partitions), so a
+batch spanning many months is not refused for having too many partitions. Failed inserts are
+retried with backoff; when the server refuses a batch 5 times in a row, the batch is bisected
+until only the rows it refuses for themselves remain -- the rest is stored -- and only those
+are parked in `spool_dir/dead-letter/` (same frame format), counted by the server's reason;
+nothing is dropped.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
+from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
@@ -29,6 +36,7 @@ from schemas.events import TABLES, Table
 log = logging.getLogger(__name__)
 
 POISON_ATTEMPTS = 5  # consecutive refusals of one batch before it is parked as dead letter
+MONTHS_PER_INSERT = 50  # partitions per insert block, well under the server's limit of 100
 
 
 class ClickHouseWriter:
@@ -48,6 +56,7 @@ class ClickHouseWriter:
         self.duplicate_rows = 0
         self.failed_inserts = 0
         self.dead_letter_rows = 0
+        self.dead_letter_reasons: Counter = Counter()  # rows parked, by the server's reason
         self.last_insert_at: float | None = None
 
     def staging_name(self, table: Table) -> str:
@@ -89,9 +98,9 @@ class ClickHouseWriter:
                 rejected_in_a_row = rejected_in_a_row + 1 if isinstance(exc, DatabaseError) \
                     and not isinstance(exc, OperationalError) else 0
                 if rejected_in_a_row >= POISON_ATTEMPTS:
-                    self._dead_letter(frames, exc)
                     rejected_in_a_row = 0
-                    continue
+                    if self._isolate(frames, exc):
+                        continue
                 log.warning("insert failed (%s); retrying in %.1fs, rows kept in the spool",
                             exc, backoff)
                 self.spool.give_back(frames)
@@ -101,33 +110,76 @@ class ClickHouseWriter:
             backoff, rejected_in_a_row = 0.2, 0
             self.spool.done(frames)
 
-    def _dead_letter(self, frames: list[Frame], exc: Exception) -> None:
-        """Write frames ClickHouse keeps refusing to spool_dir/dead-letter/, then release them."""
+    def _isolate(self, frames: list[Frame], exc: Exception) -> bool:
+        """Store what the server takes of a batch it keeps refusing, bisecting each table's
+        rows, and park the rows it refuses for themselves; then release the frames. False (the
+        frames given back) when storage becomes unreachable meanwhile: inserts are idempotent,
+        so the whole batch is simply retried later."""
+        refused: dict[str, list[pa.Table]] = {}
+        reasons: Counter = Counter()
+        try:
+            for table, rows in self._by_table(frames):
+                self._bisect(table, rows, refused, reasons)
+        except OperationalError as unreachable:
+            log.warning("storage went away while isolating refused rows (%s); retrying",
+                        unreachable)
+            self.spool.give_back(frames)
+            return False
+        if refused:
+            self._dead_letter(refused, reasons, exc)
+        self.spool.done(frames)
+        return True
+
+    def _bisect(self, table: Table, rows: pa.Table, refused: dict[str, list[pa.Table]],
+                reasons: Counter) -> None:
+        try:
+            self._insert(table, rows)
+        except OperationalError:
+            raise
+        except DatabaseError as exc:
+            if rows.num_rows == 1:
+                refused.setdefault(table.name, []).append(rows)
+                reasons[_reason(exc)] += 1
+                return
+            half = rows.num_rows // 2
+            self._bisect(table, rows.slice(0, half), refused, reasons)
+            self._bisect(table, rows.slice(half), refused, reasons)
+
+    def _dead_letter(self, refused: dict[str, list[pa.Table]], reasons: Counter,
+                     exc: Exception) -> None:
+        """Write the rows ClickHouse refuses for themselves to spool_dir/dead-letter/."""
         folder = self.spool.directory / "dead-letter"
         folder.mkdir(exist_ok=True)
         path = folder / f"{time.time_ns()}.seg"
         with open(path, "wb") as fh:
-            for frame in frames:
-                fh.write(encode(frame.table_name, frame.rows))
+            for table_name, parts in refused.items():
+                fh.write(encode(table_name, pa.concat_tables(parts)))
             fh.flush()
             os.fsync(fh.fileno())
-        rows = sum(f.rows.num_rows for f in frames)
+        rows = sum(p.num_rows for parts in refused.values() for p in parts)
         self.dead_letter_rows += rows
-        log.error("ClickHouse refused a batch %d times (%s); %d rows parked in %s",
-                  POISON_ATTEMPTS, exc, rows, path)
-        self.spool.done(frames)
+        self.dead_letter_reasons.update(reasons)
+        log.error("ClickHouse refused %d rows for themselves (%s; e.g. %s); parked in %s",
+                  rows, dict(reasons), str(exc).split("\n")[0][:200], path)
 
-    def write(self, frames: list[Frame]) -> None:
+    @staticmethod
+    def _by_table(frames: list[Frame]) -> list[tuple[Table, pa.Table]]:
         by_table: dict[str, list[pa.Table]] = {}
         for frame in frames:
             by_table.setdefault(frame.table_name, []).append(frame.rows)
-        for table in TABLES:
-            parts = by_table.get(table.name)
-            if parts:
-                self._insert(table, pa.concat_tables(parts))
+        return [(table, pa.concat_tables(by_table[table.name])) for table in TABLES
+                if table.name in by_table]
+
+    def write(self, frames: list[Frame]) -> None:
+        for table, rows in self._by_table(frames):
+            self._insert(table, rows)
         self.last_insert_at = time.time()
 
     def _insert(self, table: Table, rows: pa.Table) -> None:
+        """Stage the rows, then copy the ones not stored yet into the table: one INSERT ...
+        SELECT per `MONTHS_PER_INSERT` months of event time (the partition key; the server
+        refuses an insert block of more than `max_partitions_per_insert_block`, 100), each
+        with its own deduplication token."""
         ids = rows.column("event_id")
         token = hashlib.blake2b(
             "\n".join(sorted(ids.to_pylist())).encode(), digest_size=16).hexdigest()
@@ -139,14 +191,21 @@ class ClickHouseWriter:
         self.client.command(f"TRUNCATE TABLE {staging}")
         self.client.insert_arrow(staging, rows)
         before = self._count(target, lo, hi)
-        self.client.command(
-            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging} "
-            f"WHERE event_id NOT IN (SELECT event_id FROM {target} "
-            f"WHERE event_time BETWEEN fromUnixTimestamp64Milli({int(lo)}) "
-            f"AND fromUnixTimestamp64Milli({int(hi)}) "
-            f"AND event_id IN (SELECT event_id FROM {staging})) "
-            "LIMIT 1 BY event_id",
-            settings={"insert_deduplication_token": token})
+        months = _months(rows)
+        groups = [months[i:i + MONTHS_PER_INSERT]
+                  for i in range(0, len(months), MONTHS_PER_INSERT)]
+        for group in groups:
+            some_months = "" if len(groups) == 1 else \
+                f"toYYYYMM(event_time) IN ({', '.join(map(str, group))}) AND "
+            self.client.command(
+                f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging} "
+                f"WHERE {some_months}event_id NOT IN (SELECT event_id FROM {target} "
+                f"WHERE event_time BETWEEN fromUnixTimestamp64Milli({int(lo)}) "
+                f"AND fromUnixTimestamp64Milli({int(hi)}) "
+                f"AND event_id IN (SELECT event_id FROM {staging})) "
+                "LIMIT 1 BY event_id",
+                settings={"insert_deduplication_token": token if len(groups) == 1
+                          else f"{token}-{group[0]}"})
         added = self._count(target, lo, hi) - before
         self.inserted_rows += added
         self.duplicate_rows += rows.num_rows - added
@@ -155,3 +214,19 @@ class ClickHouseWriter:
         return int(self.client.command(
             f"SELECT count() FROM {target} WHERE event_time BETWEEN "
             f"fromUnixTimestamp64Milli({int(lo)}) AND fromUnixTimestamp64Milli({int(hi)})"))
+
+
+def _months(rows: pa.Table) -> list[int]:
+    """The calendar months (UTC) of the rows' `event_time` as YYYYMM, the tables' partitions."""
+    times = rows.column("event_time").combine_chunks()
+    if len(times) == 0 or times.null_count:
+        return [0]
+    months = np.unique(times.cast(pa.int64()).to_numpy().astype("datetime64[ms]").astype(
+        "datetime64[M]").astype(np.int64))  # months since 1970-01
+    return [int(1970 + m // 12) * 100 + int(m % 12) + 1 for m in months]
+
+
+def _reason(exc: Exception) -> str:
+    """The server's error name (`TOO_MANY_PARTS`, `TYPE_MISMATCH`), else the exception type."""
+    found = re.search(r"\(([A-Z][A-Z_]+)\)", str(exc))
+    return found.group(1) if found else type(exc).__name__
