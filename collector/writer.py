@@ -221,8 +221,14 @@ def _months(rows: pa.Table) -> list[int]:
     times = rows.column("event_time").combine_chunks()
     if len(times) == 0 or times.null_count:
         return [0]
-    months = np.unique(times.cast(pa.int64()).to_numpy().astype("datetime64[ms]").astype(
-        "datetime64[M]").astype(np.int64))  # months since 1970-01
+    ends = pc.min_max(times)
+    months = np.array([ends["min"].value, ends["max"].value], dtype="datetime64[ms]").astype(
+        "datetime64[M]").astype(np.int64)  # months since 1970-01
+    if months[0] != months[1]:  # a batch over several months (rare): every month in it
+        months = np.unique(times.cast(pa.int64()).to_numpy().astype("datetime64[ms]").astype(
+            "datetime64[M]").astype(np.int64))
+    else:
+        months = months[:1]
     return [int(1970 + m // 12) * 100 + int(m % 12) + 1 for m in months]
 
 
