@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Iterator
 import subprocess
 import sys
 import time
@@ -44,3 +48,17 @@ def admin_headers(store) -> dict[str, str]:
     published = read_address(address_file(f"chdb://{store}", "policyscope"))
     assert published is not None, f"no collector published its admin address for {store}"
     return {"Authorization": f"Bearer {published[1]}"}
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A local HTTP server answering with `handler` on a free loopback port, for as long as
+    the block runs; yields the port."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

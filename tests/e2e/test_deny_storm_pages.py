@@ -12,13 +12,13 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import yaml
 
 from slo.notify.webhook import verify_signature
-from tests.builders.processes import free_port
+from tests.builders.processes import free_port, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -50,12 +50,8 @@ def pages(after: float) -> list[tuple[float, dict, bool]]:
 @pytest.fixture
 def hook_server():
     Hook.received = []
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(Hook) as port:
+        yield port
 
 
 def test_a_deny_storm_pages_on_call_within_two_minutes(tmp_path, hook_server):

@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from core import readonly_sql
 from tests.builders.otlp import post
+from tests.builders.processes import serving
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +39,8 @@ class _Listener(BaseHTTPRequestHandler):
 @pytest.fixture
 def listener():
     _Listener.hits = []
-    server = HTTPServer(("127.0.0.1", 0), _Listener)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(_Listener) as port:
+        yield port
 
 
 def tables(client, database: str) -> set[str]:
