@@ -153,9 +153,15 @@ class ReadOnlyQueries:
             self._busy.release()
 
     def close(self) -> None:
-        """Stop taking queries; a running one ends within its time limit."""
+        """Stop taking queries; a running one ends within its time limit, on its connection
+        (closed under it, an embedded query could take the process down; the process exit
+        closes it then)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._drop_client()
+        if self._busy.acquire(blocking=False):
+            try:
+                self._drop_client()
+            finally:
+                self._busy.release()
 
 
 def add_admin_routes(app: web.Application, pipeline: Pipeline, access: AdminAccess) -> None:
