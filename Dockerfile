@@ -31,13 +31,15 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     STREAMLIT_SERVER_HEADLESS=true \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
 
-# Non-root user. The spool directory exists and is owned by that user in the image, so a
-# fresh named volume mounted on it inherits the ownership and the collector can write to it.
+# Non-root user. The spool and secrets directories exist and are owned by that user in the
+# image, so a fresh named volume mounted on one inherits the ownership and the collector can
+# write to it (secrets/ is 0700: the receiver token file lives there).
 RUN groupadd --system --gid 10001 policyscope \
     && useradd --system --uid 10001 --gid policyscope \
         --home-dir /var/lib/policyscope --shell /usr/sbin/nologin policyscope \
-    && mkdir -p /var/lib/policyscope/spool \
-    && chown -R policyscope:policyscope /var/lib/policyscope
+    && mkdir -p /var/lib/policyscope/spool /var/lib/policyscope/secrets \
+    && chown -R policyscope:policyscope /var/lib/policyscope \
+    && chmod 0700 /var/lib/policyscope/secrets
 
 COPY --from=build /opt/venv /opt/venv
 

@@ -10,7 +10,10 @@ cross-site requests), names a loopback `Host` (403: DNS rebinding), is JSON (415
 the token as `Authorization: Bearer` (401). A query is checked by `core.readonly_sql`
 (ClickHouse's parser; only its rebuilt statement runs, read-only and within limits) and runs off
 the event loop, on a connection of its own, one at a time: ingest, `/health` and the writer
-never wait for it, and a second query while one runs gets 429 with `Retry-After`.
+never wait for it, and a second query while one runs gets 429 with `Retry-After`. On a
+ClickHouse server with a reader password configured, that connection logs in as the reader
+user, which the server holds read-only whatever the guard lets through; on chDB (no users) it
+is another handle on the collector's store, with the guard's per-query settings.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import logging
 import os
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from aiohttp import web
@@ -120,17 +123,28 @@ def _error(message: str, status: int, headers: dict | None = None) -> web.Respon
 class ReadOnlyQueries:
     """Runs read-only queries one at a time on a thread and a connection of their own."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, reader: storage.ReaderAccount | None = None):
+        """`reader`: the server's reader user to log in as (`storage.reader_account`); None =
+        another connection like the pipeline's (chDB, or no reader configured)."""
         self.pipeline = pipeline
+        self.reader = reader
         self._busy = threading.Lock()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="readonly-sql")
+        self._closed = False
+        self._pending: Future | None = None  # the running query's result
         self._client: Client | None = None
+
+    def _open(self) -> Client:
+        if self.reader is None:
+            return storage.another(self.pipeline.client)
+        return storage.connect(self.pipeline.config.storage.dsn, self.pipeline.database,
+                               create_database=False, account=self.reader)[0]
 
     def _run(self, query: str) -> readonly_sql.QueryResult:
         if self._client is None:
-            self._client = storage.another(self.pipeline.client)
+            self._client = self._open()
         try:
-            return readonly_sql.run(self._client, query)
+            return readonly_sql.run(self._client, query,
+                                    server_enforced=self.reader is not None)
         except readonly_sql.NotReadOnly:
             raise
         except Exception:
@@ -144,19 +158,48 @@ class ReadOnlyQueries:
 
     async def run(self, query: str) -> readonly_sql.QueryResult | None:
         """The rows, or None when another query is still running."""
-        if not self._busy.acquire(blocking=False):
+        if self._closed or not self._busy.acquire(blocking=False):
             return None
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, self._run,
-                                                                    query)
-        finally:
-            self._busy.release()
+        done: Future = Future()
+        self._pending = done
+
+        def work() -> None:
+            try:
+                result = self._run(query)
+                if done.set_running_or_notify_cancel():
+                    done.set_result(result)
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+                if done.set_running_or_notify_cancel():
+                    done.set_exception(exc)
+            finally:
+                self._busy.release()
+
+        # A daemon thread, not an executor's: the process exit must not wait for a query
+        # (an embedded one cannot be cancelled) -- see `busy`.
+        threading.Thread(target=work, name="readonly-sql", daemon=True).start()
+        return await asyncio.wrap_future(done)
+
+    def stop_waiting(self) -> None:
+        """At shutdown: the request waiting on a running query is answered now (503), so
+        the receivers' drain does not wait for the query."""
+        self._closed = True
+        if self._pending is not None:
+            self._pending.cancel()
+
+    @property
+    def stopping(self) -> bool:
+        return self._closed
+
+    @property
+    def busy(self) -> bool:
+        """A query is running (the collector's shutdown abandons it rather than wait)."""
+        return self._busy.locked()
 
     def close(self) -> None:
         """Stop taking queries; a running one ends within its time limit, on its connection
         (closed under it, an embedded query could take the process down; the process exit
         closes it then)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
         if self._busy.acquire(blocking=False):
             try:
                 self._drop_client()
@@ -164,8 +207,10 @@ class ReadOnlyQueries:
                 self._busy.release()
 
 
-def add_admin_routes(app: web.Application, pipeline: Pipeline, access: AdminAccess) -> None:
-    queries = ReadOnlyQueries(pipeline)
+def add_admin_routes(app: web.Application, pipeline: Pipeline,
+                     access: AdminAccess) -> ReadOnlyQueries:
+    # The reader is resolved now, so a reader password file that cannot be read stops start-up.
+    queries = ReadOnlyQueries(pipeline, storage.reader_account(pipeline.config.storage))
 
     async def sql(request: web.Request) -> web.Response:
         refused = access.refusal(request)
@@ -181,10 +226,20 @@ def add_admin_routes(app: web.Application, pipeline: Pipeline, access: AdminAcce
                                      status=400)
         try:
             result = await queries.run(query)
+        except asyncio.CancelledError:
+            if not queries.stopping:
+                raise
+            return web.json_response({"error": "the collector is stopping"}, status=503)
         except readonly_sql.NotReadOnly as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except ClickHouseError as exc:
-            return web.json_response({"error": str(exc).split("\n")[0]}, status=400)
+            message = str(exc).split("\n")[0]
+            if queries.reader is not None:
+                message = queries.reader.scrub(message)
+            return web.json_response({"error": message}, status=400)
+        except storage.StorageError as exc:  # the reader cannot log in
+            log.warning("read-only query: %s", exc)
+            return web.json_response({"error": str(exc)}, status=503)
         if result is None:
             return web.json_response(
                 {"error": "another read-only query is running; try again shortly"},
@@ -192,8 +247,13 @@ def add_admin_routes(app: web.Application, pipeline: Pipeline, access: AdminAcce
         return web.json_response({"columns": result.columns,
                                   "rows": readonly_sql.to_records(result)})
 
+    async def stop_waiting(_app: web.Application) -> None:
+        queries.stop_waiting()
+
     async def close(_app: web.Application) -> None:
         queries.close()
 
     app.router.add_post("/api/sql", sql)
+    app.on_shutdown.append(stop_waiting)
     app.on_cleanup.append(close)
+    return queries

@@ -29,6 +29,12 @@ class RequestTooLarge(PermanentError):
     http_status = 413
 
 
+class RequestTimeout(PermanentError):
+    """The body did not arrive within `body_timeout` (408)."""
+
+    http_status = 408
+
+
 class UnsupportedMediaType(PermanentError):
     """Content-Type or Content-Encoding the receiver does not speak (415)."""
 

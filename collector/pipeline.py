@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+import time
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from collector.admission import Admission, Ticket, default_memory_limit
 from collector.rows import NormalizedBatch
 from collector.normalize_pool import NormalizerPool
 from collector.spool import Spool
@@ -49,8 +51,13 @@ class Pipeline:
         self.normalizers = NormalizerPool(workers=c.normalize_workers,
                                           max_extra_attributes=c.max_extra_attributes,
                                           redact_attributes=c.redact_attributes,
+                                          redact_values=c.redact_values,
                                           retry_after=c.retry_after)
         self.spool = Spool(c.spool_dir, max_bytes=c.spool_max_size, retry_after=c.retry_after)
+        self.admission = Admission(
+            max_requests=c.max_concurrent_requests, max_bytes=c.max_inflight_bytes,
+            memory_limit=default_memory_limit() if c.memory_limit is None else c.memory_limit,
+            retry_after=c.retry_after, worker_pids=self.normalizers.worker_pids)
         self._client = client
         self._database = database
         self._owns_client = client is None
@@ -86,14 +93,17 @@ class Pipeline:
                                        max_delay=c.batch_max_delay)
         self.writer.start()
         self.normalizers.start()
+        self.admission.start()
         self._started = True
         log.info("pipeline started with config %s", redacted(self.config))
 
     def shutdown(self) -> None:
-        """Drain durable rows into ClickHouse, then stop. Safe to call twice or before start."""
+        """Drain durable rows into ClickHouse, then stop. Safe to call twice or before start.
+        Call it after the receivers have stopped: their requests in flight need the workers."""
+        self.admission.stop()
         self.normalizers.shutdown()
         if self.writer is not None:
-            self.writer.shutdown()
+            self.writer.shutdown(drain_timeout=self.config.collector.shutdown_timeout)
         self.spool.shutdown()
         if self._owns_client and self._client is not None:
             self._client.close()
@@ -101,6 +111,12 @@ class Pipeline:
         if self._started:
             log.info("pipeline stopped: %s", dict(self.counts))
         self._started = False
+
+    def admit(self) -> Ticket:
+        """Take on one request (release the ticket once it is answered), or raise
+        `Overloaded` (429 / RESOURCE_EXHAUSTED) or `MemoryPressure` (503 / UNAVAILABLE); see
+        collector/admission.py. Every receiver calls it before reading a request's body."""
+        return self.admission.admit()
 
     def normalize(self, signal_name: str, body: bytes, content_type: str) -> Future:
         """Decode and normalize an OTLP request body (in a worker process); a future of the
@@ -152,9 +168,27 @@ class Pipeline:
         self.counts[f"{source}_ignored"] += batch.ignored
         return Submission(batch, durable)
 
+    def health(self) -> dict:
+        """{"status": "ok" | "degraded", "checks": {...}} for /health: degraded while the
+        normalizer pool rebuilds, while the spool refuses new requests (backlog over its
+        limit) and while inserts into storage keep failing."""
+        checks: dict[str, str] = {"normalizers": self.normalizers.state}
+        over = self.spool.backlog_bytes > self.spool.max_bytes
+        checks["spool"] = "full" if over else "ok"
+        checks["memory"] = "over the soft limit" if self.admission.under_pressure else "ok"
+        failing = self.writer.failing_since if self.writer is not None else None
+        checks["storage"] = "ok" if failing is None else \
+            f"inserts failing for {time.monotonic() - failing:.0f} s"
+        if not self._started:
+            checks["pipeline"] = "stopped"
+        ok = all(v == "ok" for v in checks.values())
+        return {"status": "ok" if ok else "degraded", "checks": checks}
+
     def self_metrics(self) -> dict[str, float]:
         """Counters and gauges for /metrics; names follow the otelcol_receiver_* style."""
         metrics = {f"policyscope_records_{k}_total": float(v) for k, v in self.counts.items()}
+        metrics.update(self.admission.metrics())
+        metrics["policyscope_normalizer_restarts_total"] = float(self.normalizers.restarts)
         metrics["policyscope_spool_backlog_bytes"] = float(self.spool.backlog_bytes)
         metrics["policyscope_spool_fsyncs_total"] = float(self.spool.fsyncs)
         metrics["policyscope_spool_replayed_rows_total"] = float(self.spool.replayed_rows)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 
 from clickhouse_connect.driver.client import Client
 
-from collector.admin import AdminAccess, add_admin_routes, address_file
+from collector.admin import AdminAccess, ReadOnlyQueries, add_admin_routes, address_file
+from collector.auth import check_exposure, check_tls, token_auth
 from collector.pipeline import Pipeline
 from collector.receivers.otlp_grpc import OtlpGrpcReceiver
 from collector.receivers.otlp_http import OtlpHttpReceiver
@@ -29,13 +31,17 @@ class CollectorService:
         self.config = config
         self.pipeline = Pipeline(config, client=client, database=database)
         c = config.collector
+        check_tls(c)
+        check_exposure(c)
+        self.auth = token_auth(c)
         self.admin = AdminAccess(address_file(config.storage.dsn, config.storage.database))
-        self.grpc = OtlpGrpcReceiver(self.pipeline, c.grpc_host, c.grpc_port,
-                                     max_request_size=c.max_request_size)
-        self.http = OtlpHttpReceiver(self.pipeline, c.http_host, c.http_port,
-                                     max_request_size=c.max_request_size,
-                                     extra_routes=lambda app: add_admin_routes(app, self.pipeline,
-                                                                               self.admin))
+        self.grpc = OtlpGrpcReceiver(self.pipeline, c, self.auth)
+        self.queries: ReadOnlyQueries | None = None
+
+        def admin_routes(app) -> None:
+            self.queries = add_admin_routes(app, self.pipeline, self.admin)
+
+        self.http = OtlpHttpReceiver(self.pipeline, c, self.auth, extra_routes=admin_routes)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -76,22 +82,27 @@ class CollectorService:
         self.admin.publish(self.http_port)
 
     def shutdown(self) -> None:
-        """Stop receivers, then drain the pipeline. Idempotent."""
+        """Stop the receivers (requests in flight get `shutdown_timeout` to finish), then the
+        pipeline: normalizer workers, then the writer's drain into storage. Idempotent."""
         self.admin.withdraw()
         if self._loop is not None:
             if self._thread is not None and self._thread.is_alive():
-                asyncio.run_coroutine_threadsafe(self.http.shutdown(), self._loop).result(10)
+                deadline = self.config.collector.shutdown_timeout + 10
+                asyncio.run_coroutine_threadsafe(self.http.shutdown(), self._loop).result(
+                    deadline)
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(10)
             if not self._loop.is_running():
                 self._loop.close()
             self._loop = None
             self._thread = None
-        self.grpc.shutdown()
+        self.grpc.shutdown(self.config.collector.shutdown_timeout)
         self.pipeline.shutdown()
 
     def run_until_signalled(self) -> None:
-        """Start, serve until SIGINT/SIGTERM, shut down cleanly."""
+        """Start, serve until SIGINT/SIGTERM, shut down cleanly. A read-only query still
+        running then (an embedded one cannot be cancelled) is abandoned: the process exits
+        at once, with 0, once everything acknowledged is in storage or the spool."""
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -101,3 +112,7 @@ class CollectorService:
         finally:
             log.info("collector stopping")
             self.shutdown()
+        if self.queries is not None and self.queries.busy:
+            log.warning("abandoning a read-only query still running at shutdown")
+            logging.shutdown()
+            os._exit(0)

@@ -10,19 +10,19 @@ never add a row twice. Rows go in one insert per 50 months (the tables' partitio
 batch spanning many months is not refused for having too many partitions. Failed inserts are
 retried with backoff; when the server refuses a batch 5 times in a row, the batch is bisected
 until only the rows it refuses for themselves remain -- the rest is stored -- and only those
-are parked in `spool_dir/dead-letter/` (same frame format), counted by the server's reason;
-nothing is dropped.
+are parked in `spool_dir/dead-letter/` (same frame format, the server's reasons in a sidecar:
+collector/deadletters.py), counted by the server's reason; nothing is dropped. Replaying them
+(`policyscope deadletters replay`) goes through the same insert path (`store_accepted`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -30,19 +30,42 @@ import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from collector.spool import Frame, Spool, encode
+from collector.deadletters import UNKNOWN_TABLE, DeadLetterFolder, Refused, folder_of, reason_of
+from collector.spool import Frame, Spool
 from schemas.events import TABLES, Table
 
 log = logging.getLogger(__name__)
 
 POISON_ATTEMPTS = 5  # consecutive refusals of one batch before it is parked as dead letter
 MONTHS_PER_INSERT = 50  # partitions per insert block, well under the server's limit of 100
+# Server errors about the server's state, not about the rows: a batch refused with one of
+# these is retried for as long as they last (the spool holds it; /health says degraded) and
+# never parked. chDB reports every engine error as a DatabaseError, never OperationalError.
+TRANSIENT_REASONS = frozenset({
+    "TOO_MANY_PARTS", "MEMORY_LIMIT_EXCEEDED", "CANNOT_ALLOCATE_MEMORY", "NOT_ENOUGH_SPACE",
+    "CANNOT_WRITE_TO_FILE_DESCRIPTOR", "CANNOT_FSYNC", "TABLE_IS_READ_ONLY", "READONLY",
+    "TIMEOUT_EXCEEDED", "TOO_MANY_SIMULTANEOUS_QUERIES", "SOCKET_TIMEOUT", "NETWORK_ERROR",
+    "ALL_CONNECTION_TRIES_FAILED", "KEEPER_EXCEPTION", "ABORTED", "QUERY_WAS_CANCELLED",
+    "TABLE_IS_DROPPED", "UNKNOWN_TABLE", "UNKNOWN_DATABASE", "DISTRIBUTED_TOO_MANY_PENDING_BYTES",
+    "AUTHENTICATION_FAILED", "ACCESS_DENIED", "REQUIRED_PASSWORD", "UNFINISHED"})
+
+
+def transient(exc: Exception) -> bool:
+    """Storage unreachable, or refusing for a reason of its own (TRANSIENT_REASONS)."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DatabaseError) and reason_of(exc) in TRANSIENT_REASONS)
+
+
+class StorageStateError(OperationalError):
+    """Bisection met a transient refusal: the batch is not poison, retry it whole (handled
+    wherever unreachable storage is)."""
 
 
 class ClickHouseWriter:
-    """The sink stage: owns the client it inserts with while running."""
+    """The sink stage: owns the client it inserts with while running. Without a spool
+    (`None`) it only inserts what it is given (`store_accepted`: the dead-letter replay)."""
 
-    def __init__(self, client: Client, database: str, spool: Spool, *, instance: str,
+    def __init__(self, client: Client, database: str, spool: Spool | None, *, instance: str,
                  max_rows: int, max_delay: float):
         self.client = client
         self.database = database
@@ -51,6 +74,7 @@ class ClickHouseWriter:
         self.max_rows = max_rows
         self.max_delay = max_delay
         self._stop = threading.Event()
+        self._draining = threading.Event()  # set by shutdown: stop waiting for max_delay
         self._thread: threading.Thread | None = None
         self.inserted_rows = 0
         self.duplicate_rows = 0
@@ -58,17 +82,27 @@ class ClickHouseWriter:
         self.dead_letter_rows = 0
         self.dead_letter_reasons: Counter = Counter()  # rows parked, by the server's reason
         self.last_insert_at: float | None = None
+        self.failing_since: float | None = None  # monotonic time of the first failed insert
 
     def staging_name(self, table: Table) -> str:
         return f"{self.database}._staging_{table.name}_{self.instance}"
 
-    def start(self) -> None:
+    def create_staging(self) -> None:
+        """This writer's Memory staging tables (named by `instance`), one per event table."""
         for table in TABLES:
             columns = ", ".join(f"{c.name} {c.clickhouse_type}" for c in table.columns)
             self.client.command(
                 f"CREATE TABLE IF NOT EXISTS {self.staging_name(table)} ({columns}) "
                 "ENGINE = Memory")
+
+    def drop_staging(self) -> None:
+        for table in TABLES:
+            self.client.command(f"DROP TABLE IF EXISTS {self.staging_name(table)}")
+
+    def start(self) -> None:
+        self.create_staging()
         self._stop.clear()
+        self._draining.clear()
         self._thread = threading.Thread(target=self._run, name="clickhouse-writer", daemon=True)
         self._thread.start()
 
@@ -77,8 +111,13 @@ class ClickHouseWriter:
         if self._thread is None:
             return
         deadline = time.monotonic() + drain_timeout
+        self._draining.set()  # insert what is pending now, without waiting for max_delay
         while self.spool.pending_rows and time.monotonic() < deadline:
             time.sleep(0.05)
+        if self.spool.pending_rows:
+            log.warning("%d rows not in storage after the %.0f s drain; they stay in the "
+                        "spool and go in at the next start", self.spool.pending_rows,
+                        drain_timeout)
         self._stop.set()
         self._thread.join()
         self._thread = None
@@ -86,17 +125,21 @@ class ClickHouseWriter:
     def _run(self) -> None:
         backoff, rejected_in_a_row = 0.2, 0
         while not self._stop.is_set():
-            frames = self.spool.take(self.max_rows, self.max_delay, self._stop)
+            frames = self.spool.take(self.max_rows, self.max_delay, self._draining)
             if not frames:
+                if self._draining.is_set():
+                    self._stop.wait(0.05)
                 continue
             try:
                 self.write(frames)
             except Exception as exc:  # noqa: BLE001 - any storage error: keep rows, retry
                 self.failed_inserts += 1
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
                 # The server refusing the same data again and again (not being unreachable)
                 # means a poison batch: park it rather than block every later row behind it.
                 rejected_in_a_row = rejected_in_a_row + 1 if isinstance(exc, DatabaseError) \
-                    and not isinstance(exc, OperationalError) else 0
+                    and not transient(exc) else 0
                 if rejected_in_a_row >= POISON_ATTEMPTS:
                     rejected_in_a_row = 0
                     if self._isolate(frames, exc):
@@ -108,59 +151,69 @@ class ClickHouseWriter:
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff, rejected_in_a_row = 0.2, 0
+            self.failing_since = None
             self.spool.done(frames)
 
     def _isolate(self, frames: list[Frame], exc: Exception) -> bool:
         """Store what the server takes of a batch it keeps refusing, bisecting each table's
         rows, and park the rows it refuses for themselves; then release the frames. False (the
-        frames given back) when storage becomes unreachable meanwhile: inserts are idempotent,
-        so the whole batch is simply retried later."""
-        refused: dict[str, list[pa.Table]] = {}
-        reasons: Counter = Counter()
+        caller gives the frames back, once) when storage becomes unreachable meanwhile or the
+        refused rows cannot be written to disk: inserts are idempotent, so the whole batch is
+        simply retried later."""
         try:
-            for table, rows in self._by_table(frames):
-                self._bisect(table, rows, refused, reasons)
+            refused = self.store_accepted((f.table_name, f.rows) for f in frames)
+            if refused:
+                self._dead_letter(refused, exc)
         except OperationalError as unreachable:
-            log.warning("storage went away while isolating refused rows (%s); retrying",
-                        unreachable)
-            self.spool.give_back(frames)
+            log.warning("storage went away or refused for its own reasons while isolating "
+                        "refused rows (%s); retrying", unreachable)
             return False
-        if refused:
-            self._dead_letter(refused, reasons, exc)
+        except OSError as failed:
+            log.error("cannot park the rows storage refuses (%s); they stay in the spool",
+                      failed)
+            return False
         self.spool.done(frames)
         return True
 
-    def _bisect(self, table: Table, rows: pa.Table, refused: dict[str, list[pa.Table]],
-                reasons: Counter) -> None:
+    def store_accepted(self, frames: Iterable[tuple[str, pa.Table]]) -> Refused:
+        """Insert (table name, rows) pairs exactly once per event_id, bisecting what the server
+        refuses, and return the rows it refuses for themselves with its reasons. Raises
+        OperationalError when storage is unreachable (inserts are idempotent: retry it all)."""
+        by_name: dict[str, list[pa.Table]] = {}
+        for name, rows in frames:
+            by_name.setdefault(name, []).append(rows)
+        refused = Refused()
+        for name, parts in by_name.items():
+            table = next((t for t in TABLES if t.name == name), None)
+            if table is None:
+                refused.add(name, pa.concat_tables(parts), UNKNOWN_TABLE,
+                            f"this version of PolicyScope has no table {name!r}")
+                continue
+            self._bisect(table, pa.concat_tables(parts), refused)
+        return refused
+
+    def _bisect(self, table: Table, rows: pa.Table, refused: Refused) -> None:
         try:
             self._insert(table, rows)
         except OperationalError:
             raise
         except DatabaseError as exc:
+            if transient(exc):
+                raise StorageStateError(str(exc)) from exc
             if rows.num_rows == 1:
-                refused.setdefault(table.name, []).append(rows)
-                reasons[_reason(exc)] += 1
+                refused.add_error(table.name, rows, exc)
                 return
             half = rows.num_rows // 2
-            self._bisect(table, rows.slice(0, half), refused, reasons)
-            self._bisect(table, rows.slice(half), refused, reasons)
+            self._bisect(table, rows.slice(0, half), refused)
+            self._bisect(table, rows.slice(half), refused)
 
-    def _dead_letter(self, refused: dict[str, list[pa.Table]], reasons: Counter,
-                     exc: Exception) -> None:
-        """Write the rows ClickHouse refuses for themselves to spool_dir/dead-letter/."""
-        folder = self.spool.directory / "dead-letter"
-        folder.mkdir(exist_ok=True)
-        path = folder / f"{time.time_ns()}.seg"
-        with open(path, "wb") as fh:
-            for table_name, parts in refused.items():
-                fh.write(encode(table_name, pa.concat_tables(parts)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        rows = sum(p.num_rows for parts in refused.values() for p in parts)
-        self.dead_letter_rows += rows
-        self.dead_letter_reasons.update(reasons)
+    def _dead_letter(self, refused: Refused, exc: Exception) -> None:
+        """Park the rows ClickHouse refuses for themselves in spool_dir/dead-letter/."""
+        path = DeadLetterFolder(folder_of(self.spool.directory)).park(refused)
+        self.dead_letter_rows += refused.rows
+        self.dead_letter_reasons.update(refused.reasons)
         log.error("ClickHouse refused %d rows for themselves (%s; e.g. %s); parked in %s",
-                  rows, dict(reasons), str(exc).split("\n")[0][:200], path)
+                  refused.rows, dict(refused.reasons), str(exc).split("\n")[0][:200], path)
 
     @staticmethod
     def _by_table(frames: list[Frame]) -> list[tuple[Table, pa.Table]]:
@@ -230,9 +283,3 @@ def _months(rows: pa.Table) -> list[int]:
     else:
         months = months[:1]
     return [int(1970 + m // 12) * 100 + int(m % 12) + 1 for m in months]
-
-
-def _reason(exc: Exception) -> str:
-    """The server's error name (`TOO_MANY_PARTS`, `TYPE_MISMATCH`), else the exception type."""
-    found = re.search(r"\(([A-Z][A-Z_]+)\)", str(exc))
-    return found.group(1) if found else type(exc).__name__

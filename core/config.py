@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 ENV_PREFIX = "POLICYSCOPE_"
 CONFIG_ENV = "POLICYSCOPE_CONFIG"  # path of the config file; not a setting itself
@@ -44,6 +44,17 @@ class StorageConfig(Section):
     retention_days: int = Field(395, ge=1, le=2190, description=(
         "days raw events are kept (table TTL; at most 6 years, so the TTL of the latest "
         "storable event time, 2099-12-31, stays within ClickHouse's DateTime)"))
+    # The reader user (server DSNs only; chDB has no users): `migrate` creates it, read-only
+    # paths (`policyscope sql`, the admin API) connect as it. Not configured = they use the
+    # DSN's user, still behind the read-only guard and its per-query limits.
+    reader_user: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description=(
+        "ClickHouse user for read-only queries on a server [default: <database>_reader]"))
+    reader_password: SecretStr | None = Field(None, description=(
+        "its password (a secret: never echoed or logged); prefer the environment "
+        "(POLICYSCOPE_READER_PASSWORD) or reader_password_file to writing it in the file"))
+    reader_password_file: Path | None = Field(None, description=(
+        "a file holding the reader's password (trailing whitespace ignored), e.g. a mounted "
+        "secret; instead of reader_password"))
 
 
 Root = TypeVar("Root", bound=BaseModel)
@@ -76,7 +87,7 @@ def _format_error(err: ValidationError, source: str) -> str:
 
 # keys whose values may be credentials pasted in clear: errors under them never echo input
 SECRET_KEYS = frozenset({"notifiers", "dsn", "secret", "routing_key", "url", "password",
-                         "token", "tokens"})
+                         "token", "tokens", "reader_password"})
 
 
 def _echoable(error: dict) -> bool:
@@ -89,7 +100,8 @@ def load(root: type[Root], path: str | Path | None = None, *,
          list_settings: tuple[str, ...] = (), partial: bool = False) -> Root:
     """Build the effective config of `root` (a model of sections). `overrides` are flat
     setting names from CLI flags (None = unset); `list_settings` are settings whose
-    environment value is a comma-separated list. With `partial`, `root` holds only some of
+    environment value is a list: comma-separated, or a YAML list (`["a{2,}", "b"]`) when
+    items hold commas. With `partial`, `root` holds only some of
     the sections (a component reading its own from the file and environment of a process
     it did not start): the other sections and variables are left to their owners.
 
@@ -139,7 +151,15 @@ def load(root: type[Root], path: str | Path | None = None, *,
                 raise ConfigError(f"{layer_source}: unknown setting {name!r}")
             section, _ = index[name]
             if name in list_settings and isinstance(value, str):
-                value = [p for p in value.split(",") if p]
+                # a YAML/JSON list ('["a{2,}", "b"]') for items holding commas, else a,b,c
+                if value.lstrip().startswith("["):
+                    try:
+                        value = yaml.safe_load(value)
+                    except yaml.YAMLError as exc:
+                        raise ConfigError(f"{layer_source} {name}: not a YAML list: "
+                                          f"{str(exc).splitlines()[0]}") from exc
+                else:
+                    value = [p for p in value.split(",") if p]
             try:
                 setattr(getattr(config, section), name, value)
             except ValidationError as exc:

@@ -7,8 +7,11 @@ sent. Its syntax tree (`EXPLAIN AST`) must then be one of the statement kinds in
 use no table function outside `TABLE_FUNCTIONS`, call no function that reaches outside the
 database (`OUTSIDE`: files, URLs, object stores, other databases, programs, dictionaries), and
 carry no `SETTINGS`, `FORMAT` or `INTO OUTFILE`. It runs with `readonly=1` and the resource
-limits of `LIMITS`. Every refusal names what was refused. Printing the rows is the caller's;
-`plain` and `to_records` give the JSON-ready values every printer and the admin API share.
+limits of `LIMITS` -- per query on chDB (which has no users), and on a server through the
+reader user's settings profile, where they are constraints the query cannot lift
+(`schemas.migrations.reader_statements`). Every refusal names what was refused. Printing the
+rows is the caller's; `plain` and `to_records` give the JSON-ready values every printer and the
+admin API share.
 """
 
 from __future__ import annotations
@@ -122,13 +125,18 @@ def check(client: Client, query: str) -> str:
     return canonical
 
 
-def run(client: Client, query: str, limits: dict | None = None) -> QueryResult:
+def run(client: Client, query: str, limits: dict | None = None, *,
+        server_enforced: bool = False) -> QueryResult:
     """Check `query` (`check`) and run the parser's statement with `readonly=1` and `limits`
-    (default `LIMITS`). A query stopped by a limit can leave an embedded (chDB) connection
-    unusable: a long-lived caller opens a new one after any error but NotReadOnly."""
+    (default `LIMITS`). With `server_enforced`, `client` is logged in as the reader user,
+    whose settings profile locks `readonly` and the limits: nothing is sent per query (a
+    readonly=1 user may not set settings, and the server's values rule). A query stopped by a
+    limit can leave an embedded (chDB) connection unusable: a long-lived caller opens a new
+    one after any error but NotReadOnly."""
     statement = check(client, query)
-    result = client.query(statement, settings={"readonly": 1, **(LIMITS if limits is None
-                                                                 else limits)})
+    settings = {} if server_enforced else {"readonly": 1, **(LIMITS if limits is None
+                                                            else limits)}
+    result = client.query(statement, settings=settings)
     return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
 

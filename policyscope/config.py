@@ -45,4 +45,4 @@ def load_config(path: str | Path | None = None, *, env: dict[str, str] | None = 
                 overrides: dict[str, Any] | None = None) -> Config:
     """The effective config (see `core.config.load`); raises ConfigError naming the key."""
     return load(Config, path, env=env, overrides=overrides,
-                list_settings=("redact_attributes",))
+                list_settings=("redact_attributes", "redact_values", "auth_tokens"))

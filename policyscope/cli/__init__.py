@@ -3,16 +3,16 @@ POLICYSCOPE_CONFIG) and from POLICYSCOPE_<SETTING> environment variables; flags 
 
 This module is the root app and the list of verbs; each verb lives with its group:
 `run` (collector, up, demo, dashboard, worker), `storage` (migrate, sql), `batch` (batch,
-sli show), `slos` (slo ...), `alerts` (alerts ...). Shared options and start-up are in
-`options`, printing tables / JSON / CSV in `output`. Verbs import their heavy modules when
-they run, so `policyscope --help` stays fast.
+sli show), `slos` (slo ...), `alerts` (alerts ...), `deadletters` (list, replay, purge).
+Shared options and start-up are in `options`, printing tables / JSON / CSV in `output`.
+Verbs import their heavy modules when they run, so `policyscope --help` stays fast.
 """
 
 from __future__ import annotations
 
 import typer
 
-from policyscope.cli import alerts, batch, run, slos, storage
+from policyscope.cli import alerts, batch, deadletters, run, slos, storage
 
 app = typer.Typer(
     help="PolicyScope: policy observability and security SLOs over OpenTelemetry and "
@@ -31,6 +31,7 @@ app.command("worker")(run.worker)
 app.add_typer(batch.sli_app, name="sli")
 app.add_typer(slos.slo_app, name="slo")
 app.add_typer(alerts.alerts_app, name="alerts")
+app.add_typer(deadletters.deadletters_app, name="deadletters")
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ def collector(
                    http_host=http_host, grpc_host=grpc_host, spool_dir=spool_dir)
     try:
         CollectorService(config).run_until_signalled()
-    except (StorageError, OSError) as exc:
+    except (StorageError, OSError, ValueError) as exc:  # ValueError: TLS settings
         fail(str(exc), 1)
 
 

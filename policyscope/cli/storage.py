@@ -1,4 +1,5 @@
-"""The storage verbs: `migrate` (create or upgrade the schema) and `sql` (read-only queries,
+"""The storage verbs: `migrate` (create or upgrade the schema; on a server, also the reader
+user) and `sql` (read-only queries: as the reader user on a server when one is configured,
 through the running collector's admin API when it owns the embedded store)."""
 
 from __future__ import annotations
@@ -28,19 +29,37 @@ def migrate(
     dsn: Optional[str] = DsnOpt,
     log_level: str = LogLevelOpt,
 ) -> None:
-    """Create or upgrade the ClickHouse schema (idempotent; the collector also runs it)."""
-    from core.storage import StorageError, connect
+    """Create or upgrade the ClickHouse schema (idempotent; the collector also runs it).
+
+    On a ClickHouse server with a reader password configured (POLICYSCOPE_READER_PASSWORD
+    or reader_password_file), also create or update the reader user that `policyscope sql`
+    and the admin API query as: a settings profile locking readonly=1 and the query limits,
+    and SELECT on the PolicyScope database only. The DSN's user needs access management.
+    The embedded store (chDB) has no users: its read-only paths rely on the query guard.
+    """
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from core.storage import StorageError, connect, reader_account
     from schemas.migrations import migrate as run_migrations
 
     config = setup(config_file, log_level, dsn=dsn)
     try:
+        reader = reader_account(config.storage)
         client, target = connect(config.storage.dsn, config.storage.database)
-        applied = run_migrations(client, target.database,
-                                 retention_days=config.storage.retention_days)
-        client.close()
+        try:
+            applied = run_migrations(client, target.database,
+                                     retention_days=config.storage.retention_days,
+                                     reader=reader)
+        finally:
+            client.close()
     except StorageError as exc:
         fail(str(exc), 1)
+    except ClickHouseError as exc:
+        fail(f"storage refused the schema migration: {str(exc).splitlines()[0]}", 1)
     typer.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    if reader is not None:
+        typer.echo(f"reader user {reader.user}: readonly, limits locked, SELECT on "
+                   f"{target.database}.* only")
 
 
 def sql(
@@ -56,31 +75,38 @@ def sql(
     """Run a read-only query against the configured storage and print the rows.
 
     Only SELECT, WITH, SHOW, DESCRIBE, EXISTS and EXPLAIN run, as ClickHouse's parser reads
-    them, read-only and within time, memory and result limits. While `policyscope up` owns the
-    embedded store, the query goes through its loopback admin API instead, with the address
-    and token the collector published beside the store.
+    them, read-only and within time, memory and result limits. On a ClickHouse server with a
+    reader password configured, the query runs as the reader user (see `migrate`), which the
+    server itself holds read-only. While `policyscope up` owns the embedded store, the query
+    goes through its loopback admin API instead, with the address and token the collector
+    published beside the store.
     """
     from core import readonly_sql
-    from core.storage import StorageError, StorageLockedError, connect
+    from core.storage import StorageError, StorageLockedError, connect, reader_account
 
     config = setup(config_file, log_level, dsn=dsn)
     check_format(output_format, output.FORMATS)
     if not query.strip().rstrip(";").strip():
         fail("the query is empty")
+    reader = None
     try:
-        client, _ = connect(config.storage.dsn, config.storage.database, create_database=False)
+        reader = reader_account(config.storage)
+        client, _ = connect(config.storage.dsn, config.storage.database, create_database=False,
+                            account=reader)
     except StorageLockedError as exc:
         result = _query_running_collector(config, query, exc, http_port)
     except StorageError as exc:
-        _refuse_if_not_read_only(config, query)  # a refusal says more than "no database"
+        if reader is None:
+            _refuse_if_not_read_only(config, query)  # a refusal says more than "no database"
         fail(str(exc), 1)
     else:
         try:  # ClickHouse's parser reads the query; only what passes the guard runs
-            result = readonly_sql.run(client, query)
+            result = readonly_sql.run(client, query, server_enforced=reader is not None)
         except readonly_sql.NotReadOnly as exc:
             fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine's message is the answer
-            fail(str(exc).split("\n")[0], 1)
+            message = str(exc).split("\n")[0]
+            fail(reader.scrub(message) if reader is not None else message, 1)
         finally:
             client.close()
     output.emit(result.columns, result.rows, output_format)

@@ -20,14 +20,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_collector(tmp_path, http_port: int, batch_delay: str) -> subprocess.Popen:
+def start_collector(tmp_path, http_port: int, batch_delay: str,
+                    **popen) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYSCOPE_")}
     env.update({"POLICYSCOPE_BATCH_MAX_DELAY": batch_delay,
                 "POLICYSCOPE_SPOOL_DIR": str(tmp_path / "spool")})
     proc = subprocess.Popen(
         [sys.executable, "-m", "policyscope.cli", "collector", "--dsn",
          f"chdb://{tmp_path / 'ch'}", "--http-port", str(http_port), "--grpc-port",
-         str(free_port()), "--log-level", "WARNING"], env=env)
+         str(free_port()), "--log-level", "WARNING"], env=env, **popen)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

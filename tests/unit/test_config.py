@@ -18,7 +18,7 @@ def test_the_default_config_validates():
     config = load_config(env={})
     assert config.storage.dsn == "chdb:///./data/clickhouse"
     assert config.collector.grpc_port == 4317 and config.collector.http_port == 4318
-    assert config.collector.max_request_size == 64 * 1024**2
+    assert config.collector.max_request_size == 20 * 1024**2  # as the OTel Collector's confighttp
 
 
 def test_the_example_config_file_validates():

@@ -68,6 +68,24 @@ def test_storage_being_unreachable_never_parks_rows(tmp_path):
     spool.shutdown()
 
 
+@pytest.mark.parametrize("reason", ["TOO_MANY_PARTS", "MEMORY_LIMIT_EXCEEDED",
+                                    "NOT_ENOUGH_SPACE", "TABLE_IS_READ_ONLY"])
+def test_storage_refusing_for_its_own_reasons_never_parks_rows(tmp_path, reason):
+    # chDB reports these as DatabaseError, like a row the server refuses; they are about the
+    # server's state, so the rows wait in the spool for as long as it lasts
+    spool, writer, client = start(tmp_path, DatabaseError(
+        f"Code: 252. DB::Exception: the server says no for now. ({reason})"))
+    deadline = time.monotonic() + 40  # backoff: the 7th attempt comes 12.6 s in
+    while client.attempts < POISON_ATTEMPTS + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    writer.shutdown(drain_timeout=0)
+    assert client.attempts > POISON_ATTEMPTS + 1
+    assert writer.dead_letter_rows == 0 and spool.pending_rows == 2
+    assert not (tmp_path / "dead-letter").exists() or not list(
+        (tmp_path / "dead-letter").iterdir())
+    spool.shutdown()
+
+
 class PoisonRowClient:
     """Stands in for ClickHouse refusing any insert whose staging rows hold the event id
     `poison`, and storing the rest; `stored` is every event id it took."""
