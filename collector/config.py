@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
+from collector.redaction import DEFAULT_VALUE_PATTERNS, check_key_patterns, check_value_patterns
 from core.config import Section, StorageConfig
 from core.units import Bytes, Port, Seconds
 from schemas.events import DEFAULT_REDACT_PATTERNS
@@ -19,7 +19,7 @@ class CollectorConfig(Section):
     http_port: Port = Field(4318, description="OTLP/HTTP port (0 picks a free one)")
     grpc_host: str = Field("127.0.0.1", description="OTLP/gRPC listen address")
     grpc_port: Port = Field(4317, description="OTLP/gRPC port (0 picks a free one)")
-    max_request_size: Bytes = Field(64 * 1024**2, description=(
+    max_request_size: Bytes = Field(20 * 1024**2, description=(
         "largest accepted request, checked after decompression (413 / RESOURCE_EXHAUSTED)"))
     spool_dir: Path = Field(Path("./data/spool"), description=(
         "durable spool: requests are fsync'd here before they are acknowledged"))
@@ -31,21 +31,56 @@ class CollectorConfig(Section):
     batch_max_rows: int = Field(100_000, ge=1, description="rows per ClickHouse insert, at most")
     batch_max_delay: Seconds = Field(1.0, description="longest a row waits in the spool")
     retry_after: Seconds = Field(5.0, description="retry delay told to clients on 503/UNAVAILABLE")
+    max_concurrent_requests: int = Field(64, ge=1, description=(
+        "requests read, decoded or made durable at once; more get 429 / RESOURCE_EXHAUSTED"))
+    max_inflight_bytes: Bytes = Field(256 * 1024**2, description=(
+        "decompressed request bytes held at once; more get 429 / RESOURCE_EXHAUSTED"))
+    memory_limit: Bytes | None = Field(None, description=(
+        "resident memory of the collector and its workers; above 80 % of it new requests get "
+        "503 / UNAVAILABLE (default: half the machine's or the cgroup's memory; 0 = off)"))
+    max_connections: int = Field(256, ge=1, description=(
+        "open OTLP/HTTP connections; more are closed at once"))
+    header_timeout: Seconds = Field(10.0, description=(
+        "longest an OTLP/HTTP connection may take to send a request's headers, or sit idle"))
+    body_timeout: Seconds = Field(30.0, description=(
+        "longest an OTLP/HTTP request body may take to arrive (408 after)"))
+    shutdown_timeout: Seconds = Field(10.0, description=(
+        "on SIGTERM, longest to wait for requests in flight, then for the spool to reach "
+        "storage (what is left stays durable in the spool for the next start)"))
+    auth_tokens: list[SecretStr] = Field(default_factory=list, description=(
+        "bearer tokens the receivers accept (Authorization: Bearer <token>); none = no "
+        "token needed"))
+    auth_token_file: Path | None = Field(None, description=(
+        "file of accepted bearer tokens, one per line; re-read when it changes"))
+    tls_cert_file: Path | None = Field(None, description=(
+        "PEM certificate (chain): serve OTLP/HTTP and OTLP/gRPC over TLS"))
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    tls_client_ca_file: Path | None = Field(None, description=(
+        "PEM CA bundle: clients must present a certificate it signed (mTLS)"))
+    allow_unauthenticated: bool = Field(False, description=(
+        "listen beyond loopback with no token or client certificate (only behind a proxy "
+        "that authenticates)"))
     max_extra_attributes: int = Field(32, ge=0, description=(
         "unmapped record attributes kept per event, in the `attributes` map"))
     redact_attributes: list[str] = Field(default_factory=lambda: list(DEFAULT_REDACT_PATTERNS),
                                          description=(
         "regexes; unmapped attributes whose key matches are stored as [REDACTED]"))
+    redact_values: list[str] = Field(default_factory=lambda: list(DEFAULT_VALUE_PATTERNS),
+                                     description=(
+        "regexes; what they match in any stored text (columns and attribute values) is "
+        "stored as [REDACTED], only their groups named secret* if they have any (AWS, GitHub, "
+        "GitLab, Slack tokens, JWTs, private keys, URL passwords, Bearer/Basic, password=...); "
+        "[] = off"))
 
     @field_validator("redact_attributes")
     @classmethod
-    def _regexes(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regex: {exc}") from None
-        return patterns
+    def _key_regexes(cls, patterns: list[str]) -> list[str]:
+        return check_key_patterns(patterns)
+
+    @field_validator("redact_values")
+    @classmethod
+    def _value_regexes(cls, patterns: list[str]) -> list[str]:
+        return check_value_patterns(patterns)
 
 
 class CollectorSettings(Protocol):

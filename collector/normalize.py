@@ -21,6 +21,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Iterable
 
+from collector.redaction import DEFAULT_VALUE_PATTERNS
 from collector.rows import NormalizedBatch, RowBuilder, SourceContext
 from schemas.events import DEFAULT_REDACT_PATTERNS, EVENT_KINDS, EVENT_NAME_ATTRIBUTE
 
@@ -63,9 +64,11 @@ class Normalizer:
 
     def __init__(self, *, max_extra_attributes: int = 32,
                  redact_attributes: Iterable[str] = DEFAULT_REDACT_PATTERNS,
+                 redact_values: Iterable[str] = DEFAULT_VALUE_PATTERNS,
                  rows: RowBuilder | None = None):
         self.rows = rows or RowBuilder(max_extra_attributes=max_extra_attributes,
-                                       redact_attributes=redact_attributes)
+                                       redact_attributes=redact_attributes,
+                                       redact_values=redact_values)
 
     def logs(self, request) -> NormalizedBatch:
         """Normalize an ExportLogsServiceRequest."""

@@ -3,7 +3,7 @@
 Every source (the OTLP walk in collector/normalize.py, native receivers, file importers) turns
 its records into the same thing: a kind, a dict of attributes, and the record-level facts
 (event and observed time, trace and span id, an identity). `RowBuilder` holds what does not
-change per request (the table plans, the extras bound, the redaction patterns) and is
+change per request (the table plans, the extras bound, the `Redactor`) and is
 thread-safe; `RowBuilder.batch()` starts a `BatchBuilder` for one request, whose `add()` files
 each record as a row, an ignore or a reject, and whose `finish()` gives the `NormalizedBatch`
 that `Pipeline.consume` takes.
@@ -16,7 +16,10 @@ that `Pipeline.consume` takes.
     batch = out.finish()
 
 A record's attributes win over its context's. The context's values are coerced once per table,
-not once per record. A kind outside the wire contract is ignored, unless it claims the
+not once per record. Secrets are redacted here, before the rows reach the spool
+(collector/redaction.py): in every string column and the event id (in `finish()`, a column at
+a time), and in every value of the `attributes` map, where a secret-looking key's value is
+`[REDACTED]` whole. A kind outside the wire contract is ignored, unless it claims the
 `policy.` namespace (then it is rejected as unknown_kind); a record of a known kind that breaks
 the contract is rejected with a reason code (`missing_<column>`, `invalid_<column>`,
 `invalid_time`, ...). The builder never raises on data.
@@ -39,16 +42,16 @@ from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 
-from collector.coercion import RecordRejected, TablePlan, canonical_json
+from collector.coercion import RECORD_COLUMNS, RecordRejected, TablePlan, canonical_json
+from collector.redaction import DEFAULT_VALUE_PATTERNS, REDACTED, Redactor
 from schemas.events import (
     DEFAULT_REDACT_PATTERNS,
     EVENT_KINDS,
     EVENT_NAME_ATTRIBUTE,
     TABLES,
     UID_ATTRIBUTE,
+    ValueType,
 )
-
-REDACTED = "[REDACTED]"
 # Event times the tables can hold *and* their TTL (`toDateTime(event_time) + retention`, a
 # DateTime: 1970-01-01 .. 2106-02-07) can compute without wrapping: a time outside would be
 # acknowledged, then dropped at once by a TTL that wrapped (or poison the whole insert).
@@ -113,40 +116,43 @@ class SourceContext:
 
 class RowBuilder:
     """What turns records into rows, whatever their source. Thread-safe: its only mutable state
-    is a cache of which attribute keys match a redaction pattern."""
+    is the redactor's caches. `redact_attributes` are key patterns, `redact_values` value
+    patterns (collector/redaction.py; empty turns that redaction off)."""
 
     def __init__(self, *, max_extra_attributes: int = 32,
-                 redact_attributes: Iterable[str] = DEFAULT_REDACT_PATTERNS):
+                 redact_attributes: Iterable[str] = DEFAULT_REDACT_PATTERNS,
+                 redact_values: Iterable[str] = DEFAULT_VALUE_PATTERNS):
         self.plans = {t.name: TablePlan(t) for t in TABLES}
         self.max_extra = max_extra_attributes
-        self._redact = [re.compile(p) for p in redact_attributes]
-        self._redacted_keys: dict[str, bool] = {}  # key -> matches a redaction pattern
+        self.redactor = Redactor(redact_attributes, redact_values)
+        # table -> its columns of text from the source, redacted in BatchBuilder.finish()
+        self.text_columns = {t.name: tuple(
+            c.name for c in t.columns if c.value_type is ValueType.STRING
+            and (c.name not in RECORD_COLUMNS or c.name == "event_id")) for t in TABLES}
 
     def batch(self, now_ms: int | None = None) -> BatchBuilder:
         """Start the rows of one request; `now_ms` (default: now) stands in for absent times."""
         return BatchBuilder(self, time.time_ns() // 1_000_000 if now_ms is None else now_ms)
 
     def extras(self, attrs: dict[str, Any], unmapped: list[str]) -> list[tuple[str, str]]:
-        """The bounded, redacted `attributes` map of a record."""
+        """The bounded `attributes` map of a record, a secret-looking key's value redacted
+        whole; a value longer than MAX_EXTRA_VALUE_CHARS is redacted, then cut (the others
+        are redacted with the batch's, in `BatchBuilder.finish`)."""
         extra = []
+        secret_key = self.redactor.key
         for key in unmapped:
             if len(extra) >= self.max_extra:
                 break
             if key in (EVENT_NAME_ATTRIBUTE, UID_ATTRIBUTE):
                 continue
-            value = attrs[key]
-            secret = self._redacted_keys.get(key)
-            if secret is None:
-                secret = any(pattern.search(key) for pattern in self._redact)
-                if len(self._redacted_keys) < 100_000:
-                    self._redacted_keys[key] = secret
-            if secret:
+            if secret_key(key):
                 text = REDACTED
-            elif isinstance(value, str):
-                text = value
             else:
-                text = canonical_json(value)
-            extra.append((key, text[:MAX_EXTRA_VALUE_CHARS]))
+                value = attrs[key]
+                text = value if isinstance(value, str) else canonical_json(value)
+                if len(text) > MAX_EXTRA_VALUE_CHARS:
+                    text = self.redactor.value(text)[:MAX_EXTRA_VALUE_CHARS]
+            extra.append((key, text))
         return extra
 
 
@@ -235,11 +241,27 @@ class BatchBuilder:
         self.batch.accepted += 1
 
     def finish(self) -> NormalizedBatch:
+        """The batch, its text redacted a column at a time (each distinct value once, and a
+        column whose values hold no trigger of any pattern in one pass): the string columns,
+        the event ids and the values of the attributes maps."""
+        redactor = self.rows.redactor
         for name, plan in self.rows.plans.items():
             cols = self.columns[name]
             if cols["event_id"]:
+                if redactor.redacts_values:
+                    for column in self.rows.text_columns[name]:
+                        cols[column] = redactor.column(cols[column])
+                    cols["attributes"] = _redact_maps(redactor, cols["attributes"])
                 self.batch.tables[name] = pa.Table.from_pydict(cols, schema=plan.schema)
         return self.batch
+
+
+def _redact_maps(redactor: Redactor, maps: list[list[tuple[str, str]]]
+                 ) -> list[list[tuple[str, str]]]:
+    changed = redactor.changes({value for pairs in maps for _, value in pairs})
+    if not changed:
+        return maps
+    return [[(key, changed.get(value, value)) for key, value in pairs] for pairs in maps]
 
 
 def _time_ms(value: Any, what: str) -> int:

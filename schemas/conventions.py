@@ -40,8 +40,10 @@ RECORD_SOURCES: dict[str, str] = {
                    "resource's), at most `collector.max_extra_attributes` keys, long values "
                    "truncated, non-string values as JSON; a key matching "
                    "`collector.redact_attributes` (passwords, tokens, API keys, ...) is stored "
-                   f"with the value `[REDACTED]`; `{EVENT_NAME_ATTRIBUTE}` and `{UID_ATTRIBUTE}` "
-                   "are not repeated here"),
+                   "with the value `[REDACTED]`, and in every value (as in every string column) "
+                   "what `collector.redact_values` matches (AWS keys, tokens, JWTs, private "
+                   f"keys, URL passwords, ...) is replaced by `[REDACTED]`; `{EVENT_NAME_ATTRIBUTE}` "
+                   f"and `{UID_ATTRIBUTE}` are not repeated here"),
     "event_kind": f"the kind: the log record's `event_name`, else the `{EVENT_NAME_ATTRIBUTE}` "
                   "attribute",
 }

@@ -201,10 +201,16 @@ EVENT_KINDS: dict[str, EventKind] = {k.name: k for k in (
 
 # The attribute that names the kind when the log record's `event_name` field is empty.
 EVENT_NAME_ATTRIBUTE = "event.name"
-# Unmapped attribute keys matching one of these are stored as [REDACTED] (config may replace).
+# Unmapped attribute keys matching one of these are stored as [REDACTED] (config may replace;
+# secrets inside values are found by the value patterns of collector/redaction.py). A key that
+# names a session is redacted (`session`, `session_id`, `user.session`, `PHPSESSID`); one that
+# names a property of sessions is not (`session_count`, `session.duration`, `sessions`).
 DEFAULT_REDACT_PATTERNS = (
     r"(?i)(pass(word|wd)?|secret|token|api[_.-]?key|authorization|cookie|private[_.-]?key"
-    r"|credential)",)
+    r"|credential)",
+    r"(?i)(access[_.-]?key|secret[_.-]?key|private|jwt|dsn|conn(ection)?[_.-]?str(ing)?|ssh)",
+    r"(?i)(session([_.-]?(id|key))?|sessid)(?![a-z0-9]|[_.-][a-z0-9])",
+)
 # The attribute that carries a stable event id (else the normalizer hashes the record).
 UID_ATTRIBUTE = "log.record.uid"
 

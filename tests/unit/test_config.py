@@ -147,3 +147,13 @@ def test_notifiers_and_routes_load_as_typed_models(tmp_path):
     alerting = load_config(path, env={}).alerting
     assert (alerting.notifiers[0].type, alerting.notifiers[0].timeout) == ("pagerduty", 2.0)
     assert alerting.routes[0].notifiers == ["pd"]
+
+
+def test_a_list_setting_from_the_environment_may_be_a_yaml_list_for_items_with_commas():
+    config = load_config(env={"POLICYSCOPE_REDACT_VALUES": '["(?P<secret>x{20,})", "y+"]',
+                              "POLICYSCOPE_AUTH_TOKENS": "one,two"})
+    assert config.collector.redact_values == ["(?P<secret>x{20,})", "y+"]
+    assert [t.get_secret_value() for t in config.collector.auth_tokens] == ["one", "two"]
+    assert load_config(env={"POLICYSCOPE_REDACT_VALUES": ""}).collector.redact_values == []
+    with pytest.raises(ConfigError, match="POLICYSCOPE_REDACT_VALUES|redact_values"):
+        load_config(env={"POLICYSCOPE_REDACT_VALUES": '["unclosed'})
