@@ -47,7 +47,8 @@ def coerce(column: Column, key: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             number = float(value)
-            if number != number or number in (float("inf"), float("-inf")):
+            if number != number or number in (float("inf"), float("-inf")) or (
+                    number < 0 and column.non_negative):
                 raise ValueError
             return number
         if vt is ValueType.UINT:
@@ -65,7 +66,7 @@ def coerce(column: Column, key: str, value: Any) -> Any:
             raise ValueError
     except (TypeError, ValueError, OverflowError):
         pass
-    expected = {ValueType.FLOAT: "a finite number",
+    expected = {ValueType.FLOAT: "a finite number" + (" >= 0" if column.non_negative else ""),
                 ValueType.UINT: "an integer from 0 to 2^64-1",
                 ValueType.BOOL: "true or false"}[vt]
     raise RecordRejected(f"invalid_{column.name}",

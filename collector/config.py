@@ -60,6 +60,9 @@ class CollectorConfig(Section):
     allow_unauthenticated: bool = Field(False, description=(
         "listen beyond loopback with no token or client certificate (only behind a proxy "
         "that authenticates)"))
+    max_value_length: int = Field(4096, ge=64, description=(
+        "characters kept of a text column (reason, resource name, ...); longer values are "
+        "cut, counted in /metrics and told to the sender in partial_success"))
     max_extra_attributes: int = Field(32, ge=0, description=(
         "unmapped record attributes kept per event, in the `attributes` map"))
     redact_attributes: list[str] = Field(default_factory=lambda: list(DEFAULT_REDACT_PATTERNS),

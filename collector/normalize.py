@@ -21,9 +21,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Iterable
 
-from collector.redaction import DEFAULT_VALUE_PATTERNS
 from collector.rows import NormalizedBatch, RowBuilder, SourceContext
-from schemas.events import DEFAULT_REDACT_PATTERNS, EVENT_KINDS, EVENT_NAME_ATTRIBUTE
+from schemas.events import EVENT_KINDS, EVENT_NAME_ATTRIBUTE
 
 
 def any_value(v) -> Any:
@@ -62,13 +61,9 @@ def _scope_context(resource: dict[str, Any], resource_bytes: bytes, scope) -> So
 class Normalizer:
     """Turns decoded OTLP requests into event rows. Thread-safe (see RowBuilder)."""
 
-    def __init__(self, *, max_extra_attributes: int = 32,
-                 redact_attributes: Iterable[str] = DEFAULT_REDACT_PATTERNS,
-                 redact_values: Iterable[str] = DEFAULT_VALUE_PATTERNS,
-                 rows: RowBuilder | None = None):
-        self.rows = rows or RowBuilder(max_extra_attributes=max_extra_attributes,
-                                       redact_attributes=redact_attributes,
-                                       redact_values=redact_values)
+    def __init__(self, *, rows: RowBuilder | None = None, **row_settings):
+        """`row_settings`: RowBuilder's keyword arguments (limits, redaction patterns)."""
+        self.rows = rows or RowBuilder(**row_settings)
 
     def logs(self, request) -> NormalizedBatch:
         """Normalize an ExportLogsServiceRequest."""

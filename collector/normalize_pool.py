@@ -26,7 +26,6 @@ from concurrent.futures.process import BrokenProcessPool
 
 from collector.errors import CollectorError, DecodeError, RetryableError
 from collector.normalize import Normalizer
-from collector.redaction import DEFAULT_VALUE_PATTERNS
 from collector.rows import NormalizedBatch
 from collector.signals import BY_NAME, decode
 
@@ -34,14 +33,11 @@ log = logging.getLogger(__name__)
 _worker_normalizer: Normalizer | None = None
 
 
-def _init_worker(max_extra_attributes: int, redact_attributes: list[str],
-                 redact_values: list[str]) -> None:
+def _init_worker(row_settings: dict) -> None:
     global _worker_normalizer
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _worker_normalizer = Normalizer(max_extra_attributes=max_extra_attributes,
-                                    redact_attributes=redact_attributes,
-                                    redact_values=redact_values)
+    _worker_normalizer = Normalizer(**row_settings)
     parent = os.getppid()
 
     def exit_with_parent() -> None:
@@ -89,15 +85,13 @@ def _work(signal_name: str, body: bytes, content_type: str) -> NormalizedBatch:
 class NormalizerPool:
     """Worker processes behind `submit`; rebuilt in the background when one dies."""
 
-    def __init__(self, *, workers: int, max_extra_attributes: int,
-                 redact_attributes: list[str], retry_after: float,
-                 redact_values: list[str] | tuple[str, ...] = DEFAULT_VALUE_PATTERNS):
+    def __init__(self, *, workers: int, retry_after: float, **row_settings):
+        """`row_settings`: the Normalizer's (and RowBuilder's) keyword arguments, the same in
+        every worker -- `collector.rows.row_settings(config)` makes them from the config."""
         self.workers = workers
         self.retry_after = retry_after
-        self._inline = Normalizer(max_extra_attributes=max_extra_attributes,
-                                  redact_attributes=redact_attributes,
-                                  redact_values=redact_values)
-        self._args = (max_extra_attributes, list(redact_attributes), list(redact_values))
+        self._inline = Normalizer(**row_settings)
+        self._args = (row_settings,)
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._rebuilding: threading.Thread | None = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from collector.admission import Admission, Ticket, default_memory_limit
-from collector.rows import NormalizedBatch
+from collector.rows import NormalizedBatch, row_settings
 from collector.normalize_pool import NormalizerPool
 from collector.spool import Spool
 from collector.writer import ClickHouseWriter
@@ -49,10 +49,7 @@ class Pipeline:
         self.config = config
         c = config.collector
         self.normalizers = NormalizerPool(workers=c.normalize_workers,
-                                          max_extra_attributes=c.max_extra_attributes,
-                                          redact_attributes=c.redact_attributes,
-                                          redact_values=c.redact_values,
-                                          retry_after=c.retry_after)
+                                          retry_after=c.retry_after, **row_settings(c))
         self.spool = Spool(c.spool_dir, max_bytes=c.spool_max_size, retry_after=c.retry_after)
         self.admission = Admission(
             max_requests=c.max_concurrent_requests, max_bytes=c.max_inflight_bytes,
@@ -63,6 +60,7 @@ class Pipeline:
         self._owns_client = client is None
         self.writer: ClickHouseWriter | None = None
         self.counts: Counter = Counter()
+        self.truncated: Counter = Counter()  # values cut to the limits, by column
         self._schemas = {t.name: t.arrow_schema() for t in TABLES}
         self._started = False
 
@@ -166,6 +164,7 @@ class Pipeline:
         self.counts[f"{source}_accepted"] += batch.accepted
         self.counts[f"{source}_rejected"] += batch.rejected
         self.counts[f"{source}_ignored"] += batch.ignored
+        self.truncated.update(batch.truncated)
         return Submission(batch, durable)
 
     def health(self) -> dict:
@@ -188,6 +187,8 @@ class Pipeline:
         """Counters and gauges for /metrics; names follow the otelcol_receiver_* style."""
         metrics = {f"policyscope_records_{k}_total": float(v) for k, v in self.counts.items()}
         metrics.update(self.admission.metrics())
+        for column, n in sorted(self.truncated.items()):
+            metrics[f'policyscope_values_truncated_total{{column="{column}"}}'] = float(n)
         metrics["policyscope_normalizer_restarts_total"] = float(self.normalizers.restarts)
         metrics["policyscope_spool_backlog_bytes"] = float(self.spool.backlog_bytes)
         metrics["policyscope_spool_fsyncs_total"] = float(self.spool.fsyncs)

@@ -58,6 +58,7 @@ from schemas.events import (
 MIN_TIME_MS = 0  # 1970-01-01T00:00:00Z
 MAX_TIME_MS = 4102444799999  # 2099-12-31T23:59:59.999Z: room for any retention up to 6 years
 MAX_EXTRA_VALUE_CHARS = 1024
+MAX_VALUE_CHARS = 4096  # default cut of a text column (reason, resource name, ...)
 MAX_REJECT_EXAMPLES = 5
 _HEX = re.compile(r"[0-9a-f]*")
 
@@ -74,6 +75,16 @@ class NormalizedBatch:
     rejected: int = 0
     reject_codes: Counter = field(default_factory=Counter)
     reject_examples: list[str] = field(default_factory=list)
+    truncated: Counter = field(default_factory=Counter)  # values cut, by column
+
+    def warnings(self) -> str:
+        """What the sender should know though nothing was rejected (values cut to the
+        limits), for partial_success.error_message; "" when nothing was cut."""
+        if not self.truncated:
+            return ""
+        cut = ", ".join(f"{column}: {n}" for column, n in self.truncated.most_common())
+        return (f"values cut to the collector's limits ({cut}): max_value_length for text "
+                "columns, 1024 characters per extra attribute, max_extra_attributes per record")
 
     def reject(self, error: RecordRejected) -> None:
         self.rejected += 1
@@ -82,12 +93,14 @@ class NormalizedBatch:
             self.reject_examples.append(str(error))
 
     def reject_message(self) -> str:
-        """The partial_success message: counts by reason, then the first examples."""
+        """The partial_success message: counts by reason, then the first examples, then
+        the warnings."""
         if not self.rejected:
-            return ""
+            return self.warnings()
         counts = ", ".join(f"{code}: {n}" for code, n in self.reject_codes.most_common())
-        return f"{self.rejected} records rejected ({counts}); e.g. " + " | ".join(
+        message = f"{self.rejected} records rejected ({counts}); e.g. " + " | ".join(
             self.reject_examples)
+        return message + (f"; {self.warnings()}" if self.truncated else "")
 
 
 class SourceContext:
@@ -114,16 +127,26 @@ class SourceContext:
         return cached[0]
 
 
+def row_settings(config) -> dict[str, Any]:
+    """RowBuilder's keyword arguments from the collector's config section."""
+    return {"max_extra_attributes": config.max_extra_attributes,
+            "max_value_length": config.max_value_length,
+            "redact_attributes": list(config.redact_attributes),
+            "redact_values": list(config.redact_values)}
+
+
 class RowBuilder:
     """What turns records into rows, whatever their source. Thread-safe: its only mutable state
     is the redactor's caches. `redact_attributes` are key patterns, `redact_values` value
     patterns (collector/redaction.py; empty turns that redaction off)."""
 
     def __init__(self, *, max_extra_attributes: int = 32,
+                 max_value_length: int = MAX_VALUE_CHARS,
                  redact_attributes: Iterable[str] = DEFAULT_REDACT_PATTERNS,
                  redact_values: Iterable[str] = DEFAULT_VALUE_PATTERNS):
         self.plans = {t.name: TablePlan(t) for t in TABLES}
         self.max_extra = max_extra_attributes
+        self.max_value_length = max_value_length
         self.redactor = Redactor(redact_attributes, redact_values)
         # table -> its columns of text from the source, redacted in BatchBuilder.finish()
         self.text_columns = {t.name: tuple(
@@ -134,7 +157,8 @@ class RowBuilder:
         """Start the rows of one request; `now_ms` (default: now) stands in for absent times."""
         return BatchBuilder(self, time.time_ns() // 1_000_000 if now_ms is None else now_ms)
 
-    def extras(self, attrs: dict[str, Any], unmapped: list[str]) -> list[tuple[str, str]]:
+    def extras(self, attrs: dict[str, Any], unmapped: list[str],
+               truncated: Counter | None = None) -> list[tuple[str, str]]:
         """The bounded `attributes` map of a record, a secret-looking key's value redacted
         whole; a value longer than MAX_EXTRA_VALUE_CHARS is redacted, then cut (the others
         are redacted with the batch's, in `BatchBuilder.finish`)."""
@@ -142,6 +166,8 @@ class RowBuilder:
         secret_key = self.redactor.key
         for key in unmapped:
             if len(extra) >= self.max_extra:
+                if truncated is not None:
+                    truncated["attributes"] += 1  # a record with attributes left out
                 break
             if key in (EVENT_NAME_ATTRIBUTE, UID_ATTRIBUTE):
                 continue
@@ -152,6 +178,8 @@ class RowBuilder:
                 text = value if isinstance(value, str) else canonical_json(value)
                 if len(text) > MAX_EXTRA_VALUE_CHARS:
                     text = self.redactor.value(text)[:MAX_EXTRA_VALUE_CHARS]
+                    if truncated is not None:
+                        truncated["attribute_value"] += 1
             extra.append((key, text))
         return extra
 
@@ -231,7 +259,7 @@ class BatchBuilder:
         values["event_id"] = event_id
         values["event_time"] = time_ms
         values["observed_time"] = observed_ms
-        values["attributes"] = self.rows.extras(attrs, unmapped)
+        values["attributes"] = self.rows.extras(attrs, unmapped, self.batch.truncated)
         values["event_kind"] = kind
         if duration_s is not None and "latency_seconds" in base and \
                 values.get("latency_seconds") is None:
@@ -252,6 +280,16 @@ class BatchBuilder:
                     for column in self.rows.text_columns[name]:
                         cols[column] = redactor.column(cols[column])
                     cols["attributes"] = _redact_maps(redactor, cols["attributes"])
+                limit = self.rows.max_value_length
+                for column in self.rows.text_columns[name]:
+                    if column == "event_id":
+                        continue  # an id is kept whole: cut, two ids could become one
+                    values = cols[column]
+                    if any(len(v) > limit for v in values if v):
+                        self.batch.truncated[column] += sum(
+                            1 for v in values if v and len(v) > limit)
+                        cols[column] = [v[:limit] if v and len(v) > limit else v
+                                        for v in values]
                 self.batch.tables[name] = pa.Table.from_pydict(cols, schema=plan.schema)
         return self.batch
 

@@ -44,6 +44,7 @@ class Column:
     allowed: tuple[str, ...] = ()
     doc: str = ""
     codec: str = ""
+    non_negative: bool = False  # a FLOAT that cannot be below 0 (a duration)
 
     @property
     def nullable(self) -> bool:
@@ -110,8 +111,9 @@ COMMON_COLUMNS: tuple[Column, ...] = (
 DECISION_COLUMNS: tuple[Column, ...] = (
     _enum("outcome", "policy.outcome", OUTCOMES, doc="decision outcome (required)"),
     Column("latency_seconds", "Nullable(Float64)", ValueType.FLOAT,
-           ("policy.evaluation.duration",), None, codec="Gorilla, ZSTD(1)",
-           doc="evaluation latency in seconds; for spans, the span duration when absent"),
+           ("policy.evaluation.duration",), None, codec="Gorilla, ZSTD(1)", non_negative=True,
+           doc="evaluation latency in seconds, >= 0; for spans, the span duration when "
+               "absent"),
 )
 
 EVENT_COLUMNS: tuple[Column, ...] = (
@@ -127,7 +129,8 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     _s("agent_id", "agent.id", low_cardinality=False, doc="enforcement agent id"),
     _enum("agent_status", "agent.status", AGENT_STATUSES, doc="agent self-reported health"),
     Column("heartbeat_interval_seconds", "Nullable(Float64)", ValueType.FLOAT,
-           ("agent.heartbeat.interval",), None, doc="agent heartbeat interval, seconds"),
+           ("agent.heartbeat.interval",), None, non_negative=True,
+           doc="agent heartbeat interval, seconds, >= 0"),
     Column("dropped_events", "Nullable(UInt64)", ValueType.UINT, ("agent.dropped_events",), None,
            doc="agent's own dropped-event counter"),
     _s("workload_id", "workload.id", low_cardinality=False, doc="workload identifier"),

@@ -70,7 +70,7 @@ def _export_handler(pipeline: Pipeline, signal: Signal):
                 pipeline.consume(signal.name, batch).durable.result()
             except RetryableError as exc:
                 _retry_later(context, exc)
-        if batch.rejected:
+        if batch.rejected or batch.truncated:
             setattr(response.partial_success, signal.rejected_field, batch.rejected)
             response.partial_success.error_message = batch.reject_message()
         return response

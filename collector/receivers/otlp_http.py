@@ -188,7 +188,7 @@ class OtlpHttpReceiver:
                 if signal.stored:
                     submission = self.pipeline.consume(signal.name, batch)
                     await asyncio.wrap_future(submission.durable)
-                    if batch.rejected:
+                    if batch.rejected or batch.truncated:
                         partial = response.partial_success
                         setattr(partial, signal.rejected_field, batch.rejected)
                         partial.error_message = batch.reject_message()

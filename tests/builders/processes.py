@@ -63,3 +63,14 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def stored_count(store, sql: str = "SELECT count() FROM policy_decisions") -> int:
+    """A count from the stopped collector's embedded store `store`, read in a process of its
+    own (chDB opens one store per process, and the tests' process has its own)."""
+    code = ("import sys; from core.storage import connect; "
+            "c, _ = connect(f'chdb://{sys.argv[1]}', 'policyscope'); "
+            "print(c.command(sys.argv[2])); c.close()")
+    out = subprocess.run([sys.executable, "-c", code, str(store), sql], capture_output=True,
+                         text=True, timeout=120, check=True)
+    return int(out.stdout.strip().splitlines()[-1])

@@ -203,20 +203,10 @@ def test_a_second_gzip_member_must_be_valid_too(limited):
     assert status == 400 and b"after its first member" in answer, answer
 
 
-def stored(store) -> int:
-    from core.storage import connect
-
-    client, _ = connect(f"chdb://{store}", "policyscope")
-    try:
-        return int(client.command("SELECT count() FROM policy_decisions"))
-    finally:
-        client.close()
-
-
 def test_sigterm_drains_and_exits_0_while_a_slow_readonly_query_runs(tmp_path):
     import threading
 
-    from tests.builders.processes import admin_headers, free_port, start_collector
+    from tests.builders.processes import admin_headers, free_port, start_collector, stored_count
 
     port = free_port()
     proc = start_collector(tmp_path, port, batch_delay="1h", stderr=subprocess.PIPE)
@@ -236,11 +226,11 @@ def test_sigterm_drains_and_exits_0_while_a_slow_readonly_query_runs(tmp_path):
     assert proc.returncode == 0, err.decode()[-2000:]
     assert answer and answer[0][0] == 503 and b"stopping" in answer[0][2]
     assert b"abandoning a read-only query" in err
-    assert stored(tmp_path / "ch") == 100, "the drain did not put the spooled rows in storage"
+    assert stored_count(tmp_path / "ch") == 100, "the drain did not put the spooled rows in storage"
 
 
 def test_ctrl_c_reaching_the_whole_process_group_still_drains(tmp_path):
-    from tests.builders.processes import free_port, start_collector
+    from tests.builders.processes import free_port, start_collector, stored_count
 
     port = free_port()
     proc = start_collector(tmp_path, port, batch_delay="1h", stderr=subprocess.PIPE,
@@ -253,4 +243,19 @@ def test_ctrl_c_reaching_the_whole_process_group_still_drains(tmp_path):
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"terminated abruptly" not in err and b"Traceback" not in err, err.decode()[-2000:]
     psutil.wait_procs(workers, timeout=10)
-    assert stored(tmp_path / "ch") == 50
+    assert stored_count(tmp_path / "ch") == 50
+
+
+def test_a_cut_value_is_told_to_the_sender_and_counted(limited):
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+    service = limited(max_value_length=256)
+    body = logs_request(decision("long", **{"policy.reason": "r" * 100_000})).SerializeToString()
+    status, _, answer = post(service.http_port, "/v1/logs", body)
+    assert status == 200
+    partial = logs_service_pb2.ExportLogsServiceResponse.FromString(answer).partial_success
+    assert partial.rejected_log_records == 0 and "reason: 1" in partial.error_message
+    assert wait_rows(service, "SELECT count() FROM policy_decisions WHERE "
+                     "length(reason) = 256", 1) == 1
+    _, _, metrics = post(service.http_port, "/metrics", b"", method="GET")
+    assert b'policyscope_values_truncated_total{column="reason"} 1.0' in metrics

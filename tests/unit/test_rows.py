@@ -319,3 +319,45 @@ def test_otlp_span_and_span_event_ids_are_the_old_content_hash():
     assert ids(Normalizer().spans(request)) == expected
     assert expected == {"policy_decisions": ["6f590c376b36b2f6b36e2a545ed722af"],
                         "policy_events": ["fe6f5149518f94888ed751f0a0637dcd"]}
+
+
+# -- per-record expansion: limits, counted and told, never silent ------------------------------
+
+def test_text_longer_than_max_value_length_is_cut_and_counted():
+    huge = "x" * (1024**2)  # a 1 MiB policy.reason was stored whole
+    batch = build(("policy.decision", {**DECISION, "policy.reason": huge,
+                                       "policy.resource.name": "short"}, {}),
+                  ("policy.decision", {**DECISION, "policy.reason": "fine"}, {}),
+                  rows=RowBuilder(max_value_length=100))
+    reasons = batch.tables["policy_decisions"].column("reason").to_pylist()
+    assert reasons == ["x" * 100, "fine"]
+    assert batch.truncated == {"reason": 1} and batch.rejected == 0
+    assert "reason: 1" in batch.warnings() and "max_value_length" in batch.reject_message()
+
+
+def test_attributes_left_out_and_extra_values_cut_are_counted():
+    extras = {f"extra.{i}": "v" for i in range(10)}
+    batch = build(("policy.decision", {**DECISION, **extras, "long": "y" * 5000}, {}),
+                  rows=RowBuilder(max_extra_attributes=3))
+    (row,) = batch.tables["policy_decisions"].to_pylist()
+    assert len(row["attributes"]) == 3
+    assert batch.truncated["attributes"] == 1
+    batch = build(("policy.decision", {**DECISION, "long": "y" * 5000}, {}))
+    assert dict(batch.tables["policy_decisions"].to_pylist()[0]["attributes"])["long"] == \
+        "y" * 1024
+    assert batch.truncated == {"attribute_value": 1}
+
+
+def test_nothing_cut_means_no_warning():
+    batch = build(("policy.decision", DECISION, {}))
+    assert batch.truncated == {} and batch.warnings() == "" and batch.reject_message() == ""
+
+
+@pytest.mark.parametrize("key", ["policy.evaluation.duration", "agent.heartbeat.interval"])
+def test_a_negative_duration_is_rejected_not_filed_as_the_fastest(key):
+    kind, attrs = ("policy.decision", DECISION) if key.startswith("policy") else (
+        "agent.heartbeat", {"agent.id": "a-1"})
+    batch = build((kind, {**attrs, key: -1}, {}))
+    assert batch.rejected == 1 and batch.accepted == 0
+    (code,) = batch.reject_codes
+    assert code.startswith("invalid_") and ">= 0" in batch.reject_examples[0]
