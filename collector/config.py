@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
 from collector.redaction import DEFAULT_VALUE_PATTERNS, check_key_patterns, check_value_patterns
 from core.config import Section, StorageConfig
-from core.units import Bytes, Port, Seconds
+from core.units import Bytes, Port, Seconds, parse_duration
 from schemas.events import DEFAULT_REDACT_PATTERNS
+
+SecondsOrOff = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]  # 0 = off
 
 
 class CollectorConfig(Section):
@@ -47,6 +49,9 @@ class CollectorConfig(Section):
     shutdown_timeout: Seconds = Field(10.0, description=(
         "on SIGTERM, longest to wait for requests in flight, then for the spool to reach "
         "storage (what is left stays durable in the spool for the next start)"))
+    self_metrics_interval: SecondsOrOff = Field(10.0, description=(
+        "how often the collector records its own counters to the collector_metrics table "
+        "(collector/self_metrics.py), and once more at shutdown; 0 = off"))
     auth_tokens: list[SecretStr] = Field(default_factory=list, description=(
         "bearer tokens the receivers accept (Authorization: Bearer <token>); none = no "
         "token needed"))

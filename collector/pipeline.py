@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 
 from collector.admission import Admission, Ticket, default_memory_limit
 from collector.rows import NormalizedBatch, row_settings
+from collector.self_metrics import SelfMetricsRecorder
 from collector.normalize_pool import NormalizerPool
 from collector.spool import Spool
 from collector.writer import ClickHouseWriter
@@ -61,6 +62,8 @@ class Pipeline:
         self.writer: ClickHouseWriter | None = None
         self.counts: Counter = Counter()
         self.truncated: Counter = Counter()  # values cut to the limits, by column
+        self.rejects: Counter = Counter()  # records rejected, by (source, reason code)
+        self.recorder = SelfMetricsRecorder(self, interval=c.self_metrics_interval)
         self._schemas = {t.name: t.arrow_schema() for t in TABLES}
         self._started = False
 
@@ -92,6 +95,7 @@ class Pipeline:
         self.writer.start()
         self.normalizers.start()
         self.admission.start()
+        self.recorder.start()
         self._started = True
         log.info("pipeline started with config %s", redacted(self.config))
 
@@ -102,6 +106,7 @@ class Pipeline:
         self.normalizers.shutdown()
         if self.writer is not None:
             self.writer.shutdown(drain_timeout=self.config.collector.shutdown_timeout)
+        self.recorder.shutdown()  # after the drain: its final snapshot counts those rows
         self.spool.shutdown()
         if self._owns_client and self._client is not None:
             self._client.close()
@@ -164,6 +169,8 @@ class Pipeline:
         self.counts[f"{source}_accepted"] += batch.accepted
         self.counts[f"{source}_rejected"] += batch.rejected
         self.counts[f"{source}_ignored"] += batch.ignored
+        for reason, n in batch.reject_codes.items():
+            self.rejects[source, reason] += n
         self.truncated.update(batch.truncated)
         return Submission(batch, durable)
 
@@ -187,6 +194,9 @@ class Pipeline:
         """Counters and gauges for /metrics; names follow the otelcol_receiver_* style."""
         metrics = {f"policyscope_records_{k}_total": float(v) for k, v in self.counts.items()}
         metrics.update(self.admission.metrics())
+        for (source, reason), n in sorted(self.rejects.items()):
+            metrics[f'policyscope_records_{source}_rejected_total{{reason="{reason}"}}'] = \
+                float(n)
         for column, n in sorted(self.truncated.items()):
             metrics[f'policyscope_values_truncated_total{{column="{column}"}}'] = float(n)
         metrics["policyscope_normalizer_restarts_total"] = float(self.normalizers.restarts)

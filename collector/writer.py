@@ -31,6 +31,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from collector.deadletters import UNKNOWN_TABLE, DeadLetterFolder, Refused, folder_of, reason_of
+from collector.self_metrics import InsertLatency
 from collector.spool import Frame, Spool
 from schemas.events import TABLES, Table
 
@@ -83,6 +84,7 @@ class ClickHouseWriter:
         self.dead_letter_reasons: Counter = Counter()  # rows parked, by the server's reason
         self.last_insert_at: float | None = None
         self.failing_since: float | None = None  # monotonic time of the first failed insert
+        self.insert_latency = InsertLatency()  # seconds per successful batch insert
 
     def staging_name(self, table: Table) -> str:
         return f"{self.database}._staging_{table.name}_{self.instance}"
@@ -130,6 +132,7 @@ class ClickHouseWriter:
                 if self._draining.is_set():
                     self._stop.wait(0.05)
                 continue
+            began = time.perf_counter()
             try:
                 self.write(frames)
             except Exception as exc:  # noqa: BLE001 - any storage error: keep rows, retry
@@ -150,6 +153,7 @@ class ClickHouseWriter:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            self.insert_latency.observe(time.perf_counter() - began)
             backoff, rejected_in_a_row = 0.2, 0
             self.failing_since = None
             self.spool.done(frames)

@@ -6,6 +6,13 @@
   watermark but timed before it), up to `late_horizon` back.
 - `backfill` evaluates points every `step` over a past span, in chunks, with a progress bar,
   computing and writing several SLI families at once (`compute_families`).
+Both take a `prepare` step run first, before anything is read: a layer above hands one in
+(`triage.apply_rules`, which gives sticky triage verdicts to new subjects so M4 counts them
+in the same run; `metrics` may not import `triage`). It is called as
+`prepare(client, start, end, ingested_since)`: the event times the run's windows can read
+(and a day ahead, for clocks that run early), and for an incremental run the newest ingest the
+previous run had seen (less `OVERLAP`), None for a backfill. A failing step is logged and
+reported in `BatchReport.prepare_error`; the SLIs are computed regardless.
 Both run the same SLI families and keep rows by the same rule (`without_empty_breakdowns`),
 so a backfill and incremental runs over the same data store the same rows (tested).
 """
@@ -26,10 +33,11 @@ from clickhouse_connect.driver.client import Client
 
 from metrics import sli_writer
 from metrics import sources
+from metrics.sources.events import OVERLAP
 from metrics.sli import agents, alerting, coverage, decisions, deploys, false_positives
 from metrics.sli import rates, remediation
 from metrics.sli.base import Context, empty
-from metrics.windows import WINDOWS, floor_minute
+from metrics.windows import WINDOWS, floor_minute, required_times
 from core import storage
 from schemas.frames import validate_sli_values
 
@@ -39,12 +47,34 @@ FAMILIES = (decisions, deploys, coverage, remediation, false_positives, rates, a
 JOB = "sli"
 
 
+# prepare(client, start, end, ingested_since): a step run before a batch (see the docstring)
+Prepare = Callable[[Client, datetime, datetime, datetime | None], object]
+AHEAD = timedelta(days=1)  # subjects timed up to this far after the run's point are prepared
+
+
 @dataclass
 class BatchReport:
     points: int
     rows: int
     seconds: float
     late_points: int = 0
+    prepare_error: str | None = None  # what the prepare step raised, if it failed
+
+
+def _prepare(prepare: Prepare | None, client: Client, first: datetime, at: datetime,
+             since: datetime | None) -> str | None:
+    """Run `prepare` over the events the windows of points from `first` to `at` read; the
+    error text if it raised (logged with its traceback: the SLIs must not wait on it)."""
+    if prepare is None:
+        return None
+    start = min(required_times([first], list(WINDOWS)))
+    try:
+        prepare(client, start, at + AHEAD, since)
+    except Exception as exc:  # noqa: BLE001 - logged and reported; the batch goes on
+        log.exception("the batch's prepare step %r failed; computing the SLIs without it",
+                      getattr(prepare, "__name__", prepare))
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def compute(client: Client, points: list[datetime], windows: list[str] | None = None,
@@ -183,14 +213,18 @@ def watermark(client: Client) -> tuple[datetime | None, datetime | None]:
 
 def run_incremental(client: Client, now: datetime | None = None, *, max_catchup: int = 60,
                     late_horizon: int = 60, latency_threshold: float = 0.1,
-                    memo: dict | None = None) -> BatchReport:
+                    memo: dict | None = None, prepare: Prepare | None = None) -> BatchReport:
     """One scheduled run as of `now` (default: the current time). A scheduler passes the same
     `memo` dict to every run: the latest report of each entity state is then kept between
-    runs and only newer rows are read (`sources.report_histories`)."""
+    runs and only newer rows are read (`sources.report_histories`). `prepare` runs first
+    (see the module docstring), so what it writes counts in this run."""
     started = time.perf_counter()
     at = floor_minute(now or datetime.now(timezone.utc))
-    through = sources.ingested_through(client)
     last_at, seen_through = watermark(client)
+    first = at if last_at is None else min(at, last_at - timedelta(minutes=late_horizon))
+    failed = _prepare(prepare, client, first, at,
+                      None if seen_through is None else seen_through - OVERLAP)
+    through = sources.ingested_through(client)
     if last_at is None or at - last_at > timedelta(minutes=max_catchup):
         points = [at]
     else:
@@ -205,11 +239,12 @@ def run_incremental(client: Client, now: datetime | None = None, *, max_catchup:
                            range(int((last_at - first) / timedelta(minutes=1)) + 1)]
     all_points = sorted(set(points) | set(late_points))
     if not all_points:
-        return BatchReport(0, 0, time.perf_counter() - started)
+        return BatchReport(0, 0, time.perf_counter() - started, prepare_error=failed)
     rows = sli_writer.write(client, compute(client, all_points,
                                         latency_threshold=latency_threshold, memo=memo))
     sli_writer.set_watermark(client, JOB, max(at, last_at or at), through)
-    report = BatchReport(len(all_points), rows, time.perf_counter() - started, len(late_points))
+    report = BatchReport(len(all_points), rows, time.perf_counter() - started, len(late_points),
+                         failed)
     log.info("SLI batch at %s: %d points (%d re-evaluated for late data), %d rows in %.2fs",
              at.isoformat(), report.points, report.late_points, rows, report.seconds)
     return report
@@ -218,7 +253,8 @@ def run_incremental(client: Client, now: datetime | None = None, *, max_catchup:
 def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
              step: timedelta = timedelta(hours=1), chunk: int = 744,
              latency_threshold: float = 0.1,
-             progress: Callable[[int, int], None] | None = None) -> BatchReport:
+             progress: Callable[[int, int], None] | None = None,
+             prepare: Prepare | None = None) -> BatchReport:
     """Evaluate points every `step` over (until - span, until], `chunk` points per pass over
     the rollups (the default: 31 days of hourly points in one). `progress(done, total)`
     counts (chunk, SLI family) steps. Each family's rows are filtered, validated and
@@ -226,12 +262,14 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
     while the other inserts (ClickHouse's native time), so the two cores stay busy; each
     writer has its own connection (`storage.another`), so inserts run while the next
     family reads (one client runs one call at a time, so a shared one would serialize
-    them)."""
+    them). `prepare` runs first, over every event the points' windows read (see the module
+    docstring)."""
     started = time.perf_counter()
     end = floor_minute(until or datetime.now(timezone.utc))
     count = int(span / step)
     points = [end - step * i for i in range(count, -1, -1)]
     points = [p for p in points if p > end - span] or [end]
+    failed = _prepare(prepare, client, points[0], end, None)
     chunks = [points[i:i + chunk] for i in range(0, len(points), chunk)]
     steps = len(chunks) * len(FAMILIES)
     readers, writers = _Connections(client), _Connections(client)
@@ -254,5 +292,5 @@ def backfill(client: Client, span: timedelta, *, until: datetime | None = None,
     last_at, _ = watermark(client)
     if last_at is None or end > last_at:
         sli_writer.set_watermark(client, JOB, end, sources.ingested_through(client))
-    return BatchReport(len(points), rows, time.perf_counter() - started)
+    return BatchReport(len(points), rows, time.perf_counter() - started, prepare_error=failed)
 

@@ -19,8 +19,12 @@ log = logging.getLogger(__name__)
 
 class BatchScheduler:
     def __init__(self, client: Client, *, interval: float = 60.0, latency_threshold: float = 0.1,
-                 after_batch: Callable[[], None] | None = None):
+                 after_batch: Callable[[], None] | None = None,
+                 prepare: jobs.Prepare | None = None):
+        """`prepare` runs before each batch (jobs.run_incremental; the app passes
+        `triage.apply_rules`), `after_batch` after it (the alert evaluator)."""
         self.client = client
+        self.prepare = prepare
         self.interval = interval
         self.latency_threshold = latency_threshold
         self.after_batch = after_batch
@@ -46,7 +50,7 @@ class BatchScheduler:
         while not self._stop.is_set():
             try:
                 jobs.run_incremental(self.client, latency_threshold=self.latency_threshold,
-                                     memo=self._memo)
+                                     memo=self._memo, prepare=self.prepare)
                 if self.after_batch is not None:
                     self.after_batch()
                 self.runs += 1

@@ -16,11 +16,12 @@ import plotly.express  # noqa: F401
 import pyarrow  # noqa: F401
 import streamlit  # noqa: F401
 
+import triage
 from collector.service import CollectorService
 from dashboards.serve import serve
 from metrics.scheduler import BatchScheduler
-from slo.service import alert_evaluator
 from policyscope.config import Config
+from slo.service import alert_evaluator
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ def run_all_in_one(config: Config, *, demo: bool) -> None:
     evaluator = alert_evaluator(config, service.pipeline.client, demo=demo)
     scheduler = BatchScheduler(service.pipeline.client, interval=config.batch.batch_interval,
                                latency_threshold=config.batch.latency_threshold,
-                               after_batch=evaluator.run if evaluator else None)
+                               after_batch=evaluator.run if evaluator else None,
+                               prepare=triage.apply_rules)
     scheduler.start()
     stop = threading.Event()
     demo_thread = None

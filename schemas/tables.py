@@ -1,6 +1,7 @@
 """Every ClickHouse table the migrations create, by name, once: the raw event tables, the
 rollups (per family and grain, combined and per dimension value), the batch layer's and the
-alert evaluator's tables, and the tables the SLI batch probes for its watermark.
+alert evaluator's tables, the triage workflow's, the collector's own metrics, and the tables the
+SLI batch probes for its watermark.
 
 Code names tables from here, never by building names from other names; a test checks that
 this registry and `schemas/clickhouse/*.sql` agree both ways (every name here exists after the
@@ -87,7 +88,7 @@ ROLLUPS: Mapping[str, RollupFamily] = MappingProxyType(
 
 SLI_VALUES = "sli_values"
 SLI_WATERMARK = "sli_watermark"
-TRIAGE_VERDICTS = "triage_verdicts"
+TRIAGE_VERDICTS = "triage_verdicts"  # the latest verdict per subject (M4 reads it)
 ALERT_EVENTS = "alert_events"
 ALERTS = "alerts"
 SILENCES = "silences"
@@ -99,16 +100,29 @@ BATCH: tuple[str, ...] = (SLI_VALUES, SLI_WATERMARK, TRIAGE_VERDICTS)
 ALERTING: tuple[str, ...] = (ALERT_EVENTS, ALERTS, SILENCES, BUDGET_POLICY_EVENTS,
                              NOTIFICATION_DEAD_LETTERS)
 
+# -- the triage workflow's tables (triage/store.py) ---------------------------------------------
+
+TRIAGE_HISTORY = "triage_history"  # every verdict, appended; feeds TRIAGE_VERDICTS by a view
+TRIAGE_RULES = "triage_rules"  # sticky rules' states, appended
+TRIAGE_VERDICTS_VIEW = "triage_verdicts_mv"  # triage_history -> triage_verdicts
+TRIAGE: tuple[str, ...] = (TRIAGE_HISTORY, TRIAGE_RULES)
+
+# -- the collector's own counters (collector/self_metrics.py writes, self_metrics_read.py reads)
+
+COLLECTOR_METRICS = "collector_metrics"
+COLLECTOR: tuple[str, ...] = (COLLECTOR_METRICS,)
+
 
 def all_tables() -> tuple[str, ...]:
     """Every table name of the registry (not the views), in no particular order."""
     rollups = tuple(t.name for f in ROLLUPS.values() for t in f.tables)
-    return (*RAW, *rollups, *BATCH, *ALERTING, SCHEMA_MIGRATIONS)
+    return (*RAW, *rollups, *BATCH, *ALERTING, *TRIAGE, *COLLECTOR, SCHEMA_MIGRATIONS)
 
 
 def all_views() -> tuple[str, ...]:
-    """Every materialized view the migrations create: one per rollup table."""
-    return tuple(t.view for f in ROLLUPS.values() for t in f.tables)
+    """Every materialized view the migrations create: one per rollup table, and the one
+    keeping the latest verdict per subject (`TRIAGE_VERDICTS_VIEW`)."""
+    return (*(t.view for f in ROLLUPS.values() for t in f.tables), TRIAGE_VERDICTS_VIEW)
 
 
 # -- what the SLI batch reads, as its watermark sees it -----------------------------------------

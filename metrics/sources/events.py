@@ -118,19 +118,25 @@ def _latest_kept(client: Client, memo: dict, kind: str, group: list[str], start:
 
 
 VERDICTS_SQL = """
-    SELECT subject_time AS event_time, subject_kind, verdict, team, service, policy_id, engine,
-           environment, cluster
+    SELECT subject_time AS event_time, subject_kind, verdict, source, team, service, policy_id,
+           engine, environment, cluster
     FROM triage_verdicts FINAL
     WHERE subject_time >= {start:DateTime64(3, 'UTC')}
       AND subject_time < {end:DateTime64(3, 'UTC')}
+      AND verdict != ''
+      AND (expires_at IS NULL OR expires_at > {as_of:DateTime64(3, 'UTC')})
     ORDER BY subject_time"""
 
 
-def triage_verdicts(client: Client, start: datetime, end: datetime) -> pl.DataFrame:
-    """Analysts' verdicts (the latest per subject) whose subject's time is in [start, end),
-    oldest first: event_time (the subject's time), subject_kind, verdict and the subject's
-    dimension columns."""
-    return _timed_rows(client, VERDICTS_SQL, {"start": start, "end": end})
+def triage_verdicts(client: Client, start: datetime, end: datetime,
+                    as_of: datetime | None = None) -> pl.DataFrame:
+    """The current verdicts (the latest per subject, written by `triage`) whose subject's
+    time is in [start, end), oldest first: event_time (the subject's time), subject_kind,
+    verdict, source (`hand`, or `rule` for a sticky rule's) and the subject's dimension
+    columns. Current: not "no verdict" ('', an undone first label) and, for a benign verdict
+    with an expiry, not expired at `as_of` (default `end`)."""
+    return _timed_rows(client, VERDICTS_SQL, {"start": start, "end": end,
+                                              "as_of": end if as_of is None else as_of})
 
 
 ALERTS_SQL = """

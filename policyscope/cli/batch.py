@@ -39,6 +39,7 @@ def batch(
     """
     from rich.progress import Progress
 
+    import triage
     from metrics import jobs
 
     config = setup(config_file, log_level, dsn=dsn)
@@ -47,14 +48,15 @@ def batch(
     try:
         if backfill is None:
             report = jobs.run_incremental(client, when,
-                                          latency_threshold=config.batch.latency_threshold)
+                                          latency_threshold=config.batch.latency_threshold,
+                                          prepare=triage.apply_rules)
         else:
             span, spacing = to_timedelta(backfill, "--backfill"), to_timedelta(step, "--step")
             with Progress() as progress:
                 task = progress.add_task(f"backfill {backfill}", total=None)
                 report = jobs.backfill(
                     client, span, until=when, step=spacing,
-                    latency_threshold=config.batch.latency_threshold,
+                    latency_threshold=config.batch.latency_threshold, prepare=triage.apply_rules,
                     progress=lambda done, total: progress.update(task, completed=done,
                                                                  total=total))
     finally:

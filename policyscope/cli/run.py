@@ -61,13 +61,15 @@ def up(
     Open http://127.0.0.1:8501 for the dashboard; send OTLP to :4317 (gRPC) or :4318 (HTTP).
     """
     from core.storage import StorageError
+    from dashboards.serve import check_login
     from policyscope.all_in_one import run_all_in_one
 
     config = setup(config_file, log_level, dsn=dsn, http_port=http_port, grpc_port=grpc_port,
                    dashboard_port=dashboard_port, demo_rate=demo_rate)
     try:
+        check_login(config.dashboard)  # before the collector starts, not after
         run_all_in_one(config, demo=demo)
-    except (StorageError, OSError, ValueError) as exc:  # ValueError: bad SLO/alerting files
+    except (StorageError, OSError, ValueError) as exc:  # ValueError: bad SLO/alerting/login
         fail(str(exc), 1)
 
 
@@ -108,14 +110,24 @@ def dashboard(
     dsn: Optional[str] = DsnOpt,
     dashboard_port: Optional[int] = typer.Option(None, help="port [default: 8501]"),
     dashboard_host: Optional[str] = typer.Option(None, help="address [default: 127.0.0.1]"),
+    dashboard_users_file: Optional[Path] = typer.Option(
+        None, "--dashboard-users-file", "--users-file", dir_okay=False,
+        help="log in against this users file (`policyscope users add`)"),
     log_level: str = LogLevelOpt,
 ) -> None:
-    """Serve the Streamlit dashboards against the configured storage (server mode)."""
+    """Serve the Streamlit dashboards against the configured storage (server mode).
+
+    Bound beyond loopback it needs a login (a users file or OIDC) or
+    dashboard_allow_unauthenticated, and refuses to start without one.
+    """
     from dashboards.serve import serve
 
     config = setup(config_file, log_level, dsn=dsn, dashboard_port=dashboard_port,
-                   dashboard_host=dashboard_host)
-    serve(config)
+                   dashboard_host=dashboard_host, dashboard_users_file=dashboard_users_file)
+    try:
+        serve(config)
+    except (OSError, ValueError) as exc:  # PermissionError: no login; ConfigError: a bad one
+        fail(str(exc), 1)
 
 
 def worker(
@@ -130,6 +142,7 @@ def worker(
     import signal
     import threading
 
+    import triage
     from metrics.scheduler import BatchScheduler
 
     config = setup(config_file, log_level, dsn=dsn, slo_dir=slo_dir)
@@ -139,7 +152,8 @@ def worker(
         evaluator = open_evaluator(config, client)
     scheduler = BatchScheduler(client, interval=config.batch.batch_interval,
                                latency_threshold=config.batch.latency_threshold,
-                               after_batch=evaluator.run if evaluator else None)
+                               after_batch=evaluator.run if evaluator else None,
+                               prepare=triage.apply_rules)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -14,19 +14,24 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from schemas.migrations import migrate
 from tests.builders.otlp import kv
 
+# what a triage subject's fingerprint and queue read, empty unless a test sets them
+SUBJECT = {"rule": "", "resource_kind": "", "resource_name": "", "reason": "", "severity": "",
+           "namespace": ""}
 DECISION = {"event_id": None, "event_time": None, "team": "payments", "service": "checkout",
             "policy_id": "k8s.require-non-root", "engine": "opa", "environment": "prod",
-            "cluster": "eu-1", "outcome": "allow", "latency_seconds": None}
+            "cluster": "eu-1", "outcome": "allow", "latency_seconds": None, **SUBJECT}
 EVENT = {"event_id": None, "event_time": None, "event_kind": "", "team": "payments",
          "service": "checkout", "policy_id": "", "engine": "", "environment": "prod",
-         "cluster": "eu-1", "violation_id": "", "violation_status": "", "remediation_kind": "",
+         "cluster": "eu-1", **SUBJECT, "violation_id": "", "violation_status": "",
+         "remediation_kind": "",
          "deploy_id": "", "gate_outcome": "", "agent_id": "", "agent_status": "",
          "heartbeat_interval_seconds": None, "workload_id": "", "workload_enforced": None,
          "image": "", "secret_fingerprint": ""}
 VERDICT = {"subject_id": None, "subject_kind": "decision", "subject_time": None,
            "verdict": None, "reason": "", "analyst": "ana", "team": "payments",
            "service": "checkout", "policy_id": "k8s.require-non-root", "engine": "opa",
-           "environment": "prod", "cluster": "eu-1", "triaged_at": None}
+           "environment": "prod", "cluster": "eu-1", "triaged_at": None, "source": "hand",
+           "rule_id": "", "expires_at": None}
 ALERT = {"alert_id": None, "slo": "admission-availability", "severity": "page",
          "state": "firing", "at": None, "team": "payments", "service": "admission",
          "dimensions": {}}

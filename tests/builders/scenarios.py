@@ -110,6 +110,7 @@ def build_false_positives(client) -> None:
         *[dec(T(f"11-02 {hhmm}"), "deny") for hhmm in ("11:10", "11:20", "11:30", "11:45",
                                                        "11:56")],
         dec(T("11-02 11:20"), "deny", team="identity"),
+        dec(T("11-02 11:50"), "warn"),  # a warn is triage work too
         dec(T("11-02 11:25"), "allow"), dec(T("11-02 11:26"), "allow", team="identity"),
     ])
     insert_verdicts(client, [
@@ -127,6 +128,19 @@ def build_false_positives(client) -> None:
          "triaged_at": T("11-02 12:30")},
         {"subject_id": "d5", "subject_time": T("11-01 10:00"), "verdict": "true_positive",
          "team": "identity", "triaged_at": T("11-02 12:30")},
+        # given by a sticky rule: counts in M4 and again, apart, in M4_propagated
+        {"subject_id": "p1", "subject_time": T("11-02 11:35"), "verdict": "false_positive",
+         "source": "rule", "rule_id": "r1", "triaged_at": T("11-02 11:40")},
+        # benign until just after `at`: triaged; benign until `at` exactly: expired, untriaged
+        {"subject_id": "b1", "subject_time": T("11-02 11:15"), "verdict": "benign",
+         "expires_at": T("11-02 12:00:00.001"), "triaged_at": T("11-02 11:20")},
+        {"subject_id": "b2", "subject_time": T("11-02 11:25"), "verdict": "benign",
+         "expires_at": AT, "triaged_at": T("11-02 11:30")},
+        # a first label undone: "no verdict" is the latest, untriaged
+        {"subject_id": "u1", "subject_time": T("11-02 11:05"), "verdict": "false_positive",
+         "triaged_at": T("11-02 11:10")},
+        {"subject_id": "u1", "subject_time": T("11-02 11:05"), "verdict": "",
+         "triaged_at": T("11-02 11:11")},
     ])
 
 

@@ -122,8 +122,13 @@ def test_a_deny_storm_pages_on_call_within_two_minutes(tmp_path, hook_server):
         assert signed, "the webhook signature does not verify"
         alert = payload["alerts"][0]
         assert payload["slo"] == "require-non-root-evaluates" and alert["severity"] == "page"
-        assert alert["long_window"] == "1h" and alert["short_window"] == "5m"
-        assert alert["burn_long"] >= 14.4 and alert["burn_short"] >= 14.4
+        # Either page pair may fire first: on a store only minutes old the 1h and 6h windows
+        # hold the same events, so which threshold is crossed first depends on how fast the
+        # storm ramps against the evaluation cadence (a loaded machine evaluates later).
+        pairs = {("1h", "5m"): 14.4, ("6h", "30m"): 6.0}
+        windows = (alert["long_window"], alert["short_window"])
+        assert windows in pairs, alert
+        assert alert["burn_long"] >= pairs[windows] and alert["burn_short"] >= pairs[windows]
         assert "require-non-root-evaluates" in alert["dashboard_url"]
     finally:
         proc.send_signal(signal.SIGINT)

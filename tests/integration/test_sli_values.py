@@ -244,21 +244,30 @@ def test_m3_time_to_remediate(scenario, sli, window, at, dimension, dimension_va
 
 @pytest.mark.parametrize(ARGS, [
     P("M4", "5m", (0, 0, None), "5m: no verdicts, no value"),
-    P("M4", "30m", (1, 3, 1 / 3), "30m: d1 false, d2 re-triaged true, x1 exactly at the start"),
-    P("M4", "1h", (2, 4, 0.5), "1h: 2 false positives of 4 verdicts, d4 at `at` is out"),
-    P("M4", "month", (2, 5, 0.4), "month: d5 from the 1st joins"),
-    P("M4", "1h", (1, 3, 1 / 3), "1h team payments", by="team", value="payments"),
+    P("M4", "30m", (2, 4, 0.5), "30m: d1 and rule-given p1 false, d2 re-triaged true, "
+      "x1 exactly at the start"),
+    P("M4", "1h", (3, 6, 0.5), "1h: 3 false positives of 6 current verdicts: b1 benign "
+      "counts, b2 expired at `at` and u1 undone do not, d4 at `at` is out"),
+    P("M4", "month", (3, 7, 3 / 7), "month: d5 from the 1st joins"),
+    P("M4", "1h", (2, 5, 0.4), "1h team payments", by="team", value="payments"),
     P("M4", "1h", (1, 1, 1.0), "1h team identity", by="team", value="identity"),
-    # M4_untriaged: good = denies in the window, total = value = denies less triaged decisions
-    P("M4_untriaged", "1h", (6, 3, 3.0), "1h: 6 denies less 3 triaged decisions"),
-    P("M4_untriaged", "1h", (5, 3, 3.0), "1h team payments: 5 denies less d1, d2",
-      by="team", value="payments"),
+    # M4_propagated: good = rule-given false positives, total = value = rule-given verdicts
+    P("M4_propagated", "1h", (1, 1, 1.0), "1h: p1, given by a sticky rule, counted apart"),
+    P("M4_propagated", "1h", (1, 1, 1.0), "1h team payments: p1", by="team",
+      value="payments"),
+    P("M4_propagated", "5m", (0, 0, 0.0), "5m: no rule-given verdicts"),
+    # M4_untriaged: good = denies and warns in the window, total = value = those less the
+    # decisions with a current verdict
+    P("M4_untriaged", "1h", (7, 2, 2.0), "1h: 6 denies and 1 warn less 5 triaged decisions "
+      "(d1, d2, d3, p1, b1)"),
+    P("M4_untriaged", "1h", (6, 2, 2.0), "1h team payments: 5 denies and 1 warn less d1, d2, "
+      "p1, b1", by="team", value="payments"),
     P("M4_untriaged", "1h", (1, 0, 0.0), "1h team identity: 1 deny, 1 triaged", by="team",
       value="identity"),
     P("M4_untriaged", "month", (1, 0, 0.0), "month team identity: 1 deny, 2 verdicts, "
       "never below 0", by="team", value="identity"),
     P("M4_untriaged", "5m", (1, 1, 1.0), "5m: the single deny at 11:56, untriaged"),
-    P("M4_untriaged", "30m", (3, 1, 1.0), "30m: 3 denies less d1, d2"),
+    P("M4_untriaged", "30m", (4, 1, 1.0), "30m: 3 denies and 1 warn less d1, d2, p1"),
 ])
 def test_m4_false_positive_rate(scenario, sli, window, at, dimension, dimension_value,
                                 expected):

@@ -259,3 +259,11 @@ def test_a_cut_value_is_told_to_the_sender_and_counted(limited):
                      "length(reason) = 256", 1) == 1
     _, _, metrics = post(service.http_port, "/metrics", b"", method="GET")
     assert b'policyscope_values_truncated_total{column="reason"} 1.0' in metrics
+
+
+def test_rejects_are_counted_by_reason_in_metrics(limited):
+    service = limited()
+    body = logs_request(decision("ok"), decision("bad", outcome="maybe")).SerializeToString()
+    assert post(service.http_port, "/v1/logs", body)[0] == 200
+    _, _, metrics = post(service.http_port, "/metrics", b"", method="GET")
+    assert b'policyscope_records_logs_rejected_total{reason="invalid_outcome"} 1.0' in metrics
