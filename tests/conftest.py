@@ -62,6 +62,26 @@ def collector(chdb_client, database, config_factory):
     service.shutdown()
 
 
+@pytest.fixture
+def collectors(chdb_client, database, config_factory):
+    """Start running CollectorServices on this test's database with the config overrides
+    given (`collectors(max_connections=2)`); every one started is shut down at the end."""
+    from collector.service import CollectorService
+
+    services = []
+
+    def start(**overrides):
+        service = CollectorService(config_factory(**overrides), client=chdb_client,
+                                   database=database)
+        service.start()
+        services.append(service)
+        return service
+
+    yield start
+    for service in services:
+        service.shutdown()
+
+
 TIERS = ("unit", "integration", "e2e")
 
 

@@ -27,24 +27,15 @@ RECORD_COUNTS = ["records_accepted", "records_ignored", "records_rejected"]
 
 
 @pytest.fixture
-def start_collector(chdb_client, database, config_factory):
+def start_collector(collectors):
     """Start a CollectorService with the config overrides given (default: snapshots every
     INTERVAL); every one started is shut down at the end."""
-    from collector.service import CollectorService
-
-    services = []
 
     def start(**overrides):
         overrides.setdefault("self_metrics_interval", INTERVAL)
-        service = CollectorService(config_factory(**overrides), client=chdb_client,
-                                   database=database)
-        service.start()
-        services.append(service)
-        return service
+        return collectors(**overrides)
 
-    yield start
-    for service in services:
-        service.shutdown()
+    return start
 
 
 def window() -> tuple[datetime, datetime]:

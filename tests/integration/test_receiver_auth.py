@@ -22,22 +22,6 @@ TOKEN = "s3cr3t-token-0123456789abcdef"
 BODY = logs_request(decision("auth")).SerializeToString()
 
 
-@pytest.fixture
-def serve(chdb_client, database, config_factory):
-    services = []
-
-    def start(**overrides) -> CollectorService:
-        service = CollectorService(config_factory(**overrides), client=chdb_client,
-                                   database=database)
-        service.start()
-        services.append(service)
-        return service
-
-    yield start
-    for service in services:
-        service.shutdown()
-
-
 def grpc_export(port: int, metadata=(), credentials=None, body: bytes = BODY):
     target = f"127.0.0.1:{port}"
     channel = grpc.secure_channel(target, credentials) if credentials else \
@@ -67,9 +51,9 @@ def sdk_send(endpoint: str, protocol: str, n: int, **exporter_args) -> None:
     provider.shutdown()
 
 
-def test_tokens_are_required_on_both_ports_and_never_logged(serve, caplog):
+def test_tokens_are_required_on_both_ports_and_never_logged(collectors, caplog):
     caplog.set_level(logging.DEBUG)
-    service = serve(auth_tokens=[TOKEN, "second-token"])
+    service = collectors(auth_tokens=[TOKEN, "second-token"])
     port = service.http_port
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
                     {"Authorization": f"Basic {TOKEN}"}):
@@ -98,11 +82,11 @@ def test_tokens_are_required_on_both_ports_and_never_logged(serve, caplog):
     assert TOKEN not in logged and "second-token" not in logged
 
 
-def test_the_token_file_is_reread_when_it_changes(serve, tmp_path):
+def test_the_token_file_is_reread_when_it_changes(collectors, tmp_path):
     tokens = tmp_path / "tokens"
     tokens.write_text("# rotated monthly\nold-token\n")
     tokens.chmod(0o600)
-    service = serve(auth_token_file=str(tokens))
+    service = collectors(auth_token_file=str(tokens))
     port = service.http_port
 
     def status(token: str) -> int:
@@ -116,12 +100,12 @@ def test_the_token_file_is_reread_when_it_changes(serve, tmp_path):
     assert (status("old-token"), status("new-token")) == (401, 200)
 
 
-def test_tls_and_mtls_on_both_ports(serve, tmp_path, monkeypatch):
+def test_tls_and_mtls_on_both_ports(collectors, tmp_path, monkeypatch):
     # requests lets these override the exporter's own certificate_file (a known quirk)
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     certs = make_certs(tmp_path / "certs")
-    service = serve(tls_cert_file=str(certs.server_cert), tls_key_file=str(certs.server_key),
+    service = collectors(tls_cert_file=str(certs.server_cert), tls_key_file=str(certs.server_key),
                     tls_client_ca_file=str(certs.ca))
     trusting = ssl.create_default_context(cafile=str(certs.ca))
 
@@ -156,9 +140,9 @@ def test_tls_and_mtls_on_both_ports(serve, tmp_path, monkeypatch):
     assert wait_rows(service, "SELECT count() FROM policy_decisions", 4) == 4
 
 
-def test_tls_without_client_certificates(serve, tmp_path):
+def test_tls_without_client_certificates(collectors, tmp_path):
     certs = make_certs(tmp_path / "certs")
-    service = serve(tls_cert_file=str(certs.server_cert), tls_key_file=str(certs.server_key))
+    service = collectors(tls_cert_file=str(certs.server_cert), tls_key_file=str(certs.server_key))
     sdk_send(f"https://127.0.0.1:{service.grpc_port}", "grpc", 4,
              credentials=grpc.ssl_channel_credentials(certs.ca.read_bytes()))
     untrusting = ssl.create_default_context()  # the system CAs do not know ours
@@ -188,11 +172,11 @@ def test_tls_settings_are_checked_together(config_factory):
         CollectorService(config_factory(tls_client_ca_file="/ca.pem"))
 
 
-def test_a_missing_token_file_is_created_with_a_random_token(serve, tmp_path, caplog):
+def test_a_missing_token_file_is_created_with_a_random_token(collectors, tmp_path, caplog):
     from collector.auth import read_token_file
 
     path = tmp_path / "secrets" / "receiver-tokens"
-    service = serve(auth_token_file=str(path))
+    service = collectors(auth_token_file=str(path))
     assert path.stat().st_mode & 0o777 == 0o600
     [token] = read_token_file(path)
     assert len(token) >= 32

@@ -73,25 +73,6 @@ def test_a_killed_worker_is_replaced_and_ingest_resumes(chdb_client, database, c
         service.shutdown()
 
 
-@pytest.fixture
-def limited(chdb_client, database, config_factory):
-    """A collector with tight limits, started by the test with the overrides it names."""
-    from collector.service import CollectorService
-
-    services = []
-
-    def start(**overrides):
-        service = CollectorService(config_factory(**overrides), client=chdb_client,
-                                   database=database)
-        service.start()
-        services.append(service)
-        return service
-
-    yield start
-    for service in services:
-        service.shutdown()
-
-
 def raw_http(port: int, head: bytes, wait: float = 15.0) -> bytes:
     """Send `head` on a fresh connection and return what the server says before closing (or
     before `wait` seconds)."""
@@ -106,8 +87,8 @@ def raw_http(port: int, head: bytes, wait: float = 15.0) -> bytes:
         return received
 
 
-def test_content_length_over_the_limit_is_413_before_any_body(limited):
-    service = limited(max_request_size=1024**2)
+def test_content_length_over_the_limit_is_413_before_any_body(collectors):
+    service = collectors(max_request_size=1024**2)
     answer = raw_http(service.http_port, b"POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       b"Content-Type: application/x-protobuf\r\n"
                       b"Content-Length: 100000000\r\n\r\n")
@@ -116,8 +97,8 @@ def test_content_length_over_the_limit_is_413_before_any_body(limited):
     assert not answer.endswith(b"<no close>"), "the connection was held open for the body"
 
 
-def test_a_body_that_stalls_gets_408_and_a_client_that_sends_no_request_is_cut_off(limited):
-    service = limited(body_timeout=1.0, header_timeout=1.0)
+def test_a_body_that_stalls_gets_408_and_a_client_that_sends_no_request_is_cut_off(collectors):
+    service = collectors(body_timeout=1.0, header_timeout=1.0)
     answer = raw_http(service.http_port, b"POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       b"Content-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n"
                       b"0123456789")
@@ -129,8 +110,8 @@ def test_a_body_that_stalls_gets_408_and_a_client_that_sends_no_request_is_cut_o
     assert raw_http(service.http_port, b"") == b""
 
 
-def test_connections_over_max_connections_are_closed_at_once(limited):
-    service = limited(max_connections=2, header_timeout=30.0)
+def test_connections_over_max_connections_are_closed_at_once(collectors):
+    service = collectors(max_connections=2, header_timeout=30.0)
     held = [socket.create_connection(("127.0.0.1", service.http_port)) for _ in range(2)]
     try:
         time.sleep(0.2)
@@ -148,8 +129,8 @@ def test_connections_over_max_connections_are_closed_at_once(limited):
     assert b"policyscope_http_refused_connections_total 1.0" in metrics
 
 
-def test_requests_over_max_concurrent_requests_get_429(limited):
-    service = limited(max_concurrent_requests=1, body_timeout=30.0)
+def test_requests_over_max_concurrent_requests_get_429(collectors):
+    service = collectors(max_concurrent_requests=1, body_timeout=30.0)
     body = logs_request(decision("held")).SerializeToString()
     with socket.create_connection(("127.0.0.1", service.http_port)) as slow:
         # admitted, then reading a body that arrives slowly: it holds the only slot
@@ -167,13 +148,13 @@ def test_requests_over_max_concurrent_requests_get_429(limited):
     assert b'policyscope_refused_requests_total{limit="requests"} 1.0' in metrics
 
 
-def test_memory_pressure_refuses_as_retryable_on_both_ports(limited):
+def test_memory_pressure_refuses_as_retryable_on_both_ports(collectors):
     import grpc
     from google.rpc import error_details_pb2, status_pb2
 
     from tests.builders.otlp import LOGS_METHOD
 
-    service = limited(memory_limit=1024**2)  # far below what any Python process uses
+    service = collectors(memory_limit=1024**2)  # far below what any Python process uses
     body = logs_request(decision("refused")).SerializeToString()
     status, headers, answer = post(service.http_port, "/v1/logs", body)
     assert status == 503 and int(headers["Retry-After"]) >= 1
@@ -192,8 +173,8 @@ def test_memory_pressure_refuses_as_retryable_on_both_ports(limited):
     assert int(service.pipeline.client.command("SELECT count() FROM policy_decisions")) == 0
 
 
-def test_a_second_gzip_member_must_be_valid_too(limited):
-    service = limited()
+def test_a_second_gzip_member_must_be_valid_too(collectors):
+    service = collectors()
     body = logs_request(decision("gz")).SerializeToString()
     two_members = gzip.compress(body[:10]) + gzip.compress(body[10:])
     assert post(service.http_port, "/v1/logs", two_members,
@@ -246,10 +227,10 @@ def test_ctrl_c_reaching_the_whole_process_group_still_drains(tmp_path):
     assert stored_count(tmp_path / "ch") == 50
 
 
-def test_a_cut_value_is_told_to_the_sender_and_counted(limited):
+def test_a_cut_value_is_told_to_the_sender_and_counted(collectors):
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-    service = limited(max_value_length=256)
+    service = collectors(max_value_length=256)
     body = logs_request(decision("long", **{"policy.reason": "r" * 100_000})).SerializeToString()
     status, _, answer = post(service.http_port, "/v1/logs", body)
     assert status == 200
@@ -261,8 +242,8 @@ def test_a_cut_value_is_told_to_the_sender_and_counted(limited):
     assert b'policyscope_values_truncated_total{column="reason"} 1.0' in metrics
 
 
-def test_rejects_are_counted_by_reason_in_metrics(limited):
-    service = limited()
+def test_rejects_are_counted_by_reason_in_metrics(collectors):
+    service = collectors()
     body = logs_request(decision("ok"), decision("bad", outcome="maybe")).SerializeToString()
     assert post(service.http_port, "/v1/logs", body)[0] == 200
     _, _, metrics = post(service.http_port, "/metrics", b"", method="GET")
