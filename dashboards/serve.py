@@ -3,24 +3,95 @@
 The effective config reaches the app script in memory (`dashboards.config.use`): Streamlit
 runs the script in this process, so flags given to `policyscope up` / `policyscope dashboard`
 apply to the dashboards too, and no file holds the DSN's password.
+
+Before anything listens, `check_login` refuses what could not be safe or could not work: a
+dashboard bound beyond loopback with no login configured (anyone reaching it could read every
+decision and label or silence as an admin), a users file nobody could log in with, an OIDC
+login whose secrets are missing.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from collector.auth import is_loopback
+from core.config import ConfigError
 from dashboards import config as dashboard_config
-from dashboards.config import DashboardSettings
+from dashboards.config import DashboardConfig, DashboardSettings
+from dashboards.users import UsersFile
 
 APP = Path(__file__).with_name("app.py")
 
+log = logging.getLogger(__name__)
+
 
 def serve(config: DashboardSettings) -> None:
+    """Serve until Streamlit stops. Raises PermissionError (beyond loopback with no login)
+    or ConfigError (a login configuration that cannot work) before listening."""
     from streamlit.web import bootstrap
 
-    dashboard_config.use(config)
-    flags = {"server.port": config.dashboard.dashboard_port,
-             "server.address": config.dashboard.dashboard_host,
+    dashboard = config.dashboard
+    flags = {"server.port": dashboard.dashboard_port,
+             "server.address": dashboard.dashboard_host,
              "server.headless": True, "browser.gatherUsageStats": False}
     bootstrap.load_config_options(flag_options=flags)
+    login = check_login(dashboard)
+    dashboard_config.use(config)
+    log.info("dashboard on http://%s:%d, login: %s", dashboard.dashboard_host,
+             dashboard.dashboard_port, login)
     bootstrap.run(str(APP), False, [], flags)
+
+
+def check_login(settings: DashboardConfig) -> str:
+    """How users log in, for the start-up log; raises when the dashboard must not start."""
+    path = settings.dashboard_users_file
+    if settings.dashboard_oidc:
+        check_oidc(settings.dashboard_oidc_provider)
+    if path is not None:
+        accounts = UsersFile(path).load()  # UsersFileError (a ValueError) names the problem
+        if not settings.dashboard_oidc and not any(a.password_hash for a in accounts.values()):
+            problem = "does not exist" if not accounts and not path.exists() else \
+                "holds no user with a password"
+            raise ConfigError(
+                f"dashboard_users_file {path} {problem}, so nobody could log in: add one with "
+                f"`policyscope users add NAME --role admin --users-file {path}`")
+    if settings.dashboard_oidc:
+        provider = settings.dashboard_oidc_provider or "default"
+        return (f"OIDC through st.login (provider {provider}), roles from "
+                f"{path or 'no users file'} else {settings.dashboard_oidc_role or 'refused'}")
+    if path is not None:
+        if not is_loopback(settings.dashboard_host):
+            log.warning("dashboard passwords cross the network in clear unless TLS is in "
+                        "front (a TLS proxy, or Streamlit's server.sslCertFile)")
+        return f"local users file {path} ({len(accounts)} users)"
+    if is_loopback(settings.dashboard_host):
+        return "none (loopback only: everyone here is the local admin)"
+    if settings.dashboard_allow_unauthenticated:
+        log.warning("dashboard on %s with no login (dashboard_allow_unauthenticated): "
+                    "whatever is in front must authenticate", settings.dashboard_host)
+        return "none (dashboard_allow_unauthenticated)"
+    raise PermissionError(
+        f"refusing to serve the dashboard on {settings.dashboard_host}:"
+        f"{settings.dashboard_port} without a login: anyone who can reach it could read every "
+        "decision and label or silence as an admin. Create a users file (`policyscope users "
+        "add NAME --role admin --users-file FILE`, then set dashboard_users_file), configure "
+        "OIDC (dashboard_oidc: true and [auth] in .streamlit/secrets.toml), bind to "
+        "127.0.0.1, or set dashboard_allow_unauthenticated: true "
+        "(POLICYSCOPE_DASHBOARD_ALLOW_UNAUTHENTICATED=true) if something in front "
+        "authenticates.")
+
+
+def check_oidc(provider: str | None) -> None:
+    """Streamlit's own check of the [auth] secrets st.login will use, at start-up instead
+    of at the first login click; its messages name keys, never values."""
+    from streamlit.auth_util import is_authlib_installed, validate_auth_credentials
+    from streamlit.errors import StreamlitAuthError
+
+    if not is_authlib_installed():
+        raise ConfigError("dashboard_oidc needs Authlib >= 1.3.2 for st.login: "
+                          "pip install 'streamlit[auth]'")
+    try:
+        validate_auth_credentials(provider or "default")
+    except StreamlitAuthError as exc:
+        raise ConfigError(f"dashboard_oidc: {' '.join(str(exc).split())}") from exc

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from policyscope.cli import alerts, batch, deadletters, run, slos, storage
+from policyscope.cli import alerts, batch, deadletters, run, slos, storage, users
 
 app = typer.Typer(
     help="PolicyScope: policy observability and security SLOs over OpenTelemetry and "
@@ -32,6 +32,7 @@ app.add_typer(batch.sli_app, name="sli")
 app.add_typer(slos.slo_app, name="slo")
 app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(deadletters.deadletters_app, name="deadletters")
+app.add_typer(users.users_app, name="users")
 
 
 def main() -> None:

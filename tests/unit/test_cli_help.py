@@ -13,8 +13,9 @@ pytestmark = pytest.mark.unit
 VERBS = ["collector", "up", "demo", "migrate", "sql", "dashboard", "batch", "sli show", "worker",
          "slo validate", "slo plan", "slo status", "alerts evaluate", "alerts replay",
          "alerts silence add", "alerts silence list", "alerts silence expire",
-         "deadletters list", "deadletters replay", "deadletters purge"]
-GROUPS = ["sli", "slo", "alerts", "alerts silence", "deadletters"]
+         "deadletters list", "deadletters replay", "deadletters purge",
+         "users add", "users list", "users remove", "users set-role", "users set-password"]
+GROUPS = ["sli", "slo", "alerts", "alerts silence", "deadletters", "users"]
 
 
 @pytest.mark.parametrize("verb", VERBS + GROUPS)
@@ -30,7 +31,7 @@ def test_the_root_help_lists_every_top_level_verb_in_order():
     commands = result.output.split("Commands:\n", 1)[1].splitlines()
     assert [line.split()[0] for line in commands if line.strip()] == [
         "collector", "up", "demo", "migrate", "sql", "dashboard", "batch", "worker",
-        "sli", "slo", "alerts", "deadletters"]
+        "sli", "slo", "alerts", "deadletters", "users"]
 
 
 @pytest.mark.parametrize("verb", ["collector", "up", "migrate", "sql", "dashboard", "batch",
@@ -52,6 +53,25 @@ def test_every_verb_on_storage_takes_the_shared_options(verb):
                  id="purge says it asks, and when it refuses"),
 ])
 def test_the_dead_letter_verbs_explain_what_they_do(verb, fragments):
+    _explains(verb, fragments)
+
+
+@pytest.mark.parametrize("verb,fragments", [
+    pytest.param("users", ["dashboard_users_file", "never from a flag", "argon2id", "0600",
+                           "viewer (executive, SLOs, live)", "may label and silence"],
+                 id="the users group says where users live, how passwords are kept, the roles"),
+    pytest.param("users add", ["asks for the password twice", "--password-stdin", "--oidc",
+                               "set-role"],
+                 id="add says where the password comes from and what it refuses"),
+    pytest.param("users list", ["never a hash"], id="list says it shows no hash"),
+    pytest.param("dashboard", ["beyond loopback", "refuses to start", "--users-file"],
+                 id="dashboard says when it refuses to start"),
+])
+def test_the_user_verbs_explain_what_they_do(verb, fragments):
+    _explains(verb, fragments)
+
+
+def _explains(verb, fragments):
     result = CliRunner().invoke(app, [*verb.split(), "--help"], prog_name="policyscope")
     text = " ".join(result.output.split())
     assert result.exit_code == 0
