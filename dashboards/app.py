@@ -1,10 +1,45 @@
-"""Streamlit entry point: routes to one module per view (only the live view so far)."""
+"""Streamlit entry point: who is this (`dashboards.auth`), the pages their role sees, the
+global filters (`dashboards.filters`, drawn by each page), and the route to one module per page under `pages/`.
+
+An alert notification links to the root with `?slo=<name>&<dimension>=<value>`
+(`slo.alerting.dashboard_link`): such a link opens the SLO page with those values set.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from dashboards.views import live
+from dashboards import filters
+from dashboards.auth import current_user, login_form, logout_button, visible_pages
+
+HERE = Path(__file__).parent
+# page id -> (title, icon, module under pages/), in navigation order; the on-call and triage
+# pages are registered when they exist
+PAGES = {
+    "executive": ("Executive", ":material/monitoring:", "executive.py"),
+    "slos": ("SLOs", ":material/target:", "slos.py"),
+    "tuning": ("Policy tuning", ":material/tune:", "tuning.py"),
+    "debug": ("Debug", ":material/search:", "debug.py"),
+    "live": ("Live", ":material/bolt:", "live.py"),
+}
 
 st.set_page_config(page_title="PolicyScope", layout="wide")
-live.render()
+user = current_user()
+if user is None:
+    login_form()  # stops the run
+allowed = set(visible_pages(user))
+pages = {pid: st.Page(HERE / "pages" / module, title=title, icon=icon,
+                      url_path=filters.PAGE_PATHS[pid])
+         for pid, (title, icon, module) in PAGES.items() if pid in allowed}
+if not pages:
+    st.error(f"Your role ({user.role}) sees none of the pages built so far.")
+    st.stop()
+page = st.navigation(list(pages.values()))
+if "slo" in st.query_params and "slos" in pages and page is not pages["slos"] \
+        and page is next(iter(pages.values())):  # an alert's link to the root
+    st.switch_page(pages["slos"], query_params=st.query_params.to_dict())
+with st.sidebar:
+    logout_button()
+page.run()

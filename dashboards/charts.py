@@ -1,27 +1,107 @@
-"""Pure Plotly figure builders (frame in, figure out), so they can be tested without Streamlit."""
+"""Pure Plotly figure builders (frame in, figure out), so they can be tested without Streamlit.
+
+Plotly renders a subset of HTML in titles, tick labels and legends; strings from events
+(team, policy, version names) are escaped (`_escaped`, `_title`) so they show as typed.
+"""
 
 from __future__ import annotations
+
+import html
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
 OUTCOME_COLOURS = {"allow": "#2ca02c", "deny": "#d62728", "warn": "#ff7f0e", "error": "#7f3fbf"}
+MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+
+
+def _escaped(frame: pd.DataFrame, *columns: str | None) -> pd.DataFrame:
+    """`frame` with the string values of `columns` HTML-escaped (Plotly shows `&lt;` as <)."""
+    out = frame.copy()
+    for column in columns:
+        if column and column in out:
+            out[column] = out[column].map(lambda v: html.escape(v) if isinstance(v, str) else v)
+    return out
+
+
+def _title(text: str) -> str:
+    return html.escape(text)
+
+
+def _tidy(fig: go.Figure) -> go.Figure:
+    fig.update_layout(margin=MARGIN, legend_title_text="")
+    return fig
 
 
 def outcome_bars(frame: pd.DataFrame, x: str, title: str) -> go.Figure:
     """Stacked bars of decisions per `x`, coloured by outcome."""
-    fig = px.bar(frame, x=x, y="decisions", color="outcome", title=title,
-                 color_discrete_map=OUTCOME_COLOURS, barmode="stack")
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
+    return _tidy(px.bar(_escaped(frame, x), x=x, y="decisions", color="outcome",
+                        title=_title(title),
+                        color_discrete_map=OUTCOME_COLOURS, barmode="stack"))
+
+
+def decisions_over_time(frame: pd.DataFrame, grain: str = "minute") -> go.Figure:
+    """Stacked bars per `grain` (minute, hour, day): a lone bucket still shows, a gap shows
+    as a gap, and the bucket in progress reads as a short bar rather than a cliff."""
+    return _tidy(px.bar(frame, x="time", y="decisions", color="outcome", barmode="stack",
+                        title=f"Decisions per {grain} (the last bar is the {grain} in progress)",
+                        color_discrete_map=OUTCOME_COLOURS))
+
+
+def budget_burndown(frame: pd.DataFrame, title: str) -> go.Figure:
+    """Error budget left (% of the period's budget) at each evaluation point, with the 0 %
+    line: below it the budget is spent."""
+    fig = go.Figure(go.Scatter(x=frame["at"], y=frame["budget_remaining"] * 100,
+                               mode="lines+markers", name="budget left",
+                               connectgaps=False))
+    fig.add_hline(y=0, line_dash="dash", line_color="#d62728")
+    fig.update_layout(title=_title(title), yaxis_title="budget left (%)", margin=MARGIN,
+                      showlegend=False)
     return fig
 
 
-def decisions_over_time(frame: pd.DataFrame) -> go.Figure:
-    """Stacked bars per minute: a lone minute still shows, a gap shows as a gap, and the
-    current, unfinished minute reads as a short bar rather than a cliff."""
-    fig = px.bar(frame, x="minute", y="decisions", color="outcome", barmode="stack",
-                 title="Decisions per minute (the last bar is the minute in progress)",
-                 color_discrete_map=OUTCOME_COLOURS)
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
+def coverage_by_team(frame: pd.DataFrame, goal: float | None) -> go.Figure:
+    """Enforcement coverage (%) per team as bars, with the goal (an SLO's objective) as a
+    dashed line when there is one."""
+    fig = go.Figure(go.Bar(x=_escaped(frame, "team")["team"], y=frame["coverage"] * 100,
+                           name="coverage",
+                           marker_color=["#2ca02c" if goal is None or v >= goal else "#d62728"
+                                         for v in frame["coverage"]]))
+    if goal is not None:
+        fig.add_hline(y=goal * 100, line_dash="dash", annotation_text=f"goal {goal:.0%}")
+    fig.update_layout(title="Enforcement coverage by team", yaxis_title="coverage (%)",
+                      yaxis_range=[0, 100], margin=MARGIN, showlegend=False)
+    return fig
+
+
+def line(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str,
+         color: str | None = None) -> go.Figure:
+    """A line per `color` value (or one line) of `y` over `x`, with markers."""
+    fig = px.line(_escaped(frame, color), x=x, y=y, color=color, markers=True,
+                  title=_title(title))
+    fig.update_layout(yaxis_title=y_title, margin=MARGIN, legend_title_text="")
+    return fig
+
+
+def bars(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str) -> go.Figure:
+    fig = px.bar(_escaped(frame, x), x=x, y=y, title=_title(title))
+    fig.update_layout(yaxis_title=y_title, margin=MARGIN)
+    return fig
+
+
+def latency_histogram(frame: pd.DataFrame, title: str) -> go.Figure:
+    """Decisions per latency bucket (the rollups' log-scale histogram), in latency order."""
+    fig = go.Figure(go.Bar(x=frame["bucket"], y=frame["decisions"], name="decisions"))
+    fig.update_layout(title=_title(title), xaxis_title="evaluation latency",
+                      yaxis_title="decisions",
+                      margin=MARGIN)
+    return fig
+
+
+def timeline(frame: pd.DataFrame, title: str) -> go.Figure:
+    """One marker per event, by time and kind."""
+    fig = px.scatter(_escaped(frame, "event_kind"), x="event_time", y="event_kind",
+                     color="event_kind", title=_title(title))
+    fig.update_layout(margin=MARGIN, showlegend=False, yaxis_title="")
     return fig

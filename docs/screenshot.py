@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(1)
             render_ms = args.render_ms
             for attempt in range(1, args.attempts + 1):
-                screenshot(chromium, url, args.output, work / f"chromium-profile-{attempt}",
+                screenshot(chromium, url + "live", args.output, work / f"chromium-profile-{attempt}",
                            width=args.width, height=args.height, render_ms=render_ms)
                 green = drawn_bars(args.output)
                 if green >= MIN_GREEN_PIXELS:

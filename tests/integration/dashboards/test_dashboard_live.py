@@ -1,31 +1,30 @@
 """The live dashboard page, run with Streamlit's AppTest against a chDB database of known rows.
 
-Rows are inserted straight into `policy_decisions` (no collector), so every number the page
-renders is known in advance: 10 decisions in the last hour (7 allow, 2 deny, 1 error) over two
-teams and three policies, latencies 1..10 ms, plus one deny two hours old that only the wider
-windows see.
+Rows are inserted straight into `policy_decisions` (no collector; the materialized views fill
+the rollups the page reads), so every number the page renders is known in advance: 10
+decisions in the last hour (7 allow, 2 deny, 1 error) over two teams and three policies,
+latencies 1..10 ms, plus one deny two hours old that only the wider ranges see.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-import streamlit as st
-import yaml
-from streamlit.testing.v1 import AppTest
 
-from policyscope.config import CONFIG_ENV, ENV_PREFIX
 from schemas.events import DECISIONS
+from tests.builders.dashboards import (
+    dataframe_after,
+    figures,
+    metrics,
+    open_page,
+    rerun,
+    traces,
+)
 
 pytestmark = pytest.mark.integration
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
-TIMEOUT = 60  # seconds per script run; the first chDB query of a process is slow
 
 # (seconds before now, team, service, policy_id, outcome, resource_name, reason)
 RECENT = [
@@ -45,6 +44,7 @@ RECENT = [
 ]
 OLD = [(2 * 3600, "search", "query", "k8s.require-non-root", "deny", "query-old",
         "container runs as root")]
+HOUR = {"range": "1h"}
 
 
 def decision_rows(specs, now: datetime) -> pa.Table:
@@ -63,48 +63,17 @@ def decision_rows(specs, now: datetime) -> pa.Table:
 
 
 @pytest.fixture
-def dashboard_db(chdb_path, database, tmp_path, monkeypatch):
-    """Point the dashboard at this test's database through a POLICYSCOPE_CONFIG file."""
-    config_file = tmp_path / "policyscope.yaml"
-    config_file.write_text(yaml.safe_dump(
-        {"storage": {"dsn": f"chdb://{chdb_path}", "database": database}}))
-    for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv(CONFIG_ENV, str(config_file))
-    st.cache_resource.clear()  # the page caches its client, which points at one database
-    yield database
-    st.cache_resource.clear()
-
-
-@pytest.fixture
 def loaded_db(chdb_client, dashboard_db):
     now = datetime.now(timezone.utc)
     chdb_client.insert_arrow(f"{dashboard_db}.{DECISIONS.name}", decision_rows(RECENT + OLD, now))
     return dashboard_db
 
 
-def run_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def dataframe_after(at: AppTest, subheader: str) -> pd.DataFrame:
-    """The st.dataframe rendered right after the subheader with this text."""
-    headings = [h.value for h in at.subheader]
-    assert subheader in headings, headings
-    return at.dataframe[headings.index(subheader)].value
-
-
 def test_known_decisions_in_the_last_hour_give_the_headline_numbers(loaded_db):
-    at = run_app()
+    at = open_page("live.py", HOUR)
 
     assert at.title[0].value == "PolicyScope — live policy decisions"
-    assert at.selectbox(key="window").value == "1 hour"
+    assert at.selectbox(key="filter_range").value == "1h"
     # p95 is the latency histogram's, as the SLI L_p95's: rank 0.95 x 10 = 9.5 falls in the
     # bucket (8 ms, 10 ms], which holds 9 and 10 ms with 8 decisions below it, so it is
     # interpolated log-linearly 1.5 of 2 into it: 8 ms x (10 / 8) ** 0.75 = 9.457 ms
@@ -114,7 +83,7 @@ def test_known_decisions_in_the_last_hour_give_the_headline_numbers(loaded_db):
 
 
 def test_outcomes_table_counts_each_outcome_most_frequent_first(loaded_db):
-    at = run_app()
+    at = open_page("live.py", HOUR)
 
     outcomes = dataframe_after(at, "Outcomes")
     assert outcomes.to_dict("records") == [
@@ -124,22 +93,17 @@ def test_outcomes_table_counts_each_outcome_most_frequent_first(loaded_db):
     ]
 
 
-def test_other_events_table_is_empty_when_only_decisions_were_stored(loaded_db):
-    at = run_app()
+def test_other_events_table_is_empty_with_its_headers_when_only_decisions_were_stored(
+        loaded_db):
+    at = open_page("live.py", HOUR)
 
     other = dataframe_after(at, "Other events")
     assert len(other) == 0
-
-
-def test_an_empty_table_keeps_its_column_headers(loaded_db):
-    at = run_app()
-
-    other = dataframe_after(at, "Other events")
     assert list(other.columns) == ["event_kind", "events"]
 
 
 def test_latest_denies_and_errors_lists_the_three_newest_first(loaded_db):
-    at = run_app()
+    at = open_page("live.py", HOUR)
 
     latest = dataframe_after(at, "Latest denies and errors")
     assert list(latest.columns) == ["event_time", "team", "service", "policy_id", "outcome",
@@ -159,35 +123,49 @@ def test_latest_denies_and_errors_lists_the_three_newest_first(loaded_db):
     assert times.is_monotonic_decreasing
 
 
-def test_charts_are_drawn_when_there_are_decisions(loaded_db):
-    at = run_app()
+def test_charts_show_the_decisions_by_time_policy_and_team(loaded_db):
+    at = open_page("live.py", HOUR)
 
-    charts = at.get("plotly_chart")
-    assert len(charts) == 3  # per minute, by policy, by team
+    drawn = figures(at)
+    assert len(drawn) == 3  # over time, by policy, by team
+    assert traces(drawn[2]) == {"allow": {"payments": 4, "search": 3}, "deny": {"payments": 1,
+                                                                      "search": 1},
+                       "error": {"search": 1}}
 
 
-@pytest.mark.parametrize(("window", "expected"), [
-    pytest.param("15 minutes", {"Decisions": "10", "Deny rate": "20.0%", "Error rate": "10.00%"},
-                 id="15 minutes: the two-hour-old deny is outside the window"),
-    pytest.param("6 hours", {"Decisions": "11", "Deny rate": "27.3%", "Error rate": "9.09%"},
+@pytest.mark.parametrize(("range_", "expected"), [
+    pytest.param("5m", {"Decisions": "10", "Deny rate": "20.0%", "Error rate": "10.00%"},
+                 id="5 minutes: the two-hour-old deny is outside the range"),
+    pytest.param("6h", {"Decisions": "11", "Deny rate": "27.3%", "Error rate": "9.09%"},
                  id="6 hours: the two-hour-old deny counts, 3 of 11 denied"),
 ])
-def test_choosing_a_window_recounts_the_decisions(loaded_db, window, expected):
-    at = run_app()
+def test_choosing_a_range_recounts_the_decisions(loaded_db, range_, expected):
+    at = open_page("live.py", HOUR)
 
-    at.selectbox(key="window").select(window).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="filter_range").select(range_)
+    rerun(at)
     shown = metrics(at)
     assert {k: shown[k] for k in expected} == expected
+    assert at.query_params["range"] == range_
+
+
+def test_a_team_filter_from_the_url_counts_only_that_team(loaded_db):
+    at = open_page("live.py", {"range": "1h", "team": "search"})
+
+    assert at.selectbox(key="filter_team").value == "search"
+    assert metrics(at)["Decisions"] == "5"
+    assert dataframe_after(at, "Outcomes").to_dict("records") == [
+        {"outcome": "allow", "decisions": 3}, {"outcome": "deny", "decisions": 1},
+        {"outcome": "error", "decisions": 1}]
 
 
 def test_an_empty_database_shows_how_to_send_data_and_no_numbers(dashboard_db):
-    at = run_app()
+    at = open_page("live.py")
 
     assert metrics(at) == {"Decisions": "0", "Deny rate": "—", "Error rate": "—",
                            "p95 latency": "—"}
     assert len(at.info) == 1
-    assert at.info[0].value.startswith("No decisions in this window yet.")
+    assert at.info[0].value.startswith("No decisions in this range yet.")
     assert "policyscope demo" in at.info[0].value
     assert len(at.dataframe) == 0
     assert len(at.get("plotly_chart")) == 0

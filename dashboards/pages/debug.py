@@ -1,0 +1,124 @@
+"""Debug: search the decision log within the range (paginated) and open one full record with
+its extra attributes; the latency distribution of a policy or team; the audit trail of a
+resource; an image's SBOM, vulnerability and secret events. Every string from events is shown
+as text (tables, st.text, st.code), never as Markdown or HTML."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import charts, filters, format
+from dashboards.auth import safe_text
+from dashboards.loaders import load, page_filters
+from dashboards.queries import debug
+
+PAGE_SIZE = 50
+
+
+def _decision_log(start, end, where) -> None:
+    st.subheader("Decision log")
+    fields = list(debug.SEARCH)
+    filters.seed("debug_field", "field", "resource", fields)
+    filters.seed("debug_q", "q")
+    left, right = st.columns([1, 3])
+    field = left.selectbox("Search by", fields, key="debug_field")
+    value = right.text_input("Value (exact)", key="debug_q")
+    filters.keep("debug_field", "field", field)
+    filters.keep("debug_q", "q", value.strip())
+    if not value.strip():
+        st.info("Enter a resource name or id, a workload (service.name), an actor, a policy "
+                "id, a trace id or an event id to search the decisions in the range.")
+        return
+    page = int(st.number_input("Page", min_value=1, value=1, step=1, key="debug_page")) - 1
+    rows, more = load(debug.search, field, value, start, end, where, page, PAGE_SIZE)
+    if rows.empty:
+        st.info(f"No decision in this range has {field} = {safe_text(value.strip())}"
+                + (" on this page." if page else ". Widen the range or check the value."))
+        return
+    st.caption(f"Page {page + 1}: decisions {page * PAGE_SIZE + 1}–{page * PAGE_SIZE + len(rows)}"
+               + (", more on the next page" if more else ""))
+    st.dataframe(rows, hide_index=True)
+    ids = rows["event_id"].tolist()
+    filters.seed("debug_event", "event", ids[0], ids)
+    event_id = st.selectbox("Record", ids, key="debug_event")
+    filters.keep("debug_event", "event", event_id)
+    shown, extra = load(debug.record, event_id, start, end)
+    st.subheader("Record")
+    st.dataframe(shown, hide_index=True)
+    st.subheader("Extra attributes")
+    if extra.empty:
+        st.info("This record carries no attributes beyond the mapped columns.")
+    else:
+        st.dataframe(extra, hide_index=True)
+
+
+def _latency(start, end, where) -> None:
+    st.subheader("Latency distribution")
+    left, right = st.columns([1, 3])
+    filters.seed("debug_latency_by", "latency_by", "policy", ["policy", "team"])
+    filters.seed("debug_latency_value", "latency_value")
+    by = left.selectbox("Of a", ["policy", "team"], key="debug_latency_by")
+    value = right.text_input("Named (empty: every decision the filters select)",
+                             key="debug_latency_value").strip()
+    filters.keep("debug_latency_by", "latency_by", by)
+    filters.keep("debug_latency_value", "latency_value", value)
+    selection = {**where, **({by: value} if value else {})}
+    histogram, quantiles = load(debug.latency_histogram, start, end, selection)
+    if histogram.empty:
+        st.info("No decision with a latency (`policy.evaluation.duration`) in this range "
+                "for this selection.")
+        return
+    cols = st.columns(3)
+    for col, (name, seconds) in zip(cols, quantiles.items()):
+        col.metric(name, format.milliseconds(seconds))
+    title = f"Latency of {by} {value}" if value else "Latency of the selected decisions"
+    st.plotly_chart(charts.latency_histogram(histogram, title), width="stretch")
+
+
+def _trail(start, end) -> None:
+    st.subheader("Audit trail of a resource")
+    filters.seed("debug_resource", "resource")
+    resource = st.text_input("Resource name or id", key="debug_resource").strip()
+    filters.keep("debug_resource", "resource", resource)
+    if not resource:
+        st.info("Enter a resource to list its decisions, violations, drift, deploy gates and "
+                "triage verdicts in time order.")
+        return
+    trail = load(debug.audit_trail, resource, start, end)
+    if trail.empty:
+        st.info("Nothing about this resource in the range: widen the range or check the "
+                "name (`policy.resource.name` / `policy.resource.id`).")
+    else:
+        st.dataframe(trail, hide_index=True)
+
+
+def _image(start, end) -> None:
+    st.subheader("Image: SBOM, vulnerabilities and secrets")
+    filters.seed("debug_image", "image")
+    image = st.text_input("Image reference", key="debug_image").strip()
+    filters.keep("debug_image", "image", image)
+    if not image:
+        st.info("Enter an image (`artifact.image`) to see its SBOM, vulnerability and secret "
+                "events over time.")
+        return
+    events = load(debug.image_timeline, image, start, end)
+    if events.empty:
+        st.info("No SBOM, vulnerability or secret event for this image in the range: send "
+                "`sbom.generated`, `vuln.detected` or `secret.detected` events with "
+                "`artifact.image`, or widen the range.")
+        return
+    st.plotly_chart(charts.timeline(events, "Events of the image"), width="stretch")
+    st.dataframe(events, hide_index=True)
+
+
+def render() -> None:
+    chosen = page_filters()
+    st.title("Debug")
+    start, end = chosen.bounds()
+    _decision_log(start, end, chosen.where)
+    _latency(start, end, chosen.where)
+    _trail(start, end)
+    _image(start, end)
+
+
+render()

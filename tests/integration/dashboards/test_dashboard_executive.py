@@ -1,0 +1,180 @@
+"""The Executive page under AppTest, over events of known times around the current minute N
+and the SLI batch run at N - 7 days and at N (so every headline has a week-earlier value):
+
+- inventory, 1-day window: at N payments w1 enforced, w2 not, search w3 enforced (2 of 3,
+  66.7 %; payments 50 %); at N - 7 d only w1 of the three enforced (33.3 %): +33.3 pp;
+- violations: v1 high (payments) open since N - 10 d; v2 critical open N - 20 d .. N - 5 d;
+  v3 medium N - 2 d .. N - 1 h (47 h); v4 low N - 9 d .. N - 7 d - 2 h (46 h). Open high and
+  critical: 1 now, 2 a week ago (-1); M3_mean over a day: 47 h now, 46 h then (+1 h);
+- drift: 3 events in the last day (21 per week), 1 in the day a week earlier (7): +14.0;
+- deploy gates: 1 of 4 blocked in the last day (25 %), 0 of 2 a week earlier: +25.0 pp;
+- SLOs: M2 at 90 % over 30 days (2 of 3 workloads: not met, budget 1 - 1 / 0.3 = -233.3 %)
+  and M1 at 99.9 % (10 good decisions: met): 1 of 2 meet their objective; a week earlier
+  only the M2 one had data, not met (0 of 1): +1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+
+from metrics import jobs
+from metrics.windows import floor_minute
+from tests.builders.dashboards import (
+    dataframe_after,
+    deltas,
+    figures,
+    metrics,
+    open_page,
+    texts,
+    traces,
+    values,
+)
+from tests.builders.rows import dec, ev, insert_decisions, insert_events
+from tests.builders.slos import slo_doc
+
+pytestmark = pytest.mark.integration
+
+D, H = timedelta(days=1), timedelta(hours=1)
+
+
+def coverage_slo() -> dict:
+    doc = slo_doc("workloads-enforced")
+    metric = doc["spec"]["indicator"]["spec"]["ratioMetric"]
+    metric["good"]["metricSource"]["spec"]["sli"] = "M2"
+    metric["total"]["metricSource"]["spec"]["sli"] = "M2"
+    doc["spec"]["objectives"] = [{"target": 0.9}]
+    return doc
+
+
+def violation(vid, status, when, severity="", team="payments", kind=""):
+    return ev("policy.violation", when, violation_id=vid, violation_status=status,
+              severity=severity, team=team, remediation_kind=kind, policy_id="k8s.p")
+
+
+@pytest.fixture(scope="module")
+def now() -> datetime:
+    return floor_minute(datetime.now(timezone.utc))
+
+
+@pytest.fixture
+def seeded(chdb_client, dashboard_db, slo_dir, now):
+    (slo_dir / "coverage.yaml").write_text(yaml.safe_dump(coverage_slo()))
+    (slo_dir / "eval.yaml").write_text(yaml.safe_dump(slo_doc()))
+    week = now - 7 * D
+    inv = "workload.inventory"
+    insert_events(chdb_client, [
+        ev(inv, now - 2 * H, workload_id="w1", workload_enforced=True),
+        ev(inv, now - 2 * H, workload_id="w2", workload_enforced=False),
+        ev(inv, now - 2 * H, workload_id="w3", workload_enforced=True, team="search"),
+        ev(inv, week - 2 * H, workload_id="w1", workload_enforced=True),
+        ev(inv, week - 2 * H, workload_id="w2", workload_enforced=False),
+        ev(inv, week - 2 * H, workload_id="w3", workload_enforced=False, team="search"),
+        violation("v1", "opened", now - 10 * D, "high"),
+        violation("v2", "opened", now - 20 * D, "critical", team="search"),
+        violation("v2", "remediated", now - 5 * D, "critical", team="search", kind="manual"),
+        violation("v3", "opened", now - 2 * D, "medium"),
+        violation("v3", "remediated", now - H, "medium", kind="auto"),
+        violation("v4", "opened", now - 9 * D, "low"),
+        violation("v4", "remediated", week - 2 * H, "low", kind="auto"),
+        *[ev("drift.detected", now - k * H) for k in (1, 2, 3)],
+        ev("drift.detected", week - 3 * H),
+        *[ev("deploy.gate", now - 3 * H, deploy_id=f"g{k}", gate_outcome=o)
+          for k, o in enumerate(["passed", "passed", "blocked", "overridden"])],
+        *[ev("deploy.gate", week - 3 * H, deploy_id=f"w{k}", gate_outcome="passed")
+          for k in range(2)],
+    ])
+    insert_decisions(chdb_client, [dec(now - H) for _ in range(10)])
+    jobs.run_incremental(chdb_client, week)
+    jobs.run_incremental(chdb_client, now)
+    return dashboard_db
+
+
+def test_headline_numbers_and_their_change_over_a_week(seeded):
+    at = open_page("executive.py")
+
+    assert metrics(at) == {
+        "Enforcement coverage": "66.7%", "Open high/critical violations": "1",
+        "Mean time to remediate": "1 d 23 h", "Drift events per week": "21.0",
+        "Deploy block rate": "25.0%", "SLOs meeting objective": "1 of 2"}
+    assert deltas(at) == {
+        "Enforcement coverage": "+33.3 pp", "Open high/critical violations": "-1",
+        "Mean time to remediate": "+1 h", "Drift events per week": "+14.0",
+        "Deploy block rate": "+25.0 pp", "SLOs meeting objective": "+1"}
+
+
+def test_coverage_by_team_is_drawn_against_the_coverage_slos_goal(seeded):
+    at = open_page("executive.py")
+
+    table = dataframe_after(at, "Enforcement coverage by team")
+    assert table.to_dict("records") == [
+        {"team": "payments", "enforced": 1.0, "workloads": 2.0, "coverage": "50.0%"},
+        {"team": "search", "enforced": 1.0, "workloads": 1.0, "coverage": "100.0%"}]
+    chart = figures(at)[0]
+    assert traces(chart)["coverage"] == {"payments": 50.0, "search": 100.0}
+    assert [s["y0"] for s in chart["layout"]["shapes"]] == [90.0]  # the goal line
+
+
+def test_violations_by_severity_open_and_remediated(seeded, now):
+    at = open_page("executive.py")
+
+    open_line = values(figures(at)[1]["data"][0]["y"])
+    assert len(open_line) == 31
+    assert open_line[-1] == 1 and open_line[-8] == 2 and open_line[0] == 0  # v2 opened N - 20 d
+    table = dataframe_after(at, "Time to remediate by severity")
+    assert table.to_dict("records") == [
+        {"severity": "medium", "remediated": 1, "mean": "1 d 23 h", "median": "1 d 23 h"}]
+
+
+def test_drift_by_month_counts_each_months_events_to_date(seeded, now):
+    at = open_page("executive.py")
+
+    events = [now - k * H for k in (1, 2, 3)] + [now - 7 * D - 3 * H]
+    expected: dict = {}
+    for point in (now - 7 * D, now):  # the batch's two points; the later wins in its month
+        month = point.replace(day=1, hour=0, minute=0)
+        expected[month.strftime("%Y-%m")] = sum(1 for e in events if month <= e < point)
+    drift = next(f for f in figures(at) if f["layout"]["title"]["text"] ==
+                 "Drift events per month")
+    shown = dict(zip([str(x)[:7] for x in values(drift["data"][0]["x"])],
+                     values(drift["data"][0]["y"])))
+    assert shown == {k: float(v) for k, v in expected.items() if v} | {
+        k: 0.0 for k, v in expected.items() if not v and k in shown}
+
+
+def test_slo_compliance_lists_each_slo_with_a_link_to_its_page(seeded):
+    at = open_page("executive.py")
+
+    table = dataframe_after(at, "SLO compliance")
+    assert table.to_dict("records") == [  # in file name order
+        {"slo": "workloads-enforced", "dimensions": "", "objective": "90.00%",
+         "current": "66.67%", "budget left": "-233.3%", "status": "ticket: burning",
+         "open": "/slos?slo=workloads-enforced"},
+        {"slo": "admission-eval-success", "dimensions": "", "objective": "99.90%",
+         "current": "100.00%", "budget left": "100.0%", "status": "ok",
+         "open": "/slos?slo=admission-eval-success"},
+    ]
+
+
+def test_a_team_filter_from_the_url_narrows_the_headline(seeded):
+    at = open_page("executive.py", {"team": "payments"})
+
+    shown = metrics(at)
+    assert shown["Enforcement coverage"] == "50.0%"
+    assert shown["Open high/critical violations"] == "1"
+
+
+def test_an_empty_store_says_what_to_send(dashboard_db):
+    at = open_page("executive.py")
+
+    assert metrics(at) == {
+        "Enforcement coverage": "—", "Open high/critical violations": "0",
+        "Mean time to remediate": "—", "Drift events per week": "—", "Deploy block rate": "—",
+        "SLOs meeting objective": "—"}
+    shown = texts(at)
+    assert any(t.startswith("No SLI values for this range yet") for t in shown)
+    assert any(t.startswith("No coverage yet") for t in shown)
+    assert any("No SLOs in" in t for t in shown)
+    assert figures(at) == []

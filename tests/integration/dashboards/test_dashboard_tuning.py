@@ -1,0 +1,172 @@
+"""The Policy tuning page under AppTest, over decisions of known versions, modes, outcomes
+and latencies in the last day, and analysts' verdicts on some of them:
+
+- k8s.require-non-root v1 (enforce, 2 h ago): 10 decisions, 2 denies, all 1 ms;
+  v2 (audit, 1 h ago): 20 decisions, 10 denies (6 on payments' Pod api, 4 on search's Pod
+  web), 1 error, all 10 ms. Verdicts: v1 one deny false positive; v2 three api denies false
+  positive, one web deny true positive;
+- k8s.require-limits: 5 allows, enforced, no latency reported.
+Percentiles are the histogram's, log-linear inside a bucket: all at 1 ms sit in (0.8, 1] ms,
+so p50 = 0.8 x 1.25 ** 0.5 ms; all at 10 ms in (8, 10] ms.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from metrics import jobs
+from metrics.windows import floor_minute
+from tests.builders.dashboards import (
+    dataframe_after,
+    insert_decisions,
+    figures,
+    metrics,
+    open_page,
+    rerun,
+    texts,
+)
+from tests.builders.rows import dec, insert_verdicts
+
+pytestmark = pytest.mark.integration
+
+P, Q = "k8s.require-non-root", "k8s.require-limits"
+
+
+def ms(lower_ms: float, fraction: float) -> str:
+    """The log-linear point `fraction` into the bucket (lower, 1.25 x lower] ms, as shown."""
+    return f"{lower_ms * 1.25 ** fraction:.2f} ms"
+
+
+@pytest.fixture
+def seeded(chdb_client, dashboard_db):
+    now = floor_minute(datetime.now(timezone.utc))
+    old, new = now - timedelta(hours=2), now - timedelta(hours=1)
+
+    def v1(i, outcome):
+        return dec(old, outcome, event_id=f"v1-{i}", policy_id=P, latency_seconds=0.001,
+                   resource_kind="Pod", resource_name="api")
+
+    def v2(i, outcome, team="payments", resource="api"):
+        return dec(new, outcome, event_id=f"v2-{i}", policy_id=P, latency_seconds=0.01,
+                   team=team, resource_kind="Pod", resource_name=resource)
+
+    rows = [v1(i, "deny" if i < 2 else "allow") for i in range(10)]
+    rows += [v2(i, "deny") for i in range(6)]
+    rows += [v2(i, "deny", "search", "web") for i in range(6, 10)]
+    rows += [v2(10, "error")] + [v2(i, "allow") for i in range(11, 20)]
+    for row in rows:
+        row["policy_version"] = "v1" if row["event_id"].startswith("v1") else "v2"
+        row["enforcement"] = "enforce" if row["policy_version"] == "v1" else "audit"
+    rows += [dec(now - timedelta(minutes=30), "allow", policy_id=Q) for _ in range(5)]
+    insert_decisions(chdb_client, rows)
+    triaged = now - timedelta(minutes=10)
+    insert_verdicts(chdb_client, [
+        {"subject_id": sid, "subject_time": when, "verdict": verdict, "policy_id": P,
+         "team": team, "triaged_at": triaged}
+        for sid, when, verdict, team in [
+            ("v1-0", old, "false_positive", "payments"),
+            ("v2-0", new, "false_positive", "payments"),
+            ("v2-1", new, "false_positive", "payments"),
+            ("v2-2", new, "false_positive", "payments"),
+            ("v2-6", new, "true_positive", "search")]])
+    jobs.run_incremental(chdb_client, now)
+    return dashboard_db
+
+
+def test_every_policy_with_its_rates_latency_and_fp_rate(seeded):
+    at = open_page("tuning.py")
+
+    table = dataframe_after(at, "Policies")
+    assert table.to_dict("records") == [
+        # 10 at 1 ms and 20 at 10 ms: rank 15 is (15 - 10) / 20 into (8, 10] ms
+        {"policy": P, "decisions": 30, "deny rate": "40.0%", "warn rate": "0.0%",
+         "error rate": "3.3%", "FP rate": "80.0%", "p50": ms(8, 0.25),
+         "p95": ms(8, (28.5 - 10) / 20), "p99": ms(8, (29.7 - 10) / 20)},
+        {"policy": Q, "decisions": 5, "deny rate": "0.0%", "warn rate": "0.0%",
+         "error rate": "0.0%", "FP rate": "—", "p50": "—", "p95": "—", "p99": "—"},
+    ]
+
+
+def test_a_policy_by_version_with_each_versions_fp_rate(seeded):
+    at = open_page("tuning.py")
+
+    assert at.selectbox(key="tuning_policy").value == P
+    table = dataframe_after(at, "By version").drop(columns=["first_seen", "last_seen"])
+    assert table.to_dict("records") == [
+        {"version": "v1", "decisions": 10, "triaged": 1, "false_positives": 1,
+         "deny rate": "20.0%", "warn rate": "0.0%", "error rate": "0.0%", "FP rate": "100.0%",
+         "p50": ms(0.8, 0.5), "p95": ms(0.8, 0.95), "p99": ms(0.8, 0.99)},
+        {"version": "v2", "decisions": 20, "triaged": 4, "false_positives": 3,
+         "deny rate": "50.0%", "warn rate": "0.0%", "error rate": "5.0%", "FP rate": "75.0%",
+         "p50": ms(8, 0.5), "p95": ms(8, 0.95), "p99": ms(8, 0.99)},
+    ]
+
+
+def test_two_versions_side_by_side_with_their_changes(seeded):
+    at = open_page("tuning.py")
+
+    assert at.selectbox(key="tuning_version_a").value == "v1"
+    assert at.selectbox(key="tuning_version_b").value == "v2"
+    compared = dataframe_after(at, "Compare two versions")
+    p50_change = (8 * 1.25 ** 0.5 - 0.8 * 1.25 ** 0.5)
+    assert compared.to_dict("records")[:6] == [
+        {"measure": "decisions per day", "version v1": "10.0", "version v2": "20.0",
+         "change": "+10.0"},
+        {"measure": "deny rate", "version v1": "20.0%", "version v2": "50.0%",
+         "change": "+30.0 pp"},
+        {"measure": "warn rate", "version v1": "0.0%", "version v2": "0.0%",
+         "change": "+0.0 pp"},
+        {"measure": "error rate", "version v1": "0.0%", "version v2": "5.0%",
+         "change": "+5.0 pp"},
+        {"measure": "FP rate", "version v1": "100.0%", "version v2": "75.0%",
+         "change": "-25.0 pp"},
+        {"measure": "latency p50", "version v1": ms(0.8, 0.5), "version v2": ms(8, 0.5),
+         "change": f"+{p50_change:.2f} ms"},
+    ]
+    (series,) = [f for f in figures(at) if "by version" in f["layout"]["title"]["text"]]
+    assert sorted(t["name"] for t in series["data"]) == ["v1", "v2"]
+
+
+def test_audit_mode_denies_are_what_enforcing_would_block(seeded):
+    at = open_page("tuning.py")
+
+    shown = metrics(at)
+    assert {k: shown[k] for k in ("Would block per day", "Would block in range",
+                                  "Known false positives")} == {
+        "Would block per day": "10.0", "Would block in range": "10",
+        "Known false positives": "3"}
+    assert f"Enforcing {P} would block 10.0/day, 3 known FPs." in [t.value for t in at.text]
+    table = dataframe_after(at, "Audit → enforce impact")
+    assert table.to_dict("records") == [
+        {"team": "payments", "resource_kind": "Pod", "resource_name": "api",
+         "would_block": 6, "known_fps": 3},
+        {"team": "search", "resource_kind": "Pod", "resource_name": "web",
+         "would_block": 4, "known_fps": 0}]
+
+
+def test_a_link_to_one_policy_opens_it_and_says_it_has_one_version(seeded):
+    at = open_page("tuning.py", {"policy": Q})
+
+    assert at.selectbox(key="tuning_policy").value == Q
+    shown = texts(at)
+    assert any("has one version in this range" in t for t in shown)
+    assert any("is in audit, dryrun or warn mode" in t for t in shown)
+    assert at.query_params["policy"] == Q
+
+
+def test_choosing_the_other_policy_updates_the_url(seeded):
+    at = open_page("tuning.py")
+
+    at.selectbox(key="tuning_policy").select(Q)
+    rerun(at)
+    assert at.query_params["policy"] == Q
+    assert dataframe_after(at, "By version")["decisions"].tolist() == [5]
+
+
+def test_no_decisions_says_what_to_send(dashboard_db):
+    at = open_page("tuning.py")
+
+    assert at.info[0].value.startswith("No decisions in this range.")
+    assert len(at.dataframe) == 0 and figures(at) == []
