@@ -20,6 +20,8 @@ test: $(BIN)/policyscope  ## install, then run the whole test suite
 bench: $(BIN)/policyscope  ## run the benchmarks; results go to bench/RESULTS.md
 	$(BIN)/python -m bench.ingest --output bench/RESULTS.md
 	$(BIN)/python -m bench.faults --events 2000000 --output bench/RESULTS.md
+	$(BIN)/python -m bench.overload --output bench/RESULTS.md
+	$(BIN)/python -m bench.redaction --repeat 7 --output bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) data
