@@ -15,7 +15,6 @@ be finite-convertible, strings must be valid UTF-8 (no lone surrogates), and nes
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from functools import lru_cache
 from typing import Any
@@ -111,7 +110,7 @@ def _scalar(fd: FieldDescriptor, value: Any, path: str) -> Any:
         return value
     if t == FieldDescriptor.TYPE_BOOL:
         if not isinstance(value, bool):
-            raise DecodeError(f"{path}: expected true or false, got {value!r}")
+            raise DecodeError(f"{path}: expected true or false, got {_show(value)}")
         return value
     if t in _INT_TYPES:
         number = None
@@ -145,14 +144,18 @@ def _scalar(fd: FieldDescriptor, value: Any, path: str) -> Any:
         raise DecodeError(f"{path}: expected a number a double can hold, got {_show(value)}")
     if t == FieldDescriptor.TYPE_ENUM:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -2**31 <= value <= 2**31 - 1:  # enums are int32 on the wire
+                raise DecodeError(f"{path}: {_show(value)} is out of range for an enum "
+                                  f"(-2147483648..2147483647)")
             return value
-        if isinstance(value, str) and value in fd.enum_type.values_by_name:
+        # Names are ASCII; the lookup would encode the text (a lone surrogate cannot be).
+        if isinstance(value, str) and value.isascii() and value in fd.enum_type.values_by_name:
             return fd.enum_type.values_by_name[value].number
         raise DecodeError(f"{path}: expected an enum number or one of "
-                          f"{', '.join(fd.enum_type.values_by_name)}, got {value!r}")
+                          f"{', '.join(fd.enum_type.values_by_name)}, got {_show(value)}")
     if t == FieldDescriptor.TYPE_BYTES:
         if not isinstance(value, str):
-            raise DecodeError(f"{path}: expected a string, got {value!r}")
+            raise DecodeError(f"{path}: expected a string, got {_show(value)}")
         size = _HEX_ID_FIELDS.get(fd.name)
         if size is not None:
             if value == "":
@@ -160,15 +163,16 @@ def _scalar(fd: FieldDescriptor, value: Any, path: str) -> Any:
             try:
                 raw = bytes.fromhex(value)
             except ValueError as exc:
-                raise DecodeError(f"{path}: expected {size * 2} hex digits, got {value!r}") from exc
+                raise DecodeError(f"{path}: expected {size * 2} hex digits, "
+                                  f"got {_show(value)}") from exc
             if len(raw) != size:
                 raise DecodeError(f"{path}: expected {size} bytes ({size * 2} hex digits), "
                                   f"got {len(raw)}")
             return raw
         try:
             return base64.b64decode(value, validate=True)
-        except binascii.Error as exc:
-            raise DecodeError(f"{path}: expected base64, got {value!r}") from exc
+        except ValueError as exc:  # binascii.Error; a non-ASCII string is a plain ValueError
+            raise DecodeError(f"{path}: expected base64, got {_show(value)}") from exc
     raise DecodeError(f"{path}: unsupported field type {t}")
 
 
