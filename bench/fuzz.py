@@ -45,10 +45,14 @@ from hypothesis import strategies as st
 from bench import machine
 from bench.results import write_section
 from collector.normalize import Normalizer
+from collector.service import CollectorService
 from collector.signals import BY_NAME, JSON, PROTOBUF
+from core.storage import connect
+from policyscope.config import load_config
+from schemas.migrations import migrate
 from tests.builders.fuzz_json import json_bodies, json_mutants
 from tests.builders.fuzz_protobuf import byte_mutants, protobuf_bodies
-from tests.builders.fuzz_sql import ENGINE_REFUSED, ESCAPED, queries
+from tests.builders.fuzz_sql import ENGINE_REFUSED, ESCAPED, SqlSandbox, queries
 from tests.builders.fuzz_verdicts import (
     ACCEPTED,
     CRASH,
@@ -58,6 +62,7 @@ from tests.builders.fuzz_verdicts import (
     http_send,
     http_verdict,
 )
+from tests.builders.processes import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("bench.fuzz")
@@ -176,8 +181,6 @@ def body_target(kind: str, args) -> Tally:
 
 
 def sql_target(args, client, database: str, scratch: Path) -> Tally:
-    from tests.builders.fuzz_sql import SqlSandbox
-
     tally = Tally("sql")
     box = SqlSandbox(client, database, scratch / "sandbox")
 
@@ -210,10 +213,6 @@ class _Bare(BaseHTTPRequestHandler):
 
 
 def http_target(args, client, database: str, scratch: Path) -> Tally:
-    from collector.service import CollectorService
-    from policyscope.config import load_config
-    from tests.builders.processes import serving
-
     tally = Tally("http")
     config = load_config(env={}, overrides={
         "dsn": client_dsn(scratch), "http_port": 0, "grpc_port": 0,
@@ -282,12 +281,19 @@ def report(rows: list[dict], args, argv: list[str], started: str) -> str:
 
 
 def run_targets(targets: list[str], args) -> list[dict]:
-    """The summaries of `targets`, run one after the other in this process."""
-    tallies = [body_target(t, args) for t in ("protobuf", "json") if t in targets]
-    if "sql" in targets or "http" in targets:
-        from core.storage import connect
-        from schemas.migrations import migrate
+    """The summaries of `targets`, run one after the other in this process (each written to
+    `--json-out` as soon as it is done: a later failure keeps the earlier figures)."""
+    tallies: list[Tally] = []
 
+    def keep(tally: Tally) -> None:
+        tallies.append(tally)
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps([t.summary() for t in tallies]))
+
+    for target in ("protobuf", "json"):
+        if target in targets:
+            keep(body_target(target, args))
+    if "sql" in targets or "http" in targets:
         with tempfile.TemporaryDirectory(prefix="policyscope-fuzz-") as tmp:
             scratch = Path(tmp)
             client, _ = connect(client_dsn(scratch), "fuzz")
@@ -295,9 +301,9 @@ def run_targets(targets: list[str], args) -> list[dict]:
             client.command("INSERT INTO fuzz.policy_decisions (event_id, event_time, policy_id, "
                            "outcome) VALUES ('a', now(), 'p', 'allow'), ('b', now(), 'p', 'deny')")
             if "sql" in targets:
-                tallies.append(sql_target(args, client, "fuzz", scratch))
+                keep(sql_target(args, client, "fuzz", scratch))
             if "http" in targets:
-                tallies.append(http_target(args, client, "fuzz", scratch))
+                keep(http_target(args, client, "fuzz", scratch))
             client.close()
     return [t.summary() for t in tallies]
 
@@ -326,10 +332,10 @@ def run_in_processes(groups: list[list[str]], args) -> list[dict]:
         codes = [child.wait() for child in children]
         rows: dict[str, dict] = {}
         for group, out, code in zip(groups, outputs, codes):
-            if not out.exists():
-                raise SystemExit(f"fuzz targets {group} ended with exit code {code} and no "
-                                 "summary")
-            for row in json.loads(out.read_text()):
+            if code:
+                log.error("fuzz targets %s ended with exit code %d; keeping the figures of "
+                          "those it finished", group, code)
+            for row in json.loads(out.read_text()) if out.exists() else []:
                 rows[row["target"]] = _added(rows[row["target"]], row) \
                     if row["target"] in rows else row
     order = [t for group in groups for t in group]
