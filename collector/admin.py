@@ -164,15 +164,19 @@ class ReadOnlyQueries:
         self._pending = done
 
         def work() -> None:
+            result, error = None, None
             try:
                 result = self._run(query)
-                if done.set_running_or_notify_cancel():
-                    done.set_result(result)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
-                if done.set_running_or_notify_cancel():
-                    done.set_exception(exc)
+                error = exc
             finally:
+                # Free before answering: a client's next query must not find it still busy.
                 self._busy.release()
+            if done.set_running_or_notify_cancel():
+                if error is None:
+                    done.set_result(result)
+                else:
+                    done.set_exception(error)
 
         # A daemon thread, not an executor's: the process exit must not wait for a query
         # (an embedded one cannot be cancelled) -- see `busy`.
