@@ -49,7 +49,7 @@ from dashboards.roles import ACTIONS, PAGES, ROLES, User, can, require, visible_
 from dashboards.users import UsersFile
 
 __all__ = ["ACTIONS", "PAGES", "ROLES", "User", "can", "current_user", "login_form",
-           "logout_button", "require", "safe_text", "visible_pages"]
+           "logout_button", "page_user", "require", "safe_text", "visible_pages"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,25 @@ def current_user() -> User | None:
     if settings.dashboard_allow_unauthenticated:
         return ANONYMOUS
     return None  # beyond loopback with no login configured: login_form says so
+
+
+def page_user(page: str) -> User:
+    """The user of this run, if their role sees `page` (a PAGES id): the first call of every
+    page, so a page is never drawn for someone who may not see it, however the run reached it
+    (the navigation lists only a role's pages; this holds even without it). Not logged in: the
+    login form; a role without the page: an error. Both stop the run."""
+    import streamlit as st
+
+    if page not in PAGES:
+        raise ValueError(f"unknown page {page!r}; known: {', '.join(PAGES)}")
+    user = current_user()
+    if user is None:
+        login_form()  # stops the run
+    if page not in visible_pages(user):
+        log.warning("refused page %s to user %r (role %s)", page, user.name, user.role)
+        st.error(f"Your role ({user.role}) does not see this page.")
+        st.stop()
+    return user
 
 
 def login_form() -> None:

@@ -40,7 +40,23 @@ def serve(config: DashboardSettings) -> None:
     dashboard_config.use(config)
     log.info("dashboard on http://%s:%d, login: %s", dashboard.dashboard_host,
              dashboard.dashboard_port, login)
+    _route_through_app()
     bootstrap.run(str(APP), False, [], flags)
+
+
+def _route_through_app() -> None:
+    """Make every request run `app.py`, which logs in and routes (st.navigation).
+
+    Streamlit still has its first multipage mode: with a `pages/` directory beside the main
+    script it serves `/<page>` by running `pages/<page>.py` directly -- without `app.py`, so
+    without the login -- until some run of the main script has called st.navigation. The
+    first request of a fresh server to `/debug` would be that run. Streamlit keeps the mode
+    in a class attribute, read before every run; setting it here, before the server starts,
+    leaves only the st.navigation routing. (Each page also checks its user itself:
+    `auth.page_user`.)"""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
 
 
 def check_login(settings: DashboardConfig) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts, filters, format
-from dashboards.auth import safe_text
+from dashboards.auth import page_user, safe_text
 from dashboards.loaders import load, page_filters
 from dashboards.queries import debug
 
@@ -112,6 +112,7 @@ def _image(start, end) -> None:
 
 
 def render() -> None:
+    page_user("debug")
     chosen = page_filters()
     st.title("Debug")
     start, end = chosen.bounds()

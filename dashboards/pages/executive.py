@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import charts, filters, format
-from dashboards.auth import safe_text
+from dashboards.auth import page_user, safe_text
 from dashboards.loaders import load, page_filters
 from dashboards.queries import executive, slos
 from slo import spec
@@ -90,6 +90,7 @@ def _compliance(rows: list[dict]) -> pd.DataFrame:
 
 
 def render() -> None:
+    page_user("executive")
     chosen = page_filters()
     st.title("Executive summary")
     window = chosen.range

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts
+from dashboards.auth import page_user
 from dashboards.loaders import load, page_filters
 from dashboards.queries import live
 
@@ -13,6 +14,7 @@ GRAIN_NAMES = {"1m": "minute", "1h": "hour", "1d": "day"}
 
 
 def render() -> None:
+    page_user("live")
     chosen = page_filters()
     st.title("PolicyScope — live policy decisions")
     start, end = chosen.bounds()

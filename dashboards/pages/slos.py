@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import charts, filters, format
-from dashboards.auth import safe_text
+from dashboards.auth import page_user, safe_text
 from dashboards.loaders import load, page_filters
 from dashboards.queries import slos as queries
 from slo import spec
@@ -110,6 +110,7 @@ def _detail(row: dict | None, name: str, dims: dict[str, str], settings, now) ->
 
 
 def render() -> None:
+    page_user("slos")
     chosen = page_filters()
     st.title("SLOs")
     settings = queries.settings()

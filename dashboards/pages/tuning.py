@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import charts, filters, format
-from dashboards.auth import safe_text
+from dashboards.auth import page_user, safe_text
 from dashboards.loaders import load, page_filters
 from dashboards.queries import tuning
 
@@ -85,6 +85,7 @@ def _impact(policy: str, start, end, where: dict, days: float) -> None:
 
 
 def render() -> None:
+    page_user("tuning")
     chosen = page_filters()
     st.title("Policy tuning")
     start, end = chosen.bounds()

@@ -250,3 +250,36 @@ def test_oidc_logout_calls_st_logout(oidc, monkeypatch):
 ])
 def test_safe_text_escapes_markdown(text, escaped):
     assert auth.safe_text(text) == escaped
+
+
+PAGES_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "pages"
+
+
+@pytest.mark.parametrize("page", ["debug", "tuning", "live"])
+def test_a_page_run_without_the_router_still_asks_for_the_login(users, page):
+    """Streamlit's first multipage mode runs pages/<page>.py without app.py; the page checks
+    its user itself, so it shows only the login form (and reads nothing)."""
+    at = AppTest.from_file(str(PAGES_DIR / f"{page}.py")).run()
+    assert not at.exception
+    assert [t.label for t in at.text_input] == ["User name", "Password"]
+    assert not at.dataframe and not at.metric and [h.value for h in at.title] == ["PolicyScope"]
+
+
+def test_a_page_run_directly_refuses_a_role_that_does_not_see_it(users):
+    at = AppTest.from_file(str(PAGES_DIR / "tuning.py"))
+    at.session_state["policyscope_user"] = "vera"  # logged in, a viewer: no tuning page
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Your role (viewer) does not see this page."]
+    assert not at.dataframe and not at.title
+
+
+def test_serving_routes_every_request_through_the_app_script(monkeypatch):
+    """`serve` turns off the mode that runs pages/<page>.py by itself (so without login)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from dashboards import serve
+
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    serve._route_through_app()
+    assert PagesManager.uses_pages_directory is False
