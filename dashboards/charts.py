@@ -84,9 +84,14 @@ def line(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str,
     return fig
 
 
-def bars(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str) -> go.Figure:
+def bars(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str,
+         categories: bool = False) -> go.Figure:
+    """Bars of `y` per `x`; `categories`: one bar per distinct `x` label (for months as
+    'YYYY-MM', which Plotly would otherwise read as dates and stretch over a time axis)."""
     fig = px.bar(_escaped(frame, x), x=x, y=y, title=_title(title))
     fig.update_layout(yaxis_title=y_title, margin=MARGIN)
+    if categories:
+        fig.update_xaxes(type="category")
     return fig
 
 

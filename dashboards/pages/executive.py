@@ -58,7 +58,7 @@ def _headline(values: dict, high: pd.DataFrame, slo_now: list[dict], slo_then: l
     open_then = int(high["open"].iloc[-8]) if len(high) >= 8 else None
     met_now, judged_now = _meeting(slo_now)
     met_then, judged_then = _meeting(slo_then)
-    cols = st.columns(6)
+    cols = [*st.columns(3), *st.columns(3)]  # two rows: labels stay whole
     cols[0].metric("Enforcement coverage", format.percent(m2["value"]),
                    _points(m2["value"], m2["week_ago"]), help=f"M2 over {window}")
     cols[1].metric("Open high/critical violations", format.number(open_now),
@@ -158,8 +158,9 @@ def render() -> None:
         st.info("No drift counted yet: send `drift.detected` events and let the SLI batch "
                 "run.")
     else:
-        st.plotly_chart(charts.bars(drift, "month", "drift_events", "Drift events per month",
-                                    "events"), width="stretch")
+        months = drift.assign(month=pd.to_datetime(drift["month"]).dt.strftime("%Y-%m"))
+        st.plotly_chart(charts.bars(months, "month", "drift_events", "Drift events per month",
+                                    "events", categories=True), width="stretch")
 
     st.subheader("SLO compliance")
     if slo_error is not None:
