@@ -470,3 +470,21 @@ def test_dockerignore_keeps_what_pip_install_needs():
     for name in sorted(needed):
         hit = [p for p in excluded if fnmatch.fnmatch(name, p.rstrip("/"))]
         assert not hit, f".dockerignore pattern {hit} drops {name}, which `pip install .` needs"
+
+
+def test_worker_and_dashboard_share_the_slo_files(compose):
+    """The dashboard shows the SLOs and file silences the worker evaluates: the same
+    directory, from the same host path (UI silences meet in the `silences` table)."""
+    def slo_mount(service: dict) -> tuple[str, str]:
+        target = service["environment"]["POLICYSCOPE_SLO_DIR"]
+        sources = [v.split(":")[0] for v in service.get("volumes", [])
+                   if isinstance(v, str) and v.split(":")[1] == target]
+        assert len(sources) == 1, service.get("volumes")
+        return target, sources[0]
+
+    worker, dashboard = compose["services"]["worker"], compose["services"]["dashboard"]
+    assert slo_mount(worker) == slo_mount(dashboard) == ("/etc/policyscope/slo",
+                                                         "./examples/slo")
+    for service in (worker, dashboard):
+        assert service["environment"]["POLICYSCOPE_DSN"] == \
+            compose["services"]["collector"]["environment"]["POLICYSCOPE_DSN"]
