@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: up test bench clean
 
@@ -14,8 +15,17 @@ $(BIN)/policyscope: pyproject.toml
 up: $(BIN)/policyscope  ## install, then run collector + dashboard + demo traffic on embedded chDB
 	$(BIN)/policyscope up --demo
 
-test: $(BIN)/policyscope  ## install, then run the whole test suite
+test: $(BIN)/policyscope $(CHROMIUM)  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work
+# on these machines); as root, install it when it is missing.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq chromium >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	else echo "Chromium is missing: install Debian's chromium package for the browser tests" >&2; fi
 
 bench: $(BIN)/policyscope  ## run the benchmarks; results go to bench/RESULTS.md
 	$(BIN)/python -m bench.ingest --output bench/RESULTS.md
