@@ -15,10 +15,13 @@ from dashboards import filters
 from dashboards.auth import current_user, login_form, logout_button, visible_pages
 
 HERE = Path(__file__).parent
-# page id -> (title, icon, module under pages/), in navigation order; the on-call and triage
-# pages are registered when they exist
+# page id -> (title, icon, module under pages/), in navigation order (who sees which:
+# dashboards.roles.PAGES)
 PAGES = {
     "executive": ("Executive", ":material/monitoring:", "executive.py"),
+    "oncall": ("On-call", ":material/notifications_active:", "oncall.py"),
+    # not triage.py: a script run from pages/ has it on sys.path, shadowing the triage package
+    "triage": ("Triage", ":material/fact_check:", "triage_page.py"),
     "slos": ("SLOs", ":material/target:", "slos.py"),
     "tuning": ("Policy tuning", ":material/tune:", "tuning.py"),
     "debug": ("Debug", ":material/search:", "debug.py"),

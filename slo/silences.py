@@ -36,6 +36,7 @@ class Silence:
     ends_at: datetime
     comment: str = ""
     created_by: str = ""
+    source: str = ""  # the file a silence kept as code came from; "" for the table's
 
     def active(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at
@@ -94,7 +95,7 @@ def load_files(directory: Path) -> list[Silence]:
                 raise SilenceError(f"{path}: spec.endsAt must be after spec.startsAt")
             found.append(Silence(make_id(spec.matchers, spec.startsAt, spec.endsAt),
                                  spec.matchers, spec.startsAt, spec.endsAt, spec.comment,
-                                 spec.createdBy))
+                                 spec.createdBy, source=str(path)))
     return found
 
 
