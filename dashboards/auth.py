@@ -49,7 +49,8 @@ from dashboards.roles import ACTIONS, PAGES, ROLES, User, can, require, visible_
 from dashboards.users import UsersFile
 
 __all__ = ["ACTIONS", "PAGES", "ROLES", "User", "can", "current_user", "login_form",
-           "logout_button", "page_user", "require", "safe_text", "visible_pages"]
+           "logout_button", "code_span", "page_user", "require", "safe_text",
+           "visible_pages"]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,17 @@ def safe_text(text: object) -> str:
     which Markdown renders as the character itself), for strings from events inside calls
     that render Markdown: no link, image, emphasis, heading or HTML can come of it."""
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", str(text))
+
+
+def code_span(text: object) -> str:
+    """`text` as a Markdown code span (shown verbatim, as code): fenced by more backticks
+    than any run inside it, so nothing in it can close the span early. Escapes are not
+    undone inside a code span, so this, not `safe_text`, is for paths and names in code."""
+    text = str(text).replace("\n", " ")
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") or runs \
+        else f"{fence}{text}{fence}"
 
 
 # -- the local users file --------------------------------------------------------------------

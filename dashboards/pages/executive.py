@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import charts, filters, format
-from dashboards.auth import page_user, safe_text
+from dashboards.auth import code_span, page_user, safe_text
 from dashboards.loaders import load, page_filters
 from dashboards.queries import executive, slos
 from slo import spec
@@ -167,7 +167,7 @@ def render() -> None:
         st.error("The SLO files do not validate:")
         st.code(slo_error, language=None)
     elif not slo_now:
-        st.info(f"No SLOs in `{safe_text(settings.slo_dir)}`: add OpenSLO files (see "
+        st.info(f"No SLOs in {code_span(settings.slo_dir)}: add OpenSLO files (see "
                 "examples/slo/) to see compliance here.")
     else:
         st.dataframe(_compliance(slo_now), hide_index=True, column_config={

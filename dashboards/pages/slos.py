@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import charts, filters, format
-from dashboards.auth import page_user, safe_text
+from dashboards.auth import code_span, page_user, safe_text
 from dashboards.loaders import load, page_filters
 from dashboards.queries import slos as queries
 from slo import spec
@@ -121,7 +121,7 @@ def render() -> None:
         st.code(str(exc), language=None)
         return
     if not slos:
-        st.info(EMPTY.format(dir=f"`{safe_text(settings.slo_dir)}`"))
+        st.info(EMPTY.format(dir=code_span(settings.slo_dir)))
         return
     now = datetime.now(timezone.utc)
     rows = load(queries.status_rows, settings.slo_dir, now.replace(second=0, microsecond=0),

@@ -255,11 +255,12 @@ def test_safe_text_escapes_markdown(text, escaped):
 PAGES_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "pages"
 
 
-@pytest.mark.parametrize("page", ["debug", "tuning", "live"])
+@pytest.mark.parametrize("page", list(auth.PAGES))
 def test_a_page_run_without_the_router_still_asks_for_the_login(users, page):
     """Streamlit's first multipage mode runs pages/<page>.py without app.py; the page checks
     its user itself, so it shows only the login form (and reads nothing)."""
-    at = AppTest.from_file(str(PAGES_DIR / f"{page}.py")).run()
+    module = "triage_page" if page == "triage" else page
+    at = AppTest.from_file(str(PAGES_DIR / f"{module}.py")).run()
     assert not at.exception
     assert [t.label for t in at.text_input] == ["User name", "Password"]
     assert not at.dataframe and not at.metric and [h.value for h in at.title] == ["PolicyScope"]
@@ -283,3 +284,12 @@ def test_serving_routes_every_request_through_the_app_script(monkeypatch):
     monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
     serve._route_through_app()
     assert PagesManager.uses_pages_directory is False
+
+
+@pytest.mark.parametrize("text,span", [
+    ("/var/lib/slo", "`/var/lib/slo`"),
+    ("a`b", "`` a`b ``"),
+    ("``x", "``` ``x ```"),
+])
+def test_code_span_shows_a_path_verbatim_and_cannot_be_closed_early(text, span):
+    assert auth.code_span(text) == span

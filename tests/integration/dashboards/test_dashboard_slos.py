@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from dashboards.auth import safe_text
+from dashboards.auth import code_span
 from tests.builders.dashboards import (
     dataframe_after,
     figures,
@@ -127,7 +127,7 @@ def test_no_slo_files_says_where_to_put_them(dashboard_db, slo_dir):
     at = open_page("slos.py")
 
     assert [i.value for i in at.info] and "No SLOs in" in at.info[0].value
-    assert safe_text(str(slo_dir)) in at.info[0].value  # the path, escaped for Markdown
+    assert code_span(slo_dir) in at.info[0].value  # the path, verbatim as code
     assert "policyscope slo validate" in at.info[0].value
     assert len(at.dataframe) == 0
 
