@@ -72,9 +72,9 @@ def screenshot(page, path: Path) -> Path:
     tall as that content before the shot."""
     path.parent.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("""() => {
-        const main = document.querySelector('[data-testid="stMain"]')
-                  || document.querySelector('section.main') || document.body;
-        return Math.max(main.scrollHeight, document.body.scrollHeight);
+        const block = document.querySelector('[data-testid="stMainBlockContainer"]');
+        if (!block) return document.body.scrollHeight;
+        return block.scrollHeight + block.getBoundingClientRect().top;
     }""")
     width = page.viewport_size["width"]
     page.set_viewport_size({"width": width, "height": min(max(int(height) + 40, 800), 8000)})
