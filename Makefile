@@ -32,6 +32,7 @@ bench: $(BIN)/policyscope  ## run the benchmarks; results go to bench/RESULTS.md
 	$(BIN)/python -m bench.faults --events 2000000 --output bench/RESULTS.md
 	$(BIN)/python -m bench.overload --output bench/RESULTS.md
 	$(BIN)/python -m bench.redaction --repeat 7 --output bench/RESULTS.md
+	$(BIN)/python -m bench.pages --output bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) data
