@@ -187,8 +187,10 @@ class Generator:
         """`n` decisions evenly over [start, start + span); ids numbered from `first`."""
         start_ms = self.start_ms if start_ms is None else start_ms
         span_ms = self.span_ms if span_ms is None else span_ms
+        # The alias is visible in the rest of this SELECT: `number` below is already
+        # number + first, so the position in [0, n) is `number - first`.
         source = f"""(SELECT number + {first} AS number,
-            {start_ms} + toInt64((number + {u(0)}) * {span_ms} / {n}) AS g_ms,
+            {start_ms} + toInt64((number - {first} + {u(0)}) * {span_ms} / {n}) AS g_ms,
             toUInt32(floor({SERVICES} * pow({u(1)}, 1.6))) AS g_s,
             toUInt32(floor({len(POLICIES)} * pow({u(2)}, 1.4))) AS g_p,
             multiIf({u(3)} < 0.45, 0, {u(3)} < 0.85, 1, 2) AS g_c,
