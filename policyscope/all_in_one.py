@@ -27,7 +27,21 @@ log = logging.getLogger(__name__)
 
 
 def run_all_in_one(config: Config, *, demo: bool) -> None:
-    service = CollectorService(config)
+    client = database = None
+    if demo:  # the example SLOs, and history on first start (policyscope/demo/start.py)
+        from policyscope.demo import start as demo_start
+
+        demo_start.use_example_slos(config)
+        client, database = demo_start.open_store(config)
+    try:
+        _run(config, demo=demo, client=client, database=database)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(config: Config, *, demo: bool, client, database: str | None) -> None:
+    service = CollectorService(config, client=client, database=database)
     service.start()
     evaluator = alert_evaluator(config, service.pipeline.client, demo=demo)
     scheduler = BatchScheduler(service.pipeline.client, interval=config.batch.batch_interval,
@@ -36,24 +50,21 @@ def run_all_in_one(config: Config, *, demo: bool) -> None:
                                prepare=triage.apply_rules)
     scheduler.start()
     stop = threading.Event()
-    demo_thread = None
-    if demo:
-        from policyscope.demo.traffic import DemoTraffic
-
-        traffic = DemoTraffic(f"http://127.0.0.1:{service.grpc_port}", protocol="grpc",
-                              rate=config.demo.demo_rate)
-        demo_thread = threading.Thread(target=traffic.run, args=(None, stop), name="demo",
-                                       daemon=True)
-        demo_thread.start()
-    log.info("PolicyScope is up: OTLP gRPC :%d, OTLP HTTP :%d, dashboard http://%s:%d%s",
-             service.grpc_port, service.http_port, config.dashboard.dashboard_host,
-             config.dashboard.dashboard_port, " (with demo traffic)" if demo else "")
+    demo_threads: list[threading.Thread] = []
     try:
+        if demo:
+            from policyscope.demo import start as demo_start
+
+            demo_threads = demo_start.start_traffic(
+                config, f"http://127.0.0.1:{service.grpc_port}", service.pipeline.client, stop)
+        log.info("PolicyScope is up: OTLP gRPC :%d, OTLP HTTP :%d, dashboard http://%s:%d%s",
+                 service.grpc_port, service.http_port, config.dashboard.dashboard_host,
+                 config.dashboard.dashboard_port, " (with demo traffic)" if demo else "")
         serve(config)  # returns when Streamlit stops (Ctrl-C / SIGTERM)
     finally:
         stop.set()
-        if demo_thread is not None:
-            demo_thread.join(10)
+        for thread in demo_threads:
+            thread.join(10)
         scheduler.shutdown()
         if evaluator is not None and evaluator.dispatcher is not None:
             evaluator.dispatcher.shutdown(10)

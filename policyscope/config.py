@@ -12,12 +12,13 @@ own sections from it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from collector.config import CollectorConfig
 from core.config import CONFIG_ENV, ENV_PREFIX, ConfigError, Section, StorageConfig, load, redacted
+from core.units import parse_duration
 from dashboards.config import DashboardConfig
 from metrics.config import BatchConfig
 from slo.config import AlertingConfig
@@ -26,10 +27,24 @@ __all__ = ["CONFIG_ENV", "ENV_PREFIX", "Config", "ConfigError", "DemoConfig", "l
            "redacted"]
 
 
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]  # 0 allowed
+
+
 class DemoConfig(Section):
     demo_rate: float = Field(50.0, gt=0, description="demo decisions per second")
     demo_protocol: str = Field("grpc", pattern="^(grpc|http)$",
                                description="OTLP protocol the demo sends with: grpc or http")
+    demo_history: bool = Field(True, description=(
+        "`up --demo` on a store without decisions first generates demo_history_days of "
+        "history and backfills the SLIs over them (`--no-history`: off)"))
+    demo_history_days: int = Field(30, ge=1, le=90, description="days of demo history")
+    demo_incident: bool = Field(True, description=(
+        "`up --demo` scripts an incident: a policy rollout that denies a legitimate "
+        "workload (policyscope/demo/incident.py)"))
+    demo_incident_delay: Duration = Field(180.0, description=(
+        "how long after the demo traffic starts the incident's rollout happens"))
+    demo_incident_duration: Duration = Field(1800.0, description=(
+        "how long until the rollout is rolled back; 0 keeps it"))
 
 
 class Config(Section):

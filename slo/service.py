@@ -47,12 +47,15 @@ def start_dispatcher(notifiers: list[NotifierConfig], client: Client) -> Dispatc
 
 
 def slo_directory(config: AlertingSettings, *, demo: bool) -> Path | None:
-    """The configured SLO directory; with demo traffic and no SLOs of one's own, the examples."""
+    """The configured SLO directory; with demo traffic and no SLOs of one's own, the examples.
+    A directory without SLO files is none of one's own: run from the source tree, the
+    default `./slo` is the `slo` package itself."""
     directory = config.alerting.slo_dir
-    if directory.is_dir():
+    own = directory.is_dir() and any(p.suffix in (".yaml", ".yml") for p in directory.iterdir())
+    if directory.is_dir() and (own or not demo):
         return directory
     if demo and EXAMPLE_SLOS.is_dir():
-        log.info("no SLO directory at %s; the demo uses the example SLOs in %s", directory,
+        log.info("no SLO files in %s; the demo uses the example SLOs in %s", directory,
                  EXAMPLE_SLOS)
         return EXAMPLE_SLOS
     log.info("no SLO directory at %s: alerts are not evaluated", directory)

@@ -54,18 +54,23 @@ def up(
     grpc_port: Optional[int] = typer.Option(None, help="OTLP/gRPC port [default: 4317]"),
     dashboard_port: Optional[int] = typer.Option(None, help="dashboard port [default: 8501]"),
     demo_rate: Optional[float] = typer.Option(None, help="demo decisions/s [default: 50]"),
+    history: Optional[bool] = typer.Option(
+        None, "--history/--no-history", help="with --demo on an empty store, first generate "
+        "demo_history_days (30) of history and backfill the SLIs [default: on]"),
     log_level: str = LogLevelOpt,
 ) -> None:
     """Run everything in one process: collector, dashboard (and demo traffic with --demo).
 
-    Open http://127.0.0.1:8501 for the dashboard; send OTLP to :4317 (gRPC) or :4318 (HTTP).
+    With --demo on an empty store, 30 days of history come first (once), then live traffic
+    with a scripted incident a few minutes in. Open http://127.0.0.1:8501 for the
+    dashboard; send OTLP to :4317 (gRPC) or :4318 (HTTP).
     """
     from core.storage import StorageError
     from dashboards.serve import check_login
     from policyscope.all_in_one import run_all_in_one
 
     config = setup(config_file, log_level, dsn=dsn, http_port=http_port, grpc_port=grpc_port,
-                   dashboard_port=dashboard_port, demo_rate=demo_rate)
+                   dashboard_port=dashboard_port, demo_rate=demo_rate, demo_history=history)
     try:
         check_login(config.dashboard)  # before the collector starts, not after
         run_all_in_one(config, demo=demo)

@@ -97,12 +97,18 @@ def load_sources(directory: Path | None = None) -> dict[str, str]:
 
 
 class PolicyEngine:
-    """Compiles the catalog once; evaluates AdmissionReviews. Not thread-safe."""
+    """Compiles the catalog once; evaluates AdmissionReviews. Not thread-safe.
 
-    def __init__(self, directory: Path | None = None, catalog: tuple[PolicySpec, ...] = CATALOG):
+    `sources` (file name -> Rego source) replaces the files read from `directory`: a
+    rollout of a new policy version is an engine built with that version's spec in
+    `catalog` and its source here (policyscope/demo/incident.py)."""
+
+    def __init__(self, directory: Path | None = None, catalog: tuple[PolicySpec, ...] = CATALOG,
+                 sources: dict[str, str] | None = None):
         self.catalog = catalog
+        self._by_id = {p.id: p for p in catalog}
         builder = Interpreter()
-        for name, source in load_sources(directory).items():
+        for name, source in (sources or load_sources(directory)).items():
             builder.add_module(name, source)
         self._bundle = builder.build(None, [p.entrypoint for p in catalog])
         if not self._bundle.ok():
@@ -111,13 +117,17 @@ class PolicyEngine:
         self._rego = Interpreter()
         self._rego.strict_built_in_errors = True
 
+    def spec(self, policy_id: str) -> PolicySpec:
+        """The catalog entry (version included) this engine evaluates `policy_id` with."""
+        return self._by_id[policy_id]
+
     def applicable(self, kind: str) -> list[PolicySpec]:
         """Policies that apply to a resource kind, in catalog order."""
         return [p for p in self.catalog if kind in p.kinds]
 
     def evaluate(self, policy: PolicySpec | str, review: dict, *, set_input: bool = True) -> Evaluation:
         """Evaluate one policy's `deny` set against an AdmissionReview."""
-        spec = CATALOG_BY_ID[policy] if isinstance(policy, str) else policy
+        spec = self._by_id[policy] if isinstance(policy, str) else policy
         if set_input:
             self._rego.set_input_term(json.dumps(review))
         start = time.perf_counter()

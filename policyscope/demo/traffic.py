@@ -97,6 +97,12 @@ class DemoTraffic:
             raise KeyError(f"unknown policy {policy_id!r}; known: {sorted(CATALOG_BY_ID)}")
         self._storms[policy_id] = time.monotonic() + seconds
 
+    def adopt_open_violations(self, open_violations: dict[tuple[str, str], str]) -> None:
+        """Continue violations opened before this instance ran ((workload id, policy id) ->
+        violation id, e.g. the demo's stored history): remediated at the next allow, not
+        opened twice."""
+        self._open.update(open_violations)
+
     def run(self, duration: float | None, stop_event: threading.Event | None = None) -> DemoStats:
         """Emit paced at `rate` decisions/s for `duration` s, or until `stop_event` is set."""
         if duration is None and stop_event is None:
@@ -179,12 +185,13 @@ class DemoTraffic:
         wl.evolve(w, rng)
         actor = wl.pick_actor(w, rng)
         review = wl.admission_review(w, rng, actor, "CREATE" if w.kind == "Pod" else "UPDATE")
-        evaluations = self.engine.evaluate_all(review)
+        engine = self.engine  # once per rollout: a policy rollout swaps it (demo/incident.py)
+        evaluations = engine.evaluate_all(review)
         complete = limit is None or len(evaluations) <= limit
         evaluations = evaluations if complete else evaluations[:limit]
         blocking: PolicySpec | None = None
         for ev in evaluations:
-            spec = CATALOG_BY_ID[ev.policy_id]
+            spec = engine.spec(ev.policy_id)
             mode = spec.mode_for(w)
             outcome, reason = ev.outcome, ev.reason
             if self._storming(spec.id):
