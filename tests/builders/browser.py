@@ -81,3 +81,9 @@ def screenshot(page, path: Path) -> Path:
     page.wait_for_timeout(800)  # Plotly redraws for the new size
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def nav_titles(page) -> list[str]:
+    """The page titles of the sidebar navigation, in order (without their icons' names)."""
+    links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+    return [t.strip().splitlines()[-1].strip() for t in links]
