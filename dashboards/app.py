@@ -39,10 +39,21 @@ pages = {pid: st.Page(HERE / "pages" / module, title=title, icon=icon,
 if not pages:
     st.error(f"Your role ({user.role}) sees none of the pages built so far.")
     st.stop()
-page = st.navigation(list(pages.values()))
-if "slo" in st.query_params and "slos" in pages and page is not pages["slos"] \
-        and page is next(iter(pages.values())):  # an alert's link to the root
-    st.switch_page(pages["slos"], query_params=st.query_params.to_dict())
+def _home() -> None:
+    """The root URL: on to the first page the user sees, or, for an alert's link
+    (`/?slo=<name>&team=...`), the SLO page with those values. The pages themselves keep
+    their own paths (`/executive`, `/oncall`, ...): Streamlit serves its default page only
+    at the root, so none of them is the default (whichever page is a role's first)."""
+    target = pages["slos"] if "slo" in st.query_params and "slos" in pages \
+        else next(iter(pages.values()))
+    st.switch_page(target, query_params=st.query_params.to_dict())
+
+
+home = st.Page(_home, title="Home", url_path="home", default=True)
+page = st.navigation([home, *pages.values()], position="hidden")
 with st.sidebar:
+    for listed in pages.values():
+        st.page_link(listed)
+    st.divider()
     logout_button()
 page.run()

@@ -81,6 +81,11 @@ def line(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str,
     fig = px.line(_escaped(frame, color), x=x, y=y, color=color, markers=True,
                   title=_title(title))
     fig.update_layout(yaxis_title=y_title, margin=MARGIN, legend_title_text="")
+    times = frame[x] if x in frame else pd.Series(dtype=object)
+    if pd.api.types.is_datetime64_any_dtype(times) and times.nunique() == 1:
+        # one point in time: Plotly would zoom its time axis to a millisecond around it
+        at = pd.Timestamp(times.iloc[0])
+        fig.update_xaxes(range=[at - pd.Timedelta(days=3), at + pd.Timedelta(days=3)])
     return fig
 
 

@@ -85,5 +85,6 @@ def screenshot(page, path: Path) -> Path:
 
 def nav_titles(page) -> list[str]:
     """The page titles of the sidebar navigation, in order (without their icons' names)."""
-    links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+    links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]'
+                         ).all_inner_texts()
     return [t.strip().splitlines()[-1].strip() for t in links]

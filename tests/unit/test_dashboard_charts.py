@@ -40,3 +40,18 @@ def test_coverage_bars_carry_the_goal_as_a_dashed_line_and_colour_teams_below_it
     assert list(fig.data[0].marker.color) == ["#d62728", "#2ca02c"]
     assert [shape.y0 for shape in fig.layout.shapes] == [90.0]
     assert charts.coverage_by_team(frame, goal=None).layout.shapes == ()
+
+
+def test_a_line_of_one_point_in_time_spans_days_not_milliseconds():
+    import pandas as pd
+
+    from dashboards import charts
+
+    at = pd.Timestamp("2026-11-30", tz="UTC")
+    fig = charts.line(pd.DataFrame({"week": [at], "hours": [28.4]}), "week", "hours",
+                      "Mean time to remediate per week", "hours")
+    low, high = (pd.Timestamp(v) for v in fig.layout.xaxis.range)
+    assert high - low == pd.Timedelta(days=6)
+    two = charts.line(pd.DataFrame({"week": [at, at + pd.Timedelta(days=7)],
+                                    "hours": [1.0, 2.0]}), "week", "hours", "t", "hours")
+    assert two.layout.xaxis.range is None  # Plotly's own range for real series
