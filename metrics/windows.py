@@ -13,6 +13,7 @@ hour and minute rollups without reading every minute of it.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
@@ -31,18 +32,25 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
+def _utc(t: datetime) -> datetime:
+    if t.tzinfo is timezone.utc:
+        return t
+    return t.astimezone(timezone.utc) if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
 def floor_minute(t: datetime) -> datetime:
-    t = t.astimezone(timezone.utc) if t.tzinfo else t.replace(tzinfo=timezone.utc)
-    return t.replace(second=0, microsecond=0)
+    return _utc(t).replace(second=0, microsecond=0)
 
 
 def floor_hour(t: datetime) -> datetime:
-    return floor_minute(t).replace(minute=0)
+    return _utc(t).replace(minute=0, second=0, microsecond=0)
 
 
+@functools.lru_cache(maxsize=1024)
 def window_length(window: str) -> timedelta | None:
     """The length of a named window or of any 'Nm', 'Nh', 'Nd' (None: calendar month).
-    Raises ValueError for anything else."""
+    Raises ValueError for anything else. Cached: windows are a few names, asked for at every
+    (point, window) of a run (tens of thousands of times for a per-minute evaluation)."""
     if window in WINDOWS:
         return WINDOWS[window]
     try:
@@ -75,7 +83,12 @@ def required_times(points: list[datetime], windows: list[str]) -> list[datetime]
 
 def partial_hours(times: list[datetime]) -> list[datetime]:
     """Hours whose minute buckets are needed (times that are not on an hour boundary)."""
-    return sorted({floor_hour(t) for t in times if t != floor_hour(t)})
+    hours = set()
+    for t in times:
+        hour = floor_hour(t)
+        if t != hour:
+            hours.add(hour)
+    return sorted(hours)
 
 
 def ceil_hour(t: datetime) -> datetime:
@@ -104,12 +117,37 @@ def edges(start: datetime, at: datetime) -> tuple[tuple[datetime, datetime], ...
 
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+INTERVALS = {"at": pl.Datetime("us", "UTC"), "window": pl.String,
+             "start": pl.Datetime("us", "UTC")}
+
+
+def _epoch_us(t: datetime) -> int:
+    """Microseconds since the epoch; a naive time is UTC (as Polars reads one)."""
+    return ((t if t.tzinfo else t.replace(tzinfo=timezone.utc)) - _EPOCH) // _MICROSECOND
+
+
 def intervals(points: list[datetime], windows: list[str]) -> pl.DataFrame:
-    """Every (point, window) with its start: columns at, window, start."""
-    return pl.DataFrame(
-        [(at, w, window_start(at, w)) for at in points for w in windows],
-        schema={"at": pl.Datetime("us", "UTC"), "window": pl.String,
-                "start": pl.Datetime("us", "UTC")}, orient="row")
+    """Every (point, window) with its start: columns at, window, start (each point in
+    `points` order with its windows in `windows` order). Built as integer columns: a
+    per-minute run has tens of thousands of rows, and Polars converts timezone-aware
+    datetimes one by one."""
+    at = [_epoch_us(t) for t in points]
+    per_window = []
+    for w in windows:
+        length = window_length(w)
+        if length is None:  # calendar: each point's own month
+            per_window.append([_epoch_us(window_start(t, w)) for t in points])
+        else:
+            shift = length // _MICROSECOND
+            per_window.append([u - shift for u in at])
+    return pl.DataFrame({
+        "at": pl.Series([u for u in at for _ in windows], dtype=pl.Int64),
+        "window": pl.Series(list(windows) * len(points), dtype=pl.String),
+        "start": pl.Series([column[i] for i in range(len(points)) for column in per_window],
+                           dtype=pl.Int64),
+    }).with_columns(pl.col("at").cast(INTERVALS["at"]), pl.col("start").cast(INTERVALS["start"]))
 
 
 def floor_day(t: datetime) -> datetime:

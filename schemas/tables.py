@@ -84,6 +84,13 @@ GATE_ROLLUPS = _family(  # deploy.gate events
 ROLLUPS: Mapping[str, RollupFamily] = MappingProxyType(
     {f.name: f for f in (DECISION_ROLLUPS, GATE_ROLLUPS)})
 
+# the Policy tuning page's hour rollups of decisions (migration 0015), each filled by its view
+# `<name>_mv`: by policy, version and enforcement mode; and the denies of the decisions not
+# enforced (audit, dryrun, warn) by resource, what enforcing would block
+DECISION_VERSIONS = "decisions_versions_1h"
+AUDIT_DENIES = "decisions_audit_denies_1h"
+TUNING: tuple[str, ...] = (DECISION_VERSIONS, AUDIT_DENIES)
+
 # -- the batch layer's and the alert evaluator's tables -----------------------------------------
 
 SLI_VALUES = "sli_values"
@@ -94,11 +101,12 @@ ALERTS = "alerts"
 SILENCES = "silences"
 BUDGET_POLICY_EVENTS = "budget_policy_events"
 NOTIFICATION_DEAD_LETTERS = "notification_dead_letters"
+SLO_STANDINGS = "slo_standings"  # every SLO's standing at each evaluator run (the pages read it)
 SCHEMA_MIGRATIONS = "schema_migrations"  # made by schemas/migrations.py itself
 
 BATCH: tuple[str, ...] = (SLI_VALUES, SLI_WATERMARK, TRIAGE_VERDICTS)
 ALERTING: tuple[str, ...] = (ALERT_EVENTS, ALERTS, SILENCES, BUDGET_POLICY_EVENTS,
-                             NOTIFICATION_DEAD_LETTERS)
+                             NOTIFICATION_DEAD_LETTERS, SLO_STANDINGS)
 
 # -- the triage workflow's tables (triage/store.py) ---------------------------------------------
 
@@ -116,13 +124,16 @@ COLLECTOR: tuple[str, ...] = (COLLECTOR_METRICS,)
 def all_tables() -> tuple[str, ...]:
     """Every table name of the registry (not the views), in no particular order."""
     rollups = tuple(t.name for f in ROLLUPS.values() for t in f.tables)
-    return (*RAW, *rollups, *BATCH, *ALERTING, *TRIAGE, *COLLECTOR, SCHEMA_MIGRATIONS)
+    return (*RAW, *rollups, *TUNING, *BATCH, *ALERTING, *TRIAGE, *COLLECTOR,
+            SCHEMA_MIGRATIONS)
 
 
 def all_views() -> tuple[str, ...]:
-    """Every materialized view the migrations create: one per rollup table, and the one
-    keeping the latest verdict per subject (`TRIAGE_VERDICTS_VIEW`)."""
-    return (*(t.view for f in ROLLUPS.values() for t in f.tables), TRIAGE_VERDICTS_VIEW)
+    """Every materialized view the migrations create: one per rollup table (the tuning
+    ones included), and the one keeping the latest verdict per subject
+    (`TRIAGE_VERDICTS_VIEW`)."""
+    return (*(t.view for f in ROLLUPS.values() for t in f.tables),
+            *(f"{t}_mv" for t in TUNING), TRIAGE_VERDICTS_VIEW)
 
 
 # -- what the SLI batch reads, as its watermark sees it -----------------------------------------

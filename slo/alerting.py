@@ -5,6 +5,7 @@ Silenced alerts are evaluated and recorded (with `silenced` set) but not notifie
 firing when its silence ends is notified then, as Alertmanager does. Error-budget
 policies are checked in the same run: each threshold of budget consumed triggers its action
 once per SLO, dimension values and period, recorded in `budget_policy_events` and notified.
+Every run ends by storing each SLO's standing (`slo_standings`), which the dashboards read.
 Notification never blocks evaluation: the dispatcher delivers on its own threads.
 """
 
@@ -32,6 +33,7 @@ from slo.lifecycle import (
     alert_id,
 )
 from slo.notify.base import AlertNotice, Notification, group_notices
+from slo.report import record_standings
 from slo.routing import Router
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,10 @@ class AlertEvaluator:
         for notification in group_notices(notices):
             report.notified += self._send(notification)
         report.budget_actions = self._budget_policies(evaluations, at)
+        # what the dashboards show: this run's standing of every SLO (slo.report.standings)
+        record_standings(self.client, self.slos, evaluations,
+                         latency_threshold=self.latency_threshold,
+                         computed_at=datetime.now(timezone.utc))
         if report.transitions:
             log.info("alerts at %s: %s", at.isoformat(), report.transitions)
         return report

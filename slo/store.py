@@ -13,13 +13,14 @@ fields are the columns), so this module imports nothing else of `slo`.
 
 `alerts` and `silences` keep the latest row per id and `budget_policy_events` one row per
 action taken (ReplacingMergeTree): they are read with FINAL, and a row changes by inserting it
-again. `alert_events` and `notification_dead_letters` are append-only histories.
+again. `alert_events` and `notification_dead_letters` are append-only histories, and so is
+`slo_standings`, whose readers take the latest run (`computed_at`) of each SLO and minute.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -30,6 +31,7 @@ from schemas.tables import (
     BUDGET_POLICY_EVENTS,
     NOTIFICATION_DEAD_LETTERS,
     SILENCES,
+    SLO_STANDINGS,
 )
 
 Row = Mapping[str, Any]
@@ -43,6 +45,11 @@ ALERT_EVENT_COLUMNS = ("alert_id", "slo", "severity", "state", "at", "team", "se
 SILENCE_COLUMNS = ("silence_id", "matchers", "starts_at", "ends_at", "comment", "created_by")
 BUDGET_ACTION_COLUMNS = ("slo", "dimensions", "threshold", "action", "owner", "budget_consumed",
                          "period_start", "at")
+STANDING_COLUMNS = ("slo", "definition", "at", "computed_at", "position", "dimensions",
+                    "objective", "period", "good", "total", "budget_remaining",
+                    "time_to_exhaustion_s", "pair_severity", "pair_long_window",
+                    "pair_short_window", "pair_factor", "pair_burn_long", "pair_burn_short",
+                    "pair_firing")
 DEAD_LETTER_COLUMNS = ("notifier", "slo", "severity", "alert_ids", "error", "attempts",
                        "payload")
 
@@ -119,6 +126,33 @@ def budget_actions(client: Client) -> list[dict[str, Any]]:
 def record_budget_actions(client: Client, actions: Iterable[Row]) -> None:
     """Store error-budget policy actions taken (by `BUDGET_ACTION_COLUMNS`)."""
     _insert(client, BUDGET_POLICY_EVENTS, BUDGET_ACTION_COLUMNS, actions)
+
+
+# -- the standing of every SLO at each evaluation -----------------------------------------------
+
+def record_standings(client: Client, standings: Iterable[Row]) -> None:
+    """Store the standings of one evaluation run (`slo_standings`, by `STANDING_COLUMNS`)."""
+    _insert(client, SLO_STANDINGS, STANDING_COLUMNS, standings)
+
+
+def stored_standings(client: Client, definitions: list[str], points: list[datetime],
+                     within_seconds: int) -> list[dict[str, Any]]:
+    """The stored standings of the SLOs whose digest is one of `definitions`, at every minute
+    in (point - `within_seconds`, point] of one of `points`, by `STANDING_COLUMNS`, ordered
+    by definition, minute, run and position (several runs of a minute may come back: the
+    caller keeps the latest)."""
+    if not definitions or not points:
+        return []
+    return _select(client, f"SELECT {', '.join(STANDING_COLUMNS)} FROM {SLO_STANDINGS} "
+                           "WHERE definition IN {definitions:Array(String)} "
+                           "AND at > {low:DateTime('UTC')} AND at <= {high:DateTime('UTC')} "
+                           "AND arrayExists(p -> at <= p AND at > p - {within:UInt32}, "
+                           "{points:Array(DateTime('UTC'))}) "
+                           "ORDER BY definition, at, computed_at, position",
+                   STANDING_COLUMNS,
+                   {"definitions": definitions, "points": points,
+                    "low": min(points) - timedelta(seconds=within_seconds),
+                    "high": max(points), "within": within_seconds})
 
 
 # -- notifications that could not be delivered --------------------------------------------------

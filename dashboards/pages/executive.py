@@ -104,9 +104,9 @@ def render() -> None:
     high = load(executive.open_high, now, chosen.where)
     settings = slos.settings()
     try:
-        slo_now = load(slos.status_rows, settings.slo_dir, now, settings.latency_threshold)
-        slo_then = load(slos.status_rows, settings.slo_dir, now - timedelta(days=7),
-                        settings.latency_threshold)
+        slo_now, slo_then = load(slos.status_rows_at, settings.slo_dir,
+                                 (now, now - timedelta(days=7)), settings.latency_threshold,
+                                 settings.standing_max_age_s)
         slo_error = None
     except spec.SpecError as exc:
         slo_now, slo_then, slo_error = [], [], str(exc)

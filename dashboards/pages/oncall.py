@@ -171,7 +171,7 @@ def _alerts(user: User, chosen: filters.Filters, settings: slos.SloSettings,
         loaded, error = [], str(exc)
     states = load(queries.alert_states)
     standing = load(slos.status_rows, settings.slo_dir, floor_minute(now),
-                    settings.latency_threshold) if loaded else []
+                    settings.latency_threshold, settings.standing_max_age_s) if loaded else []
     if error is not None:
         st.error("The SLO files do not validate: burn and budget are shown as the evaluator "
                  "last stored them.")

@@ -97,7 +97,7 @@ def _detail(row: dict | None, name: str, dims: dict[str, str], settings, now) ->
         "firing": p["firing"]} for p in row["pairs"]]), hide_index=True)
     st.subheader("Error budget burndown")
     points = load(queries.burndown, settings.slo_dir, name, dims, now,
-                  settings.latency_threshold)
+                  settings.latency_threshold, settings.standing_max_age_s)
     st.plotly_chart(charts.budget_burndown(points, f"Budget left over the {row['period']} "
                                                    "period"), width="stretch")
     st.subheader("Alert history")
@@ -125,7 +125,7 @@ def render() -> None:
         return
     now = datetime.now(timezone.utc)
     rows = load(queries.status_rows, settings.slo_dir, now.replace(second=0, microsecond=0),
-                settings.latency_threshold)
+                settings.latency_threshold, settings.standing_max_age_s)
     st.subheader("Every SLO")
     st.dataframe(_summary(rows, chosen), hide_index=True)
 

@@ -1,8 +1,13 @@
 """The SLO page's reads (and the Executive page's compliance table): every SLO of the
-configured `slo_dir`, its standing now by the same functions `policyscope slo status` prints
-(`slo.report.status`, over `slo.evaluate`: budget left, burn per alert window, time to
-exhaustion), its budget over the period (the same evaluation at earlier points), and its alert
-history (`alert_events`).
+configured `slo_dir`, its standing now as `policyscope slo status` prints it (budget left,
+burn per alert window, time to exhaustion), its budget over the period (the standing at
+earlier points), and its alert history (`alert_events`).
+
+Standings come from `slo.report.standings`: the rows the alert evaluator stored at its latest
+run (each minute, after the SLI batch) when that run is at most `SloSettings.standing_max_age_s`
+old, the same numbers `slo status` printed for that minute, read from a small table; only
+where nothing is stored yet (a fresh store, no evaluator running, a changed SLO file) are the
+SLOs evaluated here, by the same functions.
 
 SLOs are named by their directory (a str, part of the cache key) and loaded again inside each
 query, so a cached result never holds an SLO object.
@@ -10,6 +15,7 @@ query, so a cached result never holds an SLO object.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,10 +31,10 @@ from metrics.windows import floor_minute
 from schemas.tables import ALERT_EVENTS
 from slo import spec
 from slo.config import AlertingConfig
-from slo.evaluate import evaluate_one
-from slo.report import status as slo_status
+from slo.report import standings
 
 BURNDOWN_POINTS = 30  # points over the period (plus now)
+MIN_STANDING_AGE_S = 120  # a stored standing this old is still the latest run's
 
 
 class _SloSections(Section):
@@ -41,24 +47,40 @@ class SloSettings:
     slo_dir: str
     latency_threshold: float
     dashboard_url: str
+    standing_max_age_s: int = 0  # a stored standing up to this old stands for now
 
 
 def settings() -> SloSettings:
     """Where the SLO files are and the latency threshold, from the config handed to the
     dashboards (`policyscope up`), else read from the config file and environment as the
-    alert evaluator reads them."""
+    alert evaluator reads them; and how old a stored standing may be: two batch intervals
+    (the evaluator runs after each batch), at least `MIN_STANDING_AGE_S`."""
     config = current()
     if not hasattr(config, "alerting"):
         config = load(_SloSections, partial=True)
+    max_age = max(MIN_STANDING_AGE_S, int(2 * config.batch.batch_interval))
     return SloSettings(str(config.alerting.slo_dir), config.batch.latency_threshold,
-                       config.alerting.dashboard_url)
+                       config.alerting.dashboard_url, max_age)
 
 
 def load_slos(slo_dir: str) -> list:
     """The SLOs of the directory, [] when it does not exist; raises `spec.SpecError` naming
-    every bad file and key."""
+    every bad file and key. Parsed again only when a file of it changed (name, size or
+    modification time): YAML parsing and validation would be most of a stored standing's
+    read."""
     directory = Path(slo_dir)
-    return spec.load_dir(directory) if directory.is_dir() else []
+    if not directory.is_dir():
+        return []
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return list(_parsed(slo_dir, tuple(files)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(directory: str, files: tuple) -> tuple:
+    """`spec.load_dir` of a directory whose files are `files` (the cache key; SLOs are
+    immutable, so they are shared)."""
+    return tuple(spec.load_dir(Path(directory)))
 
 
 def label(dimensions: dict[str, str]) -> str:
@@ -81,20 +103,33 @@ def state(row: dict) -> str:
     return "ok"
 
 
-def status_rows(client: Client, slo_dir: str, at: datetime, latency_threshold: float
-                ) -> list[dict]:
+def status_rows(client: Client, slo_dir: str, at: datetime, latency_threshold: float,
+                max_age_s: int = 0) -> list[dict]:
     """`slo status`'s rows at `at` (one per SLO and dimension value), each with `state`,
-    `current` (good / total over the period, None when empty) and `display_name`."""
+    `current` (good / total over the period, None when empty) and `display_name`: the
+    evaluator's stored standing of at most `max_age_s` before `at` where there is one."""
+    return status_rows_at(client, slo_dir, (at,), latency_threshold, max_age_s)[0]
+
+
+def status_rows_at(client: Client, slo_dir: str, points: tuple[datetime, ...],
+                   latency_threshold: float, max_age_s: int = 0) -> list[list[dict]]:
+    """`status_rows` at each of `points` (in their order), read together (the Executive page's
+    now and a week ago)."""
     slos = load_slos(slo_dir)
     names = {s.name: s.metadata.display_name or "" for s in slos}
     by = {s.name: list(s.by) for s in slos}
-    rows = slo_status(client, slos, floor_minute(at), latency_threshold=latency_threshold)
-    for row in rows:
-        row["state"] = state(row)
-        row["current"] = row["good"] / row["total"] if row["total"] else None
-        row["display_name"] = names[row["slo"]]
-        row["by"] = by[row["slo"]]
-    return rows
+    found = standings(client, slos, list(points), latency_threshold=latency_threshold,
+                      within=timedelta(seconds=max_age_s))
+    out = []
+    for at in points:
+        rows = [dict(row) for row in found[floor_minute(at)]]
+        for row in rows:
+            row["state"] = state(row)
+            row["current"] = row["good"] / row["total"] if row["total"] else None
+            row["display_name"] = names[row["slo"]]
+            row["by"] = by[row["slo"]]
+        out.append(rows)
+    return out
 
 
 def burndown_points(slo, at: datetime) -> list[datetime]:
@@ -115,18 +150,25 @@ def burndown_points(slo, at: datetime) -> list[datetime]:
 
 
 def burndown(client: Client, slo_dir: str, name: str, dimensions: dict[str, str],
-             at: datetime, latency_threshold: float) -> pd.DataFrame:
+             at: datetime, latency_threshold: float, max_age_s: int = 0) -> pd.DataFrame:
     """at, budget_remaining, good, total of one SLO and dimension value at the points of
-    `burndown_points` (the period's budget as it stood at each; None where empty)."""
+    `burndown_points` (the period's budget as it stood at each; None where empty): the
+    evaluator's stored standings at (or at most `max_age_s` before) each point, evaluated at
+    the points where none is stored."""
     slo = next((s for s in load_slos(slo_dir) if s.name == name), None)
     columns = ["at", "budget_remaining", "good", "total"]
     if slo is None:
         return pd.DataFrame(columns=columns)
-    rows = [{"at": e.at, "budget_remaining": None if e.budget_remaining is None
-             else float(e.budget_remaining), "good": e.good, "total": e.total}
-            for e in evaluate_one(client, slo, burndown_points(slo, at),
-                                  latency_threshold=latency_threshold)
-            if e.dimensions == dimensions]
+    found = standings(client, [slo], burndown_points(slo, at),
+                      latency_threshold=latency_threshold, within=timedelta(seconds=max_age_s),
+                      together=True)
+    rows = []
+    for point, standing in found.items():
+        row = next((r for r in standing if r["dimensions"] == dimensions), None)
+        rows.append({"at": point, "budget_remaining": None, "good": 0, "total": 0}
+                    if row is None else  # no events of these dimension values then
+                    {"at": point, "budget_remaining": row["budget_remaining"],
+                     "good": row["good"], "total": row["total"]})
     return pd.DataFrame(rows, columns=columns).sort_values("at", ignore_index=True)
 
 

@@ -4,12 +4,21 @@
   from the decision rollups through the read API (the histogram's percentiles, as the SLIs
   L_p50 ... give them), and its false-positive rate M4 from `sli_values`;
 - one policy by version, and the audit -> enforce impact of its audit / dryrun / warn
-  decisions: the rollups keep neither version nor enforcement mode, so these read that one
-  policy's raw decisions in the range (the sort key's policy_id prunes the rest). Latency per
-  version is summed into the rollups' histogram buckets in the query and its percentiles are
-  computed by the same function (`metrics.latency.percentiles`);
+  decisions, from the tuning rollups (migration 0015, keyed by policy first): by version and
+  enforcement mode (`DECISION_VERSIONS`), and the denies of decisions not enforced by resource
+  (`AUDIT_DENIES`). They hold whole hours: a range's partial hours at either edge (and a range
+  drawn in minutes, up to 6 hours) are read from that policy's raw decisions, at most two
+  hours of them. Latency per version is the rollups' histogram, its percentiles computed by
+  the same function as the read API's (`metrics.latency.percentiles`);
 - false positives are the analysts' verdicts (`triage_verdicts`, latest per subject), counted
-  as M4 counts them: a benign verdict whose expiry has passed is no verdict.
+  as M4 counts them: a benign verdict whose expiry has passed is no verdict. Verdicts change
+  after the fact and carry no version or mode, so no rollup holds them: the policy's current
+  ones are looked up among its decisions in the range by event id (`IN`). That lookup still
+  reads the policy's event ids over the range (verdicts are too dense for the id's bloom
+  filter to skip granules), but one narrow column instead of every row joined.
+
+The page filters by team, environment and cluster (`dashboards.filters.DIMENSIONS`), the
+dimensions the tuning rollups keep; another raises ValueError.
 """
 
 from __future__ import annotations
@@ -21,21 +30,56 @@ import pandas as pd
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from dashboards.queries import dimension_filter, frame, time_range
+from dashboards.queries import TIME, dimension_filter, frame, time_range
 from dashboards.queries.live import grain
 from metrics import read
 from metrics.latency import BOUNDS, BUCKET_COUNT, bucket_span, percentiles
+from metrics.windows import ceil_hour, floor_hour
 from schemas.events import DECISIONS
-from schemas.tables import TRIAGE_VERDICTS
+from schemas.tables import AUDIT_DENIES, DECISION_VERSIONS, TRIAGE_VERDICTS
 
-NOT_ENFORCED = ("audit", "dryrun", "warn")
+NOT_ENFORCED = ("audit", "dryrun", "warn")  # every mode but enforce (AUDIT_DENIES keeps those)
 QUANTILES = read.QUANTILES  # p50, p95, p99
+FILTERS = {"team": "team", "environment": "environment", "cluster": "cluster"}  # the rollups'
+BUCKETS = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}
 
 # the decisions' current verdicts, as M4 reads them (an expired benign verdict is none)
 _VERDICTS = f"""
     SELECT subject_id, verdict FROM {TRIAGE_VERDICTS} FINAL
     WHERE subject_kind = 'decision' AND policy_id = {{policy:String}} AND verdict != ''
       AND NOT (verdict = 'benign' AND expires_at IS NOT NULL AND expires_at <= now64(3))"""
+
+
+def _bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
+            rollup_grain: bool = True) -> tuple[dict[str, str], dict]:
+    """The conditions each part of a tuning read needs, and their parameters:
+
+    - `hours`: the rollups' whole hours inside [start, end) (none when `rollup_grain` is
+      False: a series in minutes reads raw rows only);
+    - `edges`: the raw decisions in [start, end) outside those hours;
+    - `filters`: the dimension filter (columns both the rollups and the raw table have);
+    - `verdicts`: the policy's decisions with a current verdict, joined to it (`v.verdict`).
+    """
+    times, params = time_range(start, end)
+    filters, more = dimension_filter(where, columns=FILTERS)
+    first, last = (ceil_hour(start), floor_hour(end)) if rollup_grain else (start, start)
+    if first >= last:
+        first = last = start
+    spans = f"event_time >= {{hours_start:{TIME}}} AND event_time < {{hours_end:{TIME}}}"
+    return {
+        "hours": "hour >= {hours_start:DateTime('UTC')} AND hour < {hours_end:DateTime('UTC')}",
+        "edges": f"{times} AND NOT ({spans})",
+        "filters": filters,
+        "verdicts": f"""{DECISIONS.name} AS d INNER JOIN ({_VERDICTS}) AS v
+            ON v.subject_id = d.event_id
+            WHERE policy_id = {{policy:String}} AND {times} {filters}
+              AND event_id IN (SELECT subject_id FROM ({_VERDICTS}))""",
+    }, {"policy": policy, "hours_start": first, "hours_end": last, "bounds": list(BOUNDS),
+        **params, **more}
+
+
+_LATENCY = ("sumMapIf(map(toUInt8(arrayFirstIndex(b -> assumeNotNull(latency_seconds) <= b, "
+            "{bounds:Array(Float64)})), toUInt64(1)), latency_seconds IS NOT NULL)")
 
 
 def policies(client: Client, start: datetime, end: datetime, where: dict[str, str],
@@ -83,29 +127,41 @@ VERSION_TABLE = ["version", "decisions", "deny_rate", "warn_rate", "error_rate",
 def by_version(client: Client, policy: str, start: datetime, end: datetime,
                where: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One read of `policy`'s decisions in the range, grouped by time bucket (minute, hour or
-    day, as the Live page's series) and version, giving
+    day, as the Live page's series) and version -- the version rollup's whole hours, the raw
+    decisions of the partial hours at the edges (all of them for a series in minutes), and
+    the current verdicts among them -- giving
 
     - one row per version seen, oldest first: version ('' when unversioned), decisions,
       deny_rate, warn_rate, error_rate, p50_s, p95_s, p99_s, triaged, false_positives,
       fp_rate (None when nothing is triaged), first_seen, last_seen;
     - its series: time, version, decisions, deny_rate."""
-    times, params = time_range(start, end)
-    filters, more = dimension_filter(where)
-    bucket = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}[
-        grain(start, end)]
+    chosen = grain(start, end)
+    sql, params = _bounds(policy, start, end, where, rollup_grain=chosen != "1m")
+    bucket = BUCKETS[chosen]
     rows = frame(client, f"""
-        SELECT {bucket}(event_time) AS time, policy_version, count(),
-               countIf(outcome = 'deny'), countIf(outcome = 'warn'), countIf(outcome = 'error'),
-               min(event_time), max(event_time),
-               sumMapIf(map(toUInt8(arrayFirstIndex(b -> assumeNotNull(latency_seconds) <= b,
-                                                    {{bounds:Array(Float64)}})), toUInt64(1)),
-                        latency_seconds IS NOT NULL),
-               countIf(verdict != ''), countIf(verdict = 'false_positive')
-        FROM {DECISIONS.name} AS d
-        LEFT JOIN ({_VERDICTS}) AS v ON v.subject_id = d.event_id
-        WHERE policy_id = {{policy:String}} AND {times} {filters}
-        GROUP BY time, policy_version ORDER BY time, policy_version""",
-                 {"policy": policy, "bounds": list(BOUNDS), **params, **more}, ROW_COLUMNS)
+        SELECT c.time, c.version, c.n, c.d, c.w, c.e, c.f, c.l, c.b, v.triaged, v.fps FROM (
+            SELECT time, version, sum(n) AS n, sum(d) AS d, sum(w) AS w, sum(e) AS e,
+                   min(f) AS f, max(l) AS l, sumMap(b) AS b FROM (
+                SELECT toDateTime({bucket}(hour), 'UTC') AS time, policy_version AS version,
+                       sum(total) AS n, sum(denies) AS d, sum(warns) AS w, sum(errors) AS e,
+                       min(first_seen) AS f, max(last_seen) AS l, sumMap(latency_buckets) AS b
+                FROM {DECISION_VERSIONS}
+                WHERE policy_id = {{policy:String}} AND {sql["hours"]} {sql["filters"]}
+                GROUP BY time, version
+                UNION ALL
+                SELECT toDateTime({bucket}(event_time), 'UTC') AS time, policy_version, count(),
+                       countIf(outcome = 'deny'), countIf(outcome = 'warn'),
+                       countIf(outcome = 'error'), min(event_time), max(event_time), {_LATENCY}
+                FROM {DECISIONS.name}
+                WHERE policy_id = {{policy:String}} AND {sql["edges"]} {sql["filters"]}
+                GROUP BY time, policy_version)
+            GROUP BY time, version) AS c
+        LEFT JOIN (
+            SELECT toDateTime({bucket}(event_time), 'UTC') AS time, policy_version AS version,
+                   count() AS triaged, countIf(verdict = 'false_positive') AS fps
+            FROM {sql["verdicts"]} GROUP BY time, version) AS v
+        ON v.time = c.time AND v.version = c.version
+        ORDER BY c.time, c.version""", params, ROW_COLUMNS)
     series = rows[["time", "version", "decisions"]].assign(
         deny_rate=rows["denies"] / rows["decisions"])
     if rows.empty:
@@ -135,32 +191,52 @@ def by_version(client: Client, policy: str, start: datetime, end: datetime,
 def audit_impact(client: Client, policy: str, start: datetime, end: datetime,
                  where: dict[str, str], limit: int = 100) -> dict:
     """What enforcing `policy` would have blocked: its denies in audit / dryrun / warn mode
-    in the range (two reads). {not_enforced: decisions in those modes, would_block,
-    known_fps (of those denies, labelled false positive), by_resource: team, resource_kind,
-    resource_name, would_block, known_fps (the `limit` largest), by_day: day, not_enforced,
-    would_block, known_fps}."""
-    times, params = time_range(start, end)
-    filters, more = dimension_filter(where)
-    bound = {"policy": policy, "modes": list(NOT_ENFORCED), "limit": int(limit), **params,
-             **more}
-    base = f"""
-        FROM {DECISIONS.name} AS d LEFT JOIN ({_VERDICTS}) AS v ON v.subject_id = d.event_id
-        WHERE policy_id = {{policy:String}} AND enforcement IN {{modes:Array(String)}}
-          AND {times} {filters}"""
+    in the range (the rollups' whole hours and the raw edges, by resource and by day, and one
+    lookup of the false-positive verdicts among them). {not_enforced: decisions in those
+    modes, would_block, known_fps (of those denies, labelled false positive), by_resource:
+    team, resource_kind, resource_name, would_block, known_fps (the `limit` largest), by_day:
+    day, not_enforced, would_block, known_fps}."""
+    sql, params = _bounds(policy, start, end, where)
+    bound = {**params, "modes": list(NOT_ENFORCED), "limit": int(limit)}
+    modes = "enforcement IN {modes:Array(String)}"
+    resource = ["team", "resource_kind", "resource_name"]
+    keys = ", ".join(resource)
     by_resource = frame(client, f"""
-        SELECT team, resource_kind, resource_name, count() AS would_block,
-               countIf(verdict = 'false_positive') AS known_fps {base} AND outcome = 'deny'
-        GROUP BY team, resource_kind, resource_name
-        ORDER BY would_block DESC, team, resource_kind, resource_name
-        LIMIT {{limit:UInt32}}""", bound,
-                        ["team", "resource_kind", "resource_name", "would_block", "known_fps"])
+        SELECT {keys}, sum(n) AS would_block FROM (
+            SELECT {keys}, sum(denies) AS n FROM {AUDIT_DENIES}
+            WHERE policy_id = {{policy:String}} AND {modes} AND {sql["hours"]} {sql["filters"]}
+            GROUP BY {keys}
+            UNION ALL
+            SELECT {keys}, count() FROM {DECISIONS.name}
+            WHERE policy_id = {{policy:String}} AND {modes} AND outcome = 'deny'
+              AND {sql["edges"]} {sql["filters"]}
+            GROUP BY {keys})
+        GROUP BY {keys} ORDER BY would_block DESC, {keys} LIMIT {{limit:UInt32}}""", bound,
+                        [*resource, "would_block"])
     by_day = frame(client, f"""
-        SELECT toStartOfDay(event_time) AS day, count() AS not_enforced,
-               countIf(outcome = 'deny') AS would_block,
-               countIf(outcome = 'deny' AND verdict = 'false_positive') AS known_fps {base}
-        GROUP BY day ORDER BY day""", bound, ["day", "not_enforced", "would_block",
-                                              "known_fps"])
+        SELECT day, sum(n) AS not_enforced, sum(d) AS would_block FROM (
+            SELECT toDateTime(toStartOfDay(hour), 'UTC') AS day, sum(total) AS n,
+                   sum(denies) AS d FROM {DECISION_VERSIONS}
+            WHERE policy_id = {{policy:String}} AND {modes} AND {sql["hours"]} {sql["filters"]}
+            GROUP BY day
+            UNION ALL
+            SELECT toDateTime(toStartOfDay(event_time), 'UTC') AS day, count(),
+                   countIf(outcome = 'deny') FROM {DECISIONS.name}
+            WHERE policy_id = {{policy:String}} AND {modes} AND {sql["edges"]} {sql["filters"]}
+            GROUP BY day)
+        GROUP BY day ORDER BY day""", bound, ["day", "not_enforced", "would_block"])
+    # the known false positives are among those denies: per day and resource, merged into both
+    fps = frame(client, f"""
+        SELECT toDateTime(toStartOfDay(event_time), 'UTC') AS day, {keys}, count()
+        FROM {sql["verdicts"]} AND {modes} AND outcome = 'deny' AND verdict = 'false_positive'
+        GROUP BY day, {keys}""", bound, ["day", *resource, "known_fps"])
+    by_resource = by_resource.merge(fps.groupby(resource, as_index=False)["known_fps"].sum(),
+                                    on=resource, how="left")
+    by_day = by_day.merge(fps.groupby("day", as_index=False)["known_fps"].sum(), on="day",
+                          how="left")
+    for table in (by_resource, by_day):
+        table["known_fps"] = table["known_fps"].fillna(0).astype("int64")
     return {"not_enforced": int(by_day["not_enforced"].sum()),
             "would_block": int(by_day["would_block"].sum()),
-            "known_fps": int(by_day["known_fps"].sum()), "by_resource": by_resource,
+            "known_fps": int(fps["known_fps"].sum()), "by_resource": by_resource,
             "by_day": by_day}

@@ -169,7 +169,8 @@ def test_every_migration_statement_is_safe_to_repeat(migration):
         assert guarded_insert or self_rebuild or re.match(
             r"(CREATE (TABLE|VIEW|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS|"
             r"ALTER TABLE \S+ (ADD|DROP|MODIFY) \w+ IF (NOT )?EXISTS|"
-            r"ALTER TABLE \S+ MODIFY (COLUMN|TTL|SETTING|COMMENT) )",
+            r"ALTER TABLE \S+ MODIFY (COLUMN|TTL|SETTING|COMMENT) |"
+            r"ALTER TABLE \S+ MATERIALIZE INDEX \w+$)",  # rebuilding an index is harmless
             statement), f"not idempotent: {statement[:80]}"
 
 
@@ -296,3 +297,70 @@ def test_the_registrys_columns_exist_in_their_tables(chdb_client, database):
             family = tables.ROLLUPS.get(source)
             table = family.table("1m") if family else source
             assert set(sli.dimensions.values()) <= columns(table), (sli.id, table)
+
+
+def test_0015_fills_the_tuning_rollups_from_raw_decisions_and_keeps_them_current(chdb_client):
+    """Decisions stored before the migration are rolled up once; decisions inserted after
+    reach the rollups through the views; both equal the raw decisions counted per hour,
+    policy, version, mode and dimensions (and the not-enforced denies per resource)."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.builders.dashboards import insert_decisions  # its rows carry version, mode
+
+    database = "t_migrate_0015"
+    chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+    chdb_client.command(f"CREATE DATABASE {database}")
+    previous = chdb_client.database
+    chdb_client.database = database
+    base = datetime(2026, 11, 2, 9, 40, tzinfo=timezone.utc)
+
+    def traffic(first: int) -> None:
+        insert_decisions(chdb_client, [
+            {"event_time": base + timedelta(seconds=97 * i), "event_id": f"d{i}",
+             "policy_id": "pq"[i % 2], "policy_version": ["v1", "v2", ""][i % 3],
+             "enforcement": ["enforce", "audit", "dryrun", "warn"][i % 4], "team": "ab"[i % 7 % 2],
+             "resource_kind": "Pod", "resource_name": f"r{i % 3}",
+             "outcome": ["allow", "deny", "warn", "error", "deny"][i % 5],
+             "latency_seconds": [None, 0.004, 0.2][i % 3]} for i in range(first, first + 60)])
+
+    def agree() -> None:
+        keys = "policy_id, policy_version, enforcement, team, environment, cluster"
+        rolled = chdb_client.query(
+            f"SELECT hour, {keys}, sum(total), sum(denies), sum(warns), sum(errors), "
+            "toString(sumMap(latency_buckets)), min(first_seen), max(last_seen) "
+            f"FROM decisions_versions_1h GROUP BY hour, {keys} ORDER BY ALL").result_rows
+        raw = chdb_client.query(
+            f"SELECT toStartOfHour(event_time) AS hour, {keys}, count(), "
+            "countIf(outcome = 'deny'), countIf(outcome = 'warn'), countIf(outcome = 'error'), "
+            "toString(sumMapIf(map(toUInt8(arrayFirstIndex(b -> assumeNotNull(latency_seconds) "
+            "<= b, {bounds:Array(Float64)})), toUInt64(1)), latency_seconds IS NOT NULL)), "
+            f"min(event_time), max(event_time) FROM policy_decisions GROUP BY hour, {keys} "
+            "ORDER BY ALL", parameters={"bounds": list(BOUNDS)}).result_rows
+        assert rolled == raw and len(rolled) > 10
+        keys = "policy_id, enforcement, team, environment, cluster, resource_kind, resource_name"
+        denies = chdb_client.query(
+            f"SELECT hour, {keys}, sum(denies) FROM decisions_audit_denies_1h "
+            f"GROUP BY hour, {keys} ORDER BY ALL").result_rows
+        raw = chdb_client.query(
+            f"SELECT toStartOfHour(event_time) AS hour, {keys}, count() FROM policy_decisions "
+            f"WHERE outcome = 'deny' AND enforcement IN ('audit', 'dryrun', 'warn') "
+            f"GROUP BY hour, {keys} ORDER BY ALL").result_rows
+        assert denies == raw and len(denies) > 3
+
+    from metrics.latency import BOUNDS
+
+    try:
+        for mig in migrations.available():
+            if mig.version < 15:
+                for statement in mig.statements(database):
+                    chdb_client.command(statement)
+        traffic(0)
+        (tuning,) = [m for m in migrations.available() if m.version == 15]
+        for statement in tuning.statements(database):
+            chdb_client.command(statement)
+        agree()
+        traffic(60)
+        agree()
+    finally:
+        chdb_client.database = previous
+        chdb_client.command(f"DROP DATABASE IF EXISTS {database}")

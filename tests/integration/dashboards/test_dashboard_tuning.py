@@ -170,3 +170,53 @@ def test_no_decisions_says_what_to_send(dashboard_db):
 
     assert at.info[0].value.startswith("No decisions in this range.")
     assert len(at.dataframe) == 0 and figures(at) == []
+
+
+def test_by_version_and_audit_impact_over_partial_hours_equal_the_raw_decisions(
+        chdb_client, dashboard_db):
+    """Over a range starting and ending inside an hour, the rollups' whole hours and the raw
+    decisions at the edges add up to what the raw decisions in the range count: the ones just
+    outside the range are left out, the ones in its partial hours are in."""
+    from dashboards.queries import tuning
+
+    hour = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+    start, end = hour + timedelta(minutes=20), hour + timedelta(hours=8, minutes=10)
+    minutes = [5, 30, 59, 120, 300, 485, 489, 490, 495]  # 5 and 490, 495: outside the range
+    rows = []
+    for i, m in enumerate(minutes * 3):
+        rows.append(dec(hour + timedelta(minutes=m, seconds=i), ["deny", "allow", "warn"][i % 3],
+                        event_id=f"e{i}", policy_id=P, policy_version=["v1", "v2"][i % 2],
+                        enforcement=["audit", "enforce", "dryrun", "warn"][i // 2 % 4],
+                        latency_seconds=0.002 * (1 + i % 4), resource_kind="Pod",
+                        resource_name=f"r{i % 2}"))
+    insert_decisions(chdb_client, rows)
+    denies = [r for r in rows if r["outcome"] == "deny"]
+    fps = [denies[0], *[r for r in denies if start <= r["event_time"] < end][::2]]
+    insert_verdicts(chdb_client, [
+        {"subject_id": r["event_id"], "subject_time": r["event_time"],
+         "verdict": "false_positive", "policy_id": P, "triaged_at": end} for r in fps])
+    inside = [r for r in rows if start <= r["event_time"] < end]
+    fp_ids = {r["event_id"] for r in fps}
+
+    versions, _ = tuning.by_version(chdb_client, P, start, end, {})
+    assert versions[["version", "decisions", "triaged", "false_positives"]].sort_values(
+        "version").to_dict("records") == [
+        {"version": v, "decisions": sum(r["policy_version"] == v for r in inside),
+         "triaged": sum(r["policy_version"] == v and r["event_id"] in fp_ids for r in inside),
+         "false_positives": sum(r["policy_version"] == v and r["event_id"] in fp_ids
+                                for r in inside)} for v in ("v1", "v2")]
+    assert versions["false_positives"].min() > 0
+    assert versions["last_seen"].max() == max(r["event_time"] for r in inside).replace(
+        tzinfo=None)  # shown as stored, UTC
+
+    impact = tuning.audit_impact(chdb_client, P, start, end, {})
+    audit = [r for r in inside if r["enforcement"] != "enforce"]
+    blocked = [r for r in audit if r["outcome"] == "deny"]
+    assert (impact["not_enforced"], impact["would_block"], impact["known_fps"]) == (
+        len(audit), len(blocked), sum(r["event_id"] in fp_ids for r in blocked))
+    assert 0 < impact["known_fps"] < impact["would_block"] < impact["not_enforced"]
+    assert {(r["resource_name"], r["would_block"], r["known_fps"])
+            for r in impact["by_resource"].to_dict("records")} == {
+        (name, sum(r["resource_name"] == name for r in blocked),
+         sum(r["resource_name"] == name and r["event_id"] in fp_ids for r in blocked))
+        for name in {r["resource_name"] for r in blocked}}
