@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                               file=sys.stderr)
                         return 1
                     path = screenshot(page, args.output_dir / f"{page_id}.png")
-                    print(f"wrote {path.relative_to(ROOT)}")
+                    print(f"wrote {path}")
                     page.close()
         print(f"stack stopped with exit code {stack.exit_code}")
         return 0 if stack.exit_code == 0 else 1

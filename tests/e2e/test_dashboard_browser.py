@@ -125,13 +125,12 @@ def test_silencing_the_incidents_page_alert_is_honoured_by_the_evaluator(demo, p
                   "severity = 'page'", lambda n: n > 0, 420, "a firing page alert")
     goto(page, demo.dashboard + "oncall")
     assert exceptions(page) == []
-    expander = page.locator('[data-testid="stExpander"]').filter(
-        has_text=re.compile(r"Silence \S+ page")).first
-    expander.locator("summary").click()
-    form = expander.locator('[data-testid="stForm"]')
+    page.locator('[data-testid="stExpander"] summary').filter(
+        has_text=re.compile(r"Silence \S+ page")).first.click()
+    form = page.locator('[data-testid="stForm"]:visible').first
+    form.wait_for(state="visible")
     form.get_by_role("textbox", name="Reason (required)").fill("e2e: rollback in progress")
-    form.locator('[data-testid="stSelectbox"]').click()
-    page.get_by_role("option", name="1 hour").click()
+    choose(page, form.locator('[data-testid="stSelectbox"]'), "1 hour")
     form.get_by_role("button", name="Silence").click()
     wait_idle(page)
     notice = page.locator('[data-testid="stAlert"]').filter(has_text="Silenced")
@@ -146,6 +145,20 @@ def test_silencing_the_incidents_page_alert_is_honoured_by_the_evaluator(demo, p
         SELECT count() FROM alerts FINAL WHERE state = 'firing' AND silenced
           AND slo = '{matchers["slo"]}' AND severity = '{matchers["severity"]}'""",
                   lambda n: n >= 1, 120, "the alert silenced at the next evaluation")
+
+
+def choose(page, selectbox, option: str) -> None:
+    """Pick `option` in a Streamlit selectbox: type it into its combobox and take it."""
+    for _ in range(3):
+        selectbox.click()
+        try:
+            page.get_by_role("option", name=option).first.click(timeout=5000)
+        except Exception:  # noqa: BLE001 - the list did not open: try again
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(1000)
+            continue
+        return  # the option was taken (the box shows it in its input, not as text)
+    raise AssertionError(f"could not choose {option!r}: {selectbox.inner_text()!r}")
 
 
 # -- login, beyond loopback -------------------------------------------------------------------
