@@ -7,9 +7,10 @@ as parameters (`{name:Type}`); identifiers come only from the table registry
 (`schemas.tables`) and the SLI catalogue's dimension columns (`schemas.slis`), never from
 input. Aggregates are read from the rollups and `sli_values` -- through the read API
 (`metrics.read`) for window totals, latency percentiles and SLI values -- so a page's work
-grows with windows and dimension values, not with events; raw rows are read only where a
-page shows rows (a search, an audit trail), bounded by the time range and a LIMIT, or for
-one selected policy's breakdowns the rollups do not keep (version, enforcement mode).
+grows with windows and dimension values, not with events; the SLO standing is the one the
+alert evaluator stored (`slo_standings`). Raw rows are read only where a page shows rows (a
+search, an audit trail, the triage queue's subjects), bounded by the time range and a LIMIT,
+and at the partial hours at a range's edges of the tuning rollups.
 """
 
 from __future__ import annotations
