@@ -19,13 +19,12 @@ events are shown as text (tables, st.text) or through `safe_text`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import streamlit as st
 
-from dashboards import charts, filters, format
+from dashboards import charts, filters, format, writes
 from dashboards.auth import User, can, page_user, require, safe_text
 from dashboards.loaders import client, load, page_filters
 from dashboards.queries import oncall as queries
@@ -35,7 +34,6 @@ from slo import silences, spec
 
 log = logging.getLogger(__name__)
 
-NOTICE = "oncall_notice"  # the confirmation of the last write, shown on the rerun
 EXPIRIES = {"30 minutes": timedelta(minutes=30), "1 hour": timedelta(hours=1),
             "2 hours": timedelta(hours=2), "4 hours": timedelta(hours=4),
             "8 hours": timedelta(hours=8), "1 day": timedelta(days=1),
@@ -80,15 +78,6 @@ def expire_silence(user: User, silence_id: str, now: datetime | None = None) -> 
     return done
 
 
-def _attempt(act: Callable[[], str]) -> None:
-    """Run one write; its message is confirmed on the rerun, a refusal shown here."""
-    try:
-        message = act()
-    except (ValueError, LookupError, PermissionError) as refused:
-        st.error(safe_text(refused))
-        return
-    st.session_state[NOTICE] = message
-    st.rerun()
 
 
 # -- formatting --------------------------------------------------------------------------------
@@ -159,7 +148,7 @@ def _silence_form(user: User, alert: dict) -> None:
             return (f"Silenced {safe_text(slos.label(made.matchers))} until "
                     f"{made.ends_at:%Y-%m-%d %H:%M} UTC (silence {made.silence_id}); the "
                     "alert evaluator honours it from this minute on.")
-        _attempt(act)
+        writes.attempt(act)
 
 
 def _alerts(user: User, chosen: filters.Filters, settings: slos.SloSettings,
@@ -221,7 +210,7 @@ def _silences(user: User, table: list[silences.Silence],
                 if not expire_silence(user, silence_id):
                     raise LookupError(f"silence {silence_id} is no longer in force")
                 return f"Silence {silence_id} expired; matching alerts notify again."
-            _attempt(act)
+            writes.attempt(act)
 
 
 def _deploys(chosen: filters.Filters, start: datetime, end: datetime) -> None:
@@ -356,12 +345,8 @@ def render() -> None:
     user = page_user("oncall")
     chosen = page_filters()
     st.title("On-call")
-    notice = st.session_state.pop(NOTICE, None)
-    if notice:
-        st.success(notice)  # the write returned before this rerun
-    if not can(user, "silence"):
-        st.info(f"Your role ({user.role}) may read alerts but not silence them: silencing "
-                "needs the role oncall, sre or admin.")
+    writes.confirmation()
+    writes.read_only_note(user, "silence", "read alerts but not silence them")
     now = datetime.now(timezone.utc)
     settings = slos.settings()
     table = load(queries.table_silences, floor_minute(now))

@@ -24,7 +24,7 @@ import pandas as pd
 import streamlit as st
 
 import triage
-from dashboards import charts, filters, format
+from dashboards import charts, filters, format, writes
 from dashboards.auth import User, can, page_user, require, safe_text
 from dashboards.loaders import client, load, page_filters
 from triage import Actor, Verdict
@@ -37,7 +37,6 @@ HISTORY_LIMIT = 200  # history entries listed (newest first)
 VERDICTS = {"true_positive": "true positive", "false_positive": "false positive (reason required)",
             "benign": "benign (expected / accepted risk)"}
 KINDS = ("", "decision", "violation")
-NOTICE = "triage_notice"  # the confirmation of the last write, shown on the rerun
 NONE = "(none)"
 
 
@@ -62,15 +61,6 @@ def apply_rules_now(store, actor: Actor, start: datetime, end: datetime):
     return triage.apply_rules(store, start, end)
 
 
-def _attempt(act: Callable[[], str]) -> None:
-    """Run one write; its message is confirmed on the rerun, a refusal shown here."""
-    try:
-        message = act()
-    except (ValueError, LookupError, PermissionError) as refused:
-        st.error(safe_text(refused))
-        return
-    st.session_state[NOTICE] = message
-    st.rerun()
 
 
 def _verdict_fields(form: str) -> Callable[[], Verdict]:
@@ -222,7 +212,7 @@ def _label_group(user: User, page: triage.QueuePage, start, end, selection) -> N
                     if done.rule_id else "")
             return (f"Labelled {done.labelled} subjects {given.kind.value}{rule} "
                     f"(action {done.action_id[:8]}; undo it in the history).")
-        _attempt(act)
+        writes.attempt(act)
 
 
 def _label_selection(user: User, page: triage.QueuePage, start, end, selection) -> None:
@@ -246,7 +236,7 @@ def _label_selection(user: User, page: triage.QueuePage, start, end, selection) 
                          filters=selection)
             return (f"Labelled {done.labelled} subjects {given.kind.value} (the preview "
                     f"counted {page.total_subjects}; action {done.action_id[:8]}).")
-        _attempt(act)
+        writes.attempt(act)
 
 
 def _history(user: User, start, end) -> None:
@@ -283,7 +273,7 @@ def _history(user: User, start, end) -> None:
             skipped = (f"; {done.skipped} left alone (labelled again since)"
                        if done.skipped else "")
             return f"Undid action {action[:8]}: {done.labelled} subjects restored{skipped}."
-        _attempt(act)
+        writes.attempt(act)
 
 
 def _rules(user: User, start, end) -> None:
@@ -304,13 +294,13 @@ def _rules(user: User, start, end) -> None:
         def disable() -> str:
             write(user, triage.disable_rule, rule_id)
             return f"Disabled sticky rule {rule_id[:8]}; the verdicts it gave stay."
-        _attempt(disable)
+        writes.attempt(disable)
     if right.button("Apply rules to the range now", key="triage_apply",
                     help="Else they apply at the next SLI batch"):
         def act() -> str:
             done = write(user, apply_rules_now, start, end)
             return f"The sticky rules labelled {done.labelled} subjects."
-        _attempt(act)
+        writes.attempt(act)
 
 
 def _fp_rate(rates: triage.FpRates) -> None:
@@ -391,12 +381,8 @@ def render() -> None:
     user = page_user("triage")
     chosen = page_filters()
     st.title("Triage")
-    notice = st.session_state.pop(NOTICE, None)
-    if notice:
-        st.success(notice)  # the write returned before this rerun
-    if not can(user, "label"):
-        st.info(f"Your role ({user.role}) may read the queue but not label it: labelling "
-                "needs the role analyst, sre or admin.")
+    writes.confirmation()
+    writes.read_only_note(user, "label", "read the queue but not label it")
     start, end = chosen.bounds()
     base = triage.Filters(team=chosen.team or None, environment=chosen.environment or None,
                           cluster=chosen.cluster or None)
