@@ -97,8 +97,8 @@ def _from_stored(row: dict) -> dict:
 
 
 def standings(client: Client, slos, points: list[datetime], *, latency_threshold: float = 0.1,
-              within: timedelta = timedelta(0), together: bool = False
-              ) -> dict[datetime, list[dict]]:
+              within: timedelta = timedelta(0), together: bool = False,
+              stored_only: bool = False) -> dict[datetime, list[dict]]:
     """`status` at each of `points` (floored to the minute), SLO by SLO: the standing the
     alert evaluator stored at the latest minute from point - `within` to the point when it
     stored one for the SLO as defined now (a small read), else evaluated as `status` does,
@@ -108,7 +108,10 @@ def standings(client: Client, slos, points: list[datetime], *, latency_threshold
     `together`: the points nothing is stored for are evaluated in one evaluation (one read
     for all, as a burndown over many points needs); the numbers are the same, but each of
     those points then has a row for every dimension value any of them has (empty where it
-    had no events), where `status` at that point alone lists only its own."""
+    had no events), where `status` at that point alone lists only its own.
+
+    `stored_only`: nothing is evaluated; a point with nothing stored for an SLO has no rows
+    of it (a comparison with the past that should cost a read, not an evaluation)."""
     points = sorted({floor_minute(p) for p in points})
     digests = {s.name: definition(s, latency_threshold) for s in slos}
     seconds = max(int(within.total_seconds()), 0) + 1  # the store reads (p - seconds, p]
@@ -132,7 +135,7 @@ def standings(client: Client, slos, points: list[datetime], *, latency_threshold
             else:
                 lacking.append(point)
         for group in [lacking] if together else [[p] for p in lacking]:
-            if group:
+            if group and not stored_only:
                 missing.setdefault(tuple(group), []).append(slo)
     for lacking, group in missing.items():
         for e in evaluate(client, group, list(lacking), latency_threshold=latency_threshold):

@@ -137,17 +137,23 @@ def record_standings(client: Client, standings: Iterable[Row]) -> None:
 
 def stored_standings(client: Client, definitions: list[str], points: list[datetime],
                      within_seconds: int) -> list[dict[str, Any]]:
-    """The stored standings of the SLOs whose digest is one of `definitions`, at every minute
-    in (point - `within_seconds`, point] of one of `points`, by `STANDING_COLUMNS`, ordered
-    by definition, minute, run and position (several runs of a minute may come back: the
-    caller keeps the latest)."""
+    """The stored standings of the SLOs whose digest is one of `definitions`: for each of
+    `points`, the latest run (`computed_at`) of the latest minute in (point - `within_seconds`,
+    point] that holds one, by `STANDING_COLUMNS`, ordered by definition, minute, run and
+    position (a minute that is the latest of several points comes back once). A wide
+    `within_seconds` (a day) reads one run per point, not every minute in it."""
     if not definitions or not points:
         return []
-    return _select(client, f"SELECT {', '.join(STANDING_COLUMNS)} FROM {SLO_STANDINGS} "
-                           "WHERE definition IN {definitions:Array(String)} "
-                           "AND at > {low:DateTime('UTC')} AND at <= {high:DateTime('UTC')} "
-                           "AND arrayExists(p -> at <= p AND at > p - {within:UInt32}, "
-                           "{points:Array(DateTime('UTC'))}) "
+    cols = ", ".join(f"s.{c} AS {c}" for c in STANDING_COLUMNS)
+    bounds = ("definition IN {definitions:Array(String)} "
+              "AND at > {low:DateTime('UTC')} AND at <= {high:DateTime('UTC')}")
+    return _select(client, f"SELECT DISTINCT {cols} FROM {SLO_STANDINGS} AS s INNER JOIN ("
+                           "SELECT definition, max((at, computed_at)) AS run "
+                           f"FROM {SLO_STANDINGS} ARRAY JOIN {{points:Array(DateTime('UTC'))}} "
+                           f"AS p WHERE {bounds} AND at <= p AND at > p - {{within:UInt32}} "
+                           "GROUP BY definition, p) AS r ON s.definition = r.definition "
+                           "AND s.at = r.run.1 AND s.computed_at = r.run.2 "
+                           f"WHERE s.{bounds.replace(' AND at', ' AND s.at')} "
                            "ORDER BY definition, at, computed_at, position",
                    STANDING_COLUMNS,
                    {"definitions": definitions, "points": points,

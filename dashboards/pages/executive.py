@@ -101,12 +101,18 @@ def render() -> None:
                    "them.")
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     values = load(executive.headline, window, dimension, value)
-    high = load(executive.open_high, now, chosen.where)
+    span = timedelta(days=chosen.days)
+    remediation = load(executive.remediation, now, span, chosen.where)
+    high = remediation["open_high"]
     settings = slos.settings()
     try:
-        slo_now, slo_then = load(slos.status_rows_at, settings.slo_dir,
-                                 (now, now - timedelta(days=7)), settings.latency_threshold,
-                                 settings.standing_max_age_s)
+        slo_now = load(slos.status_rows, settings.slo_dir, now, settings.latency_threshold,
+                       settings.standing_max_age_s)
+        # a week ago: what the evaluator stored then (evaluating the past would cost the
+        # page seconds; no comparison until it has run for a week)
+        (slo_then,) = load(slos.status_rows_at, settings.slo_dir, (now - timedelta(days=7),),
+                           settings.latency_threshold,
+                           int(slos.PAST_STANDING_AGE.total_seconds()), stored_only=True)
         slo_error = None
     except spec.SpecError as exc:
         slo_now, slo_then, slo_error = [], [], str(exc)
@@ -139,8 +145,7 @@ def render() -> None:
                                     "open"), width="stretch")
 
     st.subheader("Time to remediate by severity")
-    span = timedelta(days=chosen.days)
-    table, weekly = load(executive.mttr_by_severity, now, span, chosen.where)
+    table, weekly = remediation["table"], remediation["weekly"]
     if table.empty:
         st.info("No violation remediated in this range: send `policy.violation` events "
                 "with status `remediated` after `opened`.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -28,27 +29,39 @@ HEADLINE_SLIS = ("M2", "M3_mean", "M5", "M6")
 def headline(client: Client, window: str, dimension: str, value: str
              ) -> dict[str, dict[str, float | None]]:
     """sli -> {value, good, total, at, week_ago}: each of `HEADLINE_SLIS` over `window` at the
-    latest evaluation stored, for one dimension value ('' , '' overall), and its value at the
-    latest evaluation at least a week before that one (within a day; else None)."""
+    latest evaluation stored for it (as `read.sli_values` takes it), for one dimension value
+    ('' , '' overall), and its value at the latest evaluation at least a week before that one
+    (within a day; else None). One read for all four."""
+    rows = frame(client, f"""
+        SELECT v.sli, v.at, v.good, v.total, v.value, v.at = l.latest AS is_latest
+        FROM {SLI_VALUES} AS v FINAL INNER JOIN (
+            SELECT sli, max(at) AS latest FROM {SLI_VALUES}
+            WHERE sli IN {{slis:Array(String)}} AND window = {{window:String}}
+              AND dimension = {{dimension:String}} GROUP BY sli) AS l ON v.sli = l.sli
+        WHERE v.sli IN {{slis:Array(String)}} AND v.window = {{window:String}}
+          AND v.dimension = {{dimension:String}} AND v.dimension_value = {{value:String}}
+          AND (v.at = l.latest OR (v.at <= l.latest - INTERVAL 7 DAY
+                                   AND v.at > l.latest - INTERVAL 8 DAY))
+        ORDER BY v.sli, v.at""", {"slis": list(HEADLINE_SLIS), "window": window,
+                                  "dimension": dimension, "value": value},
+                 ["sli", "at", "good", "total", "value", "is_latest"])
     out: dict[str, dict] = {}
     for sli in HEADLINE_SLIS:
-        rows = read.sli_values(client, sli=sli, window=window, by=dimension or None).filter(
-            pl.col("dimension_value") == value)
-        now = rows.row(0, named=True) if rows.height else None
         out[sli] = {"value": None, "good": None, "total": None, "at": None, "week_ago": None}
-        if now is None:
+        mine = rows[rows["sli"] == sli]
+        now = mine[mine["is_latest"].astype(bool)]
+        if now.empty:
             continue
-        out[sli].update(value=now["value"], good=now["good"], total=now["total"], at=now["at"])
-        then = frame(client, f"""
-            SELECT value FROM {SLI_VALUES} FINAL
-            WHERE sli = {{sli:String}} AND window = {{window:String}}
-              AND dimension = {{dimension:String}} AND dimension_value = {{value:String}}
-              AND at <= {{then:DateTime('UTC')}} AND at > {{then:DateTime('UTC')}} - INTERVAL 1 DAY
-            ORDER BY at DESC LIMIT 1""", {"sli": sli, "window": window, "dimension": dimension,
-                                          "value": value, "then": now["at"] - WEEK}, ["value"])
-        out[sli]["week_ago"] = None if then.empty or pd.isna(then["value"][0]) \
-            else float(then["value"][0])
+        row = now.iloc[-1]
+        out[sli].update(value=_number(row["value"]), good=_number(row["good"]),
+                        total=_number(row["total"]), at=row["at"])
+        then = mine[~mine["is_latest"].astype(bool)]
+        out[sli]["week_ago"] = None if then.empty else _number(then["value"].iloc[-1])
     return out
+
+
+def _number(v) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
 
 
 def coverage_by_team(client: Client, window: str) -> pd.DataFrame:
@@ -95,29 +108,38 @@ def violations(client: Client, end: datetime, span: timedelta, where: dict[str, 
         pl.col("severity").fill_null(""))
 
 
-def open_high(client: Client, end: datetime, where: dict[str, str], days: int = 30
-              ) -> pd.DataFrame:
+def remediation(client: Client, end: datetime, span: timedelta, where: dict[str, str],
+                days: int = 30) -> dict[str, pd.DataFrame]:
+    """The page's violation numbers from one read of the lifecycles (`violations` over
+    max(`span`, `days`)): `open_high` (`_open_high`) and `table` / `weekly`
+    (`_mttr_by_severity`)."""
+    life = violations(client, end, max(span, timedelta(days=days)), where)
+    table, weekly = _mttr_by_severity(life, end, span)
+    return {"open_high": _open_high(life, end, days), "table": table, "weekly": weekly}
+
+
+def _open_high(life: pl.DataFrame, end: datetime, days: int) -> pd.DataFrame:
     """day, open: the high and critical violations open (opened before the point, neither
     remediated nor suppressed before it -- M3_open's rule) at `end` and at each of the `days`
     days before it (the same time of day)."""
-    life = violations(client, end, timedelta(days=days), where).filter(
-        pl.col("severity").is_in(HIGH))
+    high = life.filter(pl.col("severity").is_in(HIGH))
     points = [floor_minute(end) - timedelta(days=k) for k in range(days, -1, -1)]
-    opened = life.get_column("opened_at").to_list()
-    closed = life.get_column("closed_at").to_list()
-    counts = [sum(1 for o, c in zip(opened, closed) if o < at and (c is None or c >= at))
-              for at in points]
-    return pd.DataFrame({"at": points, "open": counts})
+    at = np.array([p.replace(tzinfo=None) for p in points], dtype="datetime64[ms]")
+    opened = high.get_column("opened_at").dt.replace_time_zone(None).to_numpy() \
+        .astype("datetime64[ms]")
+    closed = high.get_column("closed_at").dt.replace_time_zone(None).to_numpy() \
+        .astype("datetime64[ms]")  # NaT: still open
+    still = np.isnat(closed)[:, None] | (closed[:, None] >= at[None, :])
+    counts = ((opened[:, None] < at[None, :]) & still).sum(axis=0)
+    return pd.DataFrame({"at": points, "open": [int(c) for c in counts]})
 
 
-def mttr_by_severity(client: Client, end: datetime, span: timedelta, where: dict[str, str]
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _mttr_by_severity(life: pl.DataFrame, end: datetime, span: timedelta
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per severity over [end - span, end): remediated, mean_s, p50_s; per week of the last
     30 days and severity: week, severity, mean_s) over violations remediated then, each
     remediation's duration as M3 counts it (remediated - opened)."""
-    horizon = max(span, timedelta(days=30))
-    life = violations(client, end, horizon, where).filter(
-        pl.col("remediated_at").is_not_null()).with_columns(
+    life = life.filter(pl.col("remediated_at").is_not_null()).with_columns(
         (pl.col("duration_ms") / 1000).alias("seconds"))
     start = end - span
     recent = life.filter((pl.col("remediated_at") >= start) & (pl.col("remediated_at") < end))

@@ -35,6 +35,7 @@ from slo.report import standings
 
 BURNDOWN_POINTS = 30  # points over the period (plus now)
 MIN_STANDING_AGE_S = 120  # a stored standing this old is still the latest run's
+PAST_STANDING_AGE = timedelta(days=1)  # a comparison "a week ago" takes one up to a day older
 
 
 class _SloSections(Section):
@@ -112,14 +113,15 @@ def status_rows(client: Client, slo_dir: str, at: datetime, latency_threshold: f
 
 
 def status_rows_at(client: Client, slo_dir: str, points: tuple[datetime, ...],
-                   latency_threshold: float, max_age_s: int = 0) -> list[list[dict]]:
-    """`status_rows` at each of `points` (in their order), read together (the Executive page's
-    now and a week ago)."""
+                   latency_threshold: float, max_age_s: int = 0, *,
+                   stored_only: bool = False) -> list[list[dict]]:
+    """`status_rows` at each of `points` (in their order), read together; `stored_only`:
+    only what the evaluator stored, none evaluated (`slo.report.standings`)."""
     slos = load_slos(slo_dir)
     names = {s.name: s.metadata.display_name or "" for s in slos}
     by = {s.name: list(s.by) for s in slos}
     found = standings(client, slos, list(points), latency_threshold=latency_threshold,
-                      within=timedelta(seconds=max_age_s))
+                      within=timedelta(seconds=max_age_s), stored_only=stored_only)
     out = []
     for at in points:
         rows = [dict(row) for row in found[floor_minute(at)]]

@@ -10,7 +10,9 @@ and the SLI batch run at N - 7 days and at N (so every headline has a week-earli
 - deploy gates: 1 of 4 blocked in the last day (25 %), 0 of 2 a week earlier: +25.0 pp;
 - SLOs: M2 at 90 % over 30 days (2 of 3 workloads: not met, budget 1 - 1 / 0.3 = -233.3 %)
   and M1 at 99.9 % (10 good decisions: met): 1 of 2 meet their objective; a week earlier
-  only the M2 one had data, not met (0 of 1): +1.
+  only the M2 one had data, not met (0 of 1): +1 -- compared with the standing the alert
+  evaluator stored then (5 minutes before N - 7 d: up to a day older counts); the page
+  evaluates no past point, so without a stored one the SLO headline has no change.
 """
 
 from __future__ import annotations
@@ -92,7 +94,20 @@ def seeded(chdb_client, dashboard_db, slo_dir, now):
     return dashboard_db
 
 
-def test_headline_numbers_and_their_change_over_a_week(seeded):
+def store_standing(client, slo_dir, at: datetime) -> None:
+    """What the alert evaluator stores at each run: every SLO's standing at `at`."""
+    from dashboards.queries.slos import load_slos, settings
+    from slo.evaluate import evaluate
+    from slo.report import record_standings
+
+    slos = load_slos(str(slo_dir))
+    threshold = settings().latency_threshold
+    record_standings(client, slos, evaluate(client, slos, [at], latency_threshold=threshold),
+                     latency_threshold=threshold, computed_at=at)
+
+
+def test_headline_numbers_and_their_change_over_a_week(seeded, chdb_client, slo_dir, now):
+    store_standing(chdb_client, slo_dir, now - 7 * D - 5 * timedelta(minutes=1))
     at = open_page("executive.py")
 
     assert metrics(at) == {
@@ -103,6 +118,15 @@ def test_headline_numbers_and_their_change_over_a_week(seeded):
         "Enforcement coverage": "+33.3 pp", "Open high/critical violations": "-1",
         "Mean time to remediate": "+1 h", "Drift events per week": "+14.0",
         "Deploy block rate": "+25.0 pp", "SLOs meeting objective": "+1"}
+
+
+def test_without_a_standing_stored_a_week_ago_the_slo_headline_has_no_change(seeded):
+    at = open_page("executive.py")
+
+    assert metrics(at)["SLOs meeting objective"] == "1 of 2"
+    changes = deltas(at)
+    assert changes["SLOs meeting objective"] == ""
+    assert changes["Enforcement coverage"] == "+33.3 pp"  # the SLIs' changes stay
 
 
 def test_coverage_by_team_is_drawn_against_the_coverage_slos_goal(seeded):
