@@ -30,6 +30,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from core.readonly_sql import LIMITS
 from core.storage import ReaderAccount, StorageError
 from schemas.events import TABLES
+from schemas.tables import RAW_COPIES
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +149,12 @@ def ensure_reader(client: Client, database: str, reader: ReaderAccount) -> None:
 
 
 def apply_retention(client: Client, database: str, days: int) -> None:
-    """Make the raw tables' TTL `days`, only when it differs (MODIFY TTL rewrites metadata)."""
-    for table in TABLES:
-        create = client.command(f"SHOW CREATE TABLE {database}.{table.name}")
+    """Make the raw tables' TTL `days` (and their copies', `tables.RAW_COPIES`), only when it
+    differs (MODIFY TTL rewrites metadata)."""
+    for name in (*(table.name for table in TABLES), *RAW_COPIES):
+        create = client.command(f"SHOW CREATE TABLE {database}.{name}")
         current = str(create)
         if f"toIntervalDay({int(days)})" not in current and f"INTERVAL {int(days)} DAY" not in current:
-            client.command(f"ALTER TABLE {database}.{table.name} MODIFY TTL "
+            client.command(f"ALTER TABLE {database}.{name} MODIFY TTL "
                            f"toDateTime(event_time) + INTERVAL {int(days)} DAY")
-            log.info("retention of %s set to %d days", table.name, days)
+            log.info("retention of %s set to %d days", name, days)

@@ -113,27 +113,41 @@ ALERTING: tuple[str, ...] = (ALERT_EVENTS, ALERTS, SILENCES, BUDGET_POLICY_EVENT
 TRIAGE_HISTORY = "triage_history"  # every verdict, appended; feeds TRIAGE_VERDICTS by a view
 TRIAGE_RULES = "triage_rules"  # sticky rules' states, appended
 TRIAGE_VERDICTS_VIEW = "triage_verdicts_mv"  # triage_history -> triage_verdicts
-TRIAGE: tuple[str, ...] = (TRIAGE_HISTORY, TRIAGE_RULES)
+# the deny and warn decisions, narrow, the queue's subjects (migration 0019): a copy of raw
+# rows, so it keeps the raw tables' retention; filled by its view `<name>_mv`
+TRIAGE_SUBJECTS = "triage_subjects"
+TRIAGE: tuple[str, ...] = (TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_SUBJECTS)
+RAW_COPIES: tuple[str, ...] = (TRIAGE_SUBJECTS,)  # tables of raw rows beside RAW, same TTL
 
 # -- the collector's own counters (collector/self_metrics.py writes, self_metrics_read.py reads)
 
 COLLECTOR_METRICS = "collector_metrics"
 COLLECTOR: tuple[str, ...] = (COLLECTOR_METRICS,)
 
+# -- the importers' state (importers/snapshots.py): each state-only source's last snapshot -----
+
+IMPORT_SNAPSHOTS = "import_snapshots"
+IMPORTERS: tuple[str, ...] = (IMPORT_SNAPSHOTS,)
+
+# -- the policy catalog's versions (catalog/store.py) -------------------------------------------
+
+POLICY_CATALOG = "policy_catalog"  # one row per catalog version, its policies as arrays
+CATALOG: tuple[str, ...] = (POLICY_CATALOG,)
+
 
 def all_tables() -> tuple[str, ...]:
     """Every table name of the registry (not the views), in no particular order."""
     rollups = tuple(t.name for f in ROLLUPS.values() for t in f.tables)
-    return (*RAW, *rollups, *TUNING, *BATCH, *ALERTING, *TRIAGE, *COLLECTOR,
-            SCHEMA_MIGRATIONS)
+    return (*RAW, *rollups, *TUNING, *BATCH, *ALERTING, *TRIAGE, *COLLECTOR, *IMPORTERS,
+            *CATALOG, SCHEMA_MIGRATIONS)
 
 
 def all_views() -> tuple[str, ...]:
     """Every materialized view the migrations create: one per rollup table (the tuning
-    ones included), and the one keeping the latest verdict per subject
-    (`TRIAGE_VERDICTS_VIEW`)."""
+    ones included), the one copying the queue's subjects, and the one keeping the latest
+    verdict per subject (`TRIAGE_VERDICTS_VIEW`)."""
     return (*(t.view for f in ROLLUPS.values() for t in f.tables),
-            *(f"{t}_mv" for t in TUNING), TRIAGE_VERDICTS_VIEW)
+            *(f"{t}_mv" for t in (*TUNING, TRIAGE_SUBJECTS)), TRIAGE_VERDICTS_VIEW)
 
 
 # -- what the SLI batch reads, as its watermark sees it -----------------------------------------

@@ -13,20 +13,23 @@ issues UPDATE, DELETE or ALTER.
 Rows go in as mappings column -> value (`HISTORY_COLUMNS`, `RULE_COLUMNS`) and come out as
 dicts (datetimes timezone-aware UTC) or Polars frames; the modules that own the objects build
 them. Every read of events is bounded by a time range: subjects by their time in
-[start, end), violations by events since `start`.
+[start, end), violations by events since `start`. Decision subjects are read from
+`triage_subjects` (migration 0019: the deny and warn decisions, the columns a subject has,
+copied at insert time), not from every decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from schemas.events import DECISIONS, EVENTS, SEVERITIES
-from schemas.tables import TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_VERDICTS
+from schemas.events import EVENTS, SEVERITIES
+from schemas.tables import TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_SUBJECTS, TRIAGE_VERDICTS
 from triage.fingerprint import Fingerprint
 from triage.model import Filters
 
@@ -54,6 +57,9 @@ _FILTER_COLUMNS = {"team": "team", "environment": "environment", "cluster": "clu
 _RANKS = list(reversed(SEVERITIES))  # info .. critical: a higher index is more severe
 _T = "DateTime64(3, 'UTC')"
 LIST_LIMIT = 20  # distinct engines / namespaces / teams listed per group
+# the queue's grouping key: the fingerprint fields hashed, as triage_subjects stores it for
+# decisions (migration 0019); a collision of two of a range's groups (64 bits) would merge them
+FINGERPRINT_HASH = "cityHash64(policy_id, rule, resource_kind, resource_name, subject_reason)"
 
 
 def _utc(value):
@@ -119,10 +125,13 @@ def _filter_sql(filters: Filters, params: dict[str, Any], prefix: str = "f_",
 def _subjects_sql(params: dict[str, Any], filters: Filters, *,
                   fingerprint: Fingerprint | None = None,
                   ids: Mapping[str, Sequence[str]] | None = None,
-                  since: datetime | None = None) -> str:
+                  since: datetime | None = None,
+                  hashes: Sequence[int] | None = None) -> str:
     """The subjects with time in [start, end) as one query of `SUBJECT_COLUMNS`: deny / warn
     decisions (one row per event id) and open violations, filtered; with `ids` only those
-    (kind -> ids), with `since` only those ingested (a violation: any of its events) since."""
+    (kind -> ids), with `since` only those ingested (a violation: any of its events) since;
+    with `hashes` only the fingerprints whose `FINGERPRINT_HASH` is one of them, and that
+    hash as a last column, `fingerprint`."""
     kinds = [k for k in ("decision", "violation") if filters.kind in (None, k)
              and (ids is None or ids.get(k))]
     fields = ""
@@ -133,6 +142,10 @@ def _subjects_sql(params: dict[str, Any], filters: Filters, *,
                   "AND resource_name = {fp_resource_name:String} ")
     if since is not None:
         params["since"] = since
+    hashed = ""
+    if hashes is not None:
+        params["hashes"] = [int(h) for h in hashes]
+        hashed = " AND fingerprint IN {hashes:Array(UInt64)}"
     arms = []
     if "decision" in kinds:
         extra = _filter_sql(filters, params, skip=("kind",))
@@ -147,9 +160,10 @@ def _subjects_sql(params: dict[str, Any], filters: Filters, *,
             "SELECT 'decision' AS subject_kind, event_id AS subject_id, "
             "event_time AS subject_time, policy_id, rule, resource_kind, resource_name, "
             "reason AS subject_reason, namespace, severity, team, service, engine, "
-            f"environment, cluster FROM {DECISIONS.name} "
+            f"environment, cluster{', fingerprint' if hashed else ''} "
+            f"FROM {TRIAGE_SUBJECTS} FINAL "
             f"WHERE event_time >= {{start:{_T}}} AND event_time < {{end:{_T}}} "
-            f"AND outcome IN ('deny', 'warn'){extra} LIMIT 1 BY event_id")
+            f"AND outcome IN ('deny', 'warn'){extra}{hashed}")
     if "violation" in kinds:
         inner = ""
         if ids is not None:
@@ -159,11 +173,14 @@ def _subjects_sql(params: dict[str, Any], filters: Filters, *,
         outer = _filter_sql(filters, params, skip=("kind",))
         if fingerprint is not None:
             outer += " " + fields + "AND subject_reason = {fp_reason:String}"
+        if hashed:
+            outer += f" AND {FINGERPRINT_HASH} IN {{hashes:Array(UInt64)}}"
         arms.append(
             "SELECT 'violation' AS subject_kind, subject_id, subject_time, o.1 AS policy_id, "
             "o.2 AS rule, o.3 AS resource_kind, o.4 AS resource_name, o.5 AS subject_reason, "
             "o.6 AS namespace, o.7 AS severity, o.8 AS team, o.9 AS service, o.10 AS engine, "
-            "o.11 AS environment, o.12 AS cluster FROM ("
+            "o.11 AS environment, o.12 AS cluster"
+            f"{', ' + FINGERPRINT_HASH + ' AS fingerprint' if hashed else ''} FROM ("
             "SELECT violation_id AS subject_id, "
             "minIf(event_time, violation_status = 'opened') AS subject_time, "
             "argMinIf((policy_id, rule, resource_kind, resource_name, reason, namespace, "
@@ -178,7 +195,30 @@ def _subjects_sql(params: dict[str, Any], filters: Filters, *,
     if not arms:  # no kind selected: no rows, the same columns
         arms.append("SELECT '' AS subject_kind, '' AS subject_id, "
                     "toDateTime64(0, 3, 'UTC') AS subject_time, "
-                    + ", ".join(f"'' AS {c}" for c in SUBJECT_COLUMNS[3:]) + " WHERE 0")
+                    + ", ".join(f"'' AS {c}" for c in SUBJECT_COLUMNS[3:])
+                    + (", toUInt64(0) AS fingerprint" if hashed else "") + " WHERE 0")
+    return " UNION ALL ".join(f"SELECT * FROM ({arm})" for arm in arms)
+
+
+def _narrow_subjects_sql(params: dict[str, Any], filters: Filters) -> str:
+    """The subjects of `_subjects_sql` as subject_kind, subject_id, subject_time and
+    `fingerprint` (`FINGERPRINT_HASH`) only: what the queue's grouping reads for every subject
+    of the range (decisions from the narrow columns of `triage_subjects`)."""
+    arms = []
+    if filters.kind in (None, "decision"):
+        extra = _filter_sql(filters, params, skip=("kind",))
+        arms.append("SELECT 'decision' AS subject_kind, event_id AS subject_id, "
+                    f"event_time AS subject_time, fingerprint FROM {TRIAGE_SUBJECTS} FINAL "
+                    f"WHERE event_time >= {{start:{_T}}} AND event_time < {{end:{_T}}} "
+                    f"AND outcome IN ('deny', 'warn'){extra}")
+    if filters.kind in (None, "violation"):
+        violations = _subjects_sql(params, replace(filters, kind="violation"))
+        arms.append(f"SELECT subject_kind, subject_id, subject_time, {FINGERPRINT_HASH} "
+                    f"AS fingerprint FROM ({violations})")
+    if not arms:
+        arms.append("SELECT '' AS subject_kind, '' AS subject_id, "
+                    "toDateTime64(0, 3, 'UTC') AS subject_time, toUInt64(0) AS fingerprint "
+                    "WHERE 0")
     return " UNION ALL ".join(f"SELECT * FROM ({arm})" for arm in arms)
 
 
@@ -199,35 +239,60 @@ def _with_state_sql(params: dict[str, Any], subjects: str) -> str:
         "ON s.subject_kind = v.subject_kind AND s.subject_id = v.subject_id")
 
 
+def _with_flags_sql(params: dict[str, Any], subjects: str) -> str:
+    """`subjects` with `is_current` and `is_expired` as `_with_state_sql` gives them, by set
+    membership rather than a join (the queue's grouping needs only the two flags)."""
+    latest = (f"SELECT subject_kind, subject_id FROM {TRIAGE_VERDICTS} FINAL WHERE "
+              f"(subject_kind = 'violation' OR (subject_time >= {{start:{_T}}} AND "
+              f"subject_time < {{end:{_T}}}))")
+    return (f"SELECT s.*, (subject_kind, subject_id) IN ({latest} AND verdict != '' AND "
+            f"(expires_at IS NULL OR expires_at > {{now:{_T}}})) AS is_current, "
+            f"(subject_kind, subject_id) IN ({latest} AND verdict = 'benign' AND "
+            f"expires_at IS NOT NULL AND expires_at <= {{now:{_T}}}) AS is_expired "
+            f"FROM ({subjects}) AS s")
+
+
 def queue_groups(client: Client, start: datetime, end: datetime, filters: Filters,
                  now: datetime, limit: int, offset: int) -> tuple[list[dict[str, Any]], int, int]:
     """Subjects in [start, end) without a current verdict at `now`, grouped by their
     fingerprint fields, newest group first: (one page of `limit` groups from `offset`,
-    the number of groups, the number of subjects in them)."""
+    the number of groups, the number of subjects in them).
+
+    Two reads: every subject's kind, id, time and `FINGERPRINT_HASH` (narrow) with its
+    verdict state, grouped by the hash, gives the counts, the newest subject, the totals and
+    the page's groups; then only the page's groups are read whole (their fields, oldest,
+    top severity, engines, namespaces, teams). Groups whose newest subjects tie are ordered
+    by the hash."""
     params: dict[str, Any] = {"start": start, "end": end, "now": now, "ranks": _RANKS,
                               "limit": limit, "offset": offset}
-    base = _with_state_sql(params, _subjects_sql(params, filters))
+    narrow = _with_flags_sql(params, _narrow_subjects_sql(params, filters))
+    counted = (
+        "SELECT fingerprint, count() AS subjects, countIf(subject_kind = 'decision') AS "
+        "decisions, countIf(subject_kind = 'violation') AS violations, max(subject_time) AS "
+        f"newest, countIf(is_expired) AS expired FROM ({narrow}) WHERE NOT is_current "
+        "GROUP BY fingerprint")
+    page = _select(client, f"SELECT *, count() OVER () AS total_groups, sum(subjects) OVER () "
+                           f"AS total_subjects FROM ({counted}) ORDER BY newest DESC, "
+                           "fingerprint LIMIT {limit:UInt32} OFFSET {offset:UInt32}", params)
+    if not page:
+        if offset == 0:
+            return [], 0, 0
+        (totals,) = _select(client, f"SELECT count() AS groups, sum(subjects) AS subjects "
+                                    f"FROM ({counted})", params)
+        return [], int(totals["groups"]), int(totals["subjects"] or 0)
+    whole = _with_state_sql(params, _subjects_sql(params, filters,
+                                                  hashes=[r["fingerprint"] for r in page]))
     keys = "policy_id, rule, resource_kind, resource_name, subject_reason"
-    grouped = (
-        f"SELECT {keys}, count() AS subjects, countIf(subject_kind = 'decision') AS decisions, "
-        "countIf(subject_kind = 'violation') AS violations, max(subject_time) AS newest, "
+    details = {r["fingerprint"]: r for r in _select(client, (
+        f"SELECT fingerprint, {', '.join(f'any({k}) AS {k}' for k in keys.split(', '))}, "
         "min(subject_time) AS oldest, arrayElement({ranks:Array(String)}, "
         "toUInt64(max(indexOf({ranks:Array(String)}, severity)))) AS top_severity, "
         f"arraySort(groupUniqArray({LIST_LIMIT})(engine)) AS engines, "
         f"arraySort(groupUniqArray({LIST_LIMIT})(namespace)) AS namespaces, "
-        f"arraySort(groupUniqArray({LIST_LIMIT})(team)) AS teams, "
-        "countIf(is_expired) AS expired"
-        f" FROM ({base}) WHERE NOT is_current GROUP BY {keys}")
-    rows = _select(client, f"SELECT *, count() OVER () AS total_groups, sum(subjects) OVER () "
-                           f"AS total_subjects FROM ({grouped}) ORDER BY newest DESC, {keys} "
-                           "LIMIT {limit:UInt32} OFFSET {offset:UInt32}", params)
-    if rows:
-        return rows, int(rows[0]["total_groups"]), int(rows[0]["total_subjects"])
-    if offset == 0:
-        return [], 0, 0
-    (totals,) = _select(client, f"SELECT count() AS groups, sum(subjects) AS subjects "
-                                f"FROM ({grouped})", params)
-    return [], int(totals["groups"]), int(totals["subjects"] or 0)
+        f"arraySort(groupUniqArray({LIST_LIMIT})(team)) AS teams "
+        f"FROM ({whole}) WHERE NOT is_current GROUP BY fingerprint"), params)}
+    rows = [{**details[r["fingerprint"]], **r} for r in page if r["fingerprint"] in details]
+    return rows, int(page[0]["total_groups"]), int(page[0]["total_subjects"])
 
 
 def subjects(client: Client, start: datetime, end: datetime, filters: Filters, now: datetime,
