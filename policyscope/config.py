@@ -16,10 +16,12 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
+from catalog.config import CatalogConfig
 from collector.config import CollectorConfig
 from core.config import CONFIG_ENV, ENV_PREFIX, ConfigError, Section, StorageConfig, load, redacted
 from core.units import parse_duration
 from dashboards.config import DashboardConfig
+from importers.config import ImportConfig
 from metrics.config import BatchConfig
 from slo.config import AlertingConfig
 
@@ -53,7 +55,9 @@ class Config(Section):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
+    imports: ImportConfig = Field(default_factory=ImportConfig)
 
 
 def load_config(path: str | Path | None = None, *, env: dict[str, str] | None = None,

@@ -7,6 +7,11 @@ policies are checked in the same run: each threshold of budget consumed triggers
 once per SLO, dimension values and period, recorded in `budget_policy_events` and notified.
 Every run ends by storing each SLO's standing (`slo_standings`), which the dashboards read.
 Notification never blocks evaluation: the dispatcher delivers on its own threads.
+
+A notice about an SLO that names a policy (a `policy` dimension value, or `policy` in its
+`where` filter) carries that policy's runbook link and owning team from the latest stored
+policy catalog (`catalog/`), read once per run and only when such a notice is sent; an SLO's
+own `metadata.annotations.runbook_url` wins over the catalog's runbook.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from catalog import store as catalog_store
+from catalog.model import Catalog
 from metrics.windows import floor_minute, window_start
 from slo import silences as silence_store
 from slo import store
@@ -66,6 +74,21 @@ def budget_period_start(slo, at: datetime) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
 
 
+RUNBOOK_ANNOTATION = "runbook_url"  # metadata.annotations key of an SLO's own runbook
+
+
+def runbook_and_owner(slo, dimensions: dict[str, str], catalog: Catalog | None
+                      ) -> tuple[str, str]:
+    """(runbook URL, owning team) of an alert: the SLO's `runbook_url` annotation, else the
+    catalog entry of the policy it is about (its `policy` dimension value, else the SLO's
+    `where` filter); the owner from that entry. Empty strings for what is not known."""
+    policy_id = dimensions.get("policy") or slo.where.get("policy")
+    entry = catalog.get(policy_id) if catalog is not None and policy_id else None
+    annotations = getattr(slo.metadata, "annotations", None) or {}
+    runbook = annotations.get(RUNBOOK_ANNOTATION) or (entry.runbook if entry else "")
+    return runbook, entry.owner if entry else ""
+
+
 def dashboard_link(base: str, slo: str, dimensions: dict[str, str]) -> str:
     query = urlencode({"slo": slo, **dimensions})
     return f"{base.rstrip('/')}/?{query}"
@@ -84,12 +107,32 @@ class AlertEvaluator:
         self.dashboard_url = dashboard_url
         self.latency_threshold = latency_threshold
         self.store = AlertStore(client)
+        self._catalog: Catalog | None = None
+        self._catalog_read = False
+
+    def _links(self, slo, dimensions: dict[str, str]) -> tuple[str, str]:
+        """`runbook_and_owner`, reading the latest policy catalog at most once per run, and
+        only for an alert about a policy; a failed read leaves the links out, never the
+        notification."""
+        if slo is None:
+            return "", ""
+        if not self._catalog_read and (dimensions.get("policy") or slo.where.get("policy")):
+            self._catalog_read = True
+            try:
+                version = catalog_store.latest(self.client)
+            except ClickHouseError as exc:
+                log.warning("policy catalog not read; notices go without its runbook links: "
+                            "%s", str(exc).splitlines()[0])
+            else:
+                self._catalog = version.catalog if version else None
+        return runbook_and_owner(slo, dimensions, self._catalog)
 
     def run(self, at: datetime | None = None) -> EvaluationReport:
         at = floor_minute(at or datetime.now(timezone.utc))
         report = EvaluationReport()
         if not self.slos:
             return report
+        self._catalog, self._catalog_read = None, False
         evaluations = evaluate(self.client, self.slos, [at],
                                latency_threshold=self.latency_threshold)
         report.evaluations = len(evaluations)
@@ -147,6 +190,7 @@ class AlertEvaluator:
         burn = "" if state.burn_long is None else f" ({state.burn_long:.1f}x over " \
             f"{state.long_window})"
         dims = ", ".join(f"{k}={v}" for k, v in state.dimensions.items())
+        runbook, owner = self._links(self.by_name.get(state.slo), state.dimensions)
         return AlertNotice(
             alert_id=state.alert_id, slo=state.slo, severity=state.severity,
             state=state.state, summary=f"SLO {state.slo}{' [' + dims + ']' if dims else ''} "
@@ -157,7 +201,7 @@ class AlertEvaluator:
             time_to_exhaustion_s=state.time_to_exhaustion_s,
             dashboard_url=dashboard_link(self.dashboard_url, state.slo, state.dimensions),
             started_at=started, resolved_at=state.resolved_at if state.state == RESOLVED
-            else None, dimensions=state.dimensions)
+            else None, dimensions=state.dimensions, runbook_url=runbook, owner_team=owner)
 
     def _send(self, notification: Notification) -> int:
         first = notification.alerts[0]
@@ -210,6 +254,7 @@ class AlertEvaluator:
                    "notify-owner": "tell the policy's owner",
                    "freeze-enforce-rollouts": "freeze new enforce-mode rollouts"}[policy.action]
         dims = ", ".join(f"{k}={v}" for k, v in evaluation.dimensions.items())
+        runbook, owner = self._links(slo, evaluation.dimensions)
         return AlertNotice(
             alert_id=alert_id(slo.name, f"budget-{policy.action}", evaluation.dimensions),
             slo=slo.name, severity="ticket", state="firing",
@@ -221,7 +266,8 @@ class AlertEvaluator:
             budget_remaining=float(evaluation.budget_remaining),
             time_to_exhaustion_s=evaluation.time_to_exhaustion_s,
             dashboard_url=dashboard_link(self.dashboard_url, slo.name, evaluation.dimensions),
-            started_at=at, dimensions=evaluation.dimensions)
+            started_at=at, dimensions=evaluation.dimensions, runbook_url=runbook,
+            owner_team=owner)
 
     def _actions_taken(self) -> set[tuple]:
         """(SLO, dimension values, threshold, action, period start) of every action taken."""

@@ -4,7 +4,9 @@ alert of the group, so Alertmanager's own grouping, inhibition and silences appl
 Labels identify an alert in Alertmanager, so they hold exactly what identifies ours:
 alertname=PolicyScopeSLOBurnRate, slo, severity (page|ticket) and one label per dimension
 (names made Prometheus-safe; a dimension that would shadow alertname/slo/severity becomes
-dimension_<name>). Windows, burn rates, budget and the dashboard link are annotations.
+dimension_<name>). Windows, burn rates, budget, the dashboard link and, when known, the
+runbook (`runbook_url`, the annotation Prometheus alerting rules use) and the owning team are
+annotations.
 `startsAt` is when the alert started; a resolved alert carries `endsAt` (its resolve time).
 
 A firing alert is sent without `endsAt`, so Alertmanager resolves it by itself after its
@@ -53,6 +55,8 @@ def postable(alert: AlertNotice) -> dict[str, Any]:
         "summary": alert.summary,
         "description": describe.description(alert),
         "dashboard": alert.dashboard_url,
+        "runbook_url": alert.runbook_url,
+        "owner_team": alert.owner_team,
         "alert_id": alert.alert_id,
         "long_window": alert.long_window,
         "short_window": alert.short_window,

@@ -63,6 +63,8 @@ class AlertNotice:
     started_at: datetime
     resolved_at: datetime | None = None
     dimensions: Mapping[str, str] = field(default_factory=dict, hash=False)
+    runbook_url: str = ""  # the SLO's `runbook_url` annotation, else its policy's catalog entry
+    owner_team: str = ""  # the owning team of the SLO's policy, from the policy catalog
 
     def __post_init__(self) -> None:
         if not self.alert_id:
@@ -108,6 +110,8 @@ class AlertNotice:
             "dashboard_url": self.dashboard_url,
             "started_at": rfc3339(self.started_at),
             "resolved_at": rfc3339(self.resolved_at) if self.resolved_at else None,
+            "runbook_url": self.runbook_url,
+            "owner_team": self.owner_team,
         }
 
 

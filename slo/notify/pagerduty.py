@@ -3,7 +3,8 @@ resolves per `dedup_key` (= the alert's stable `alert_id`).
 
 A firing alert sends `event_action: trigger` with the payload (severity `critical` for a page,
 `warning` for a ticket; component = the SLO, group = "<slo>/<tier>", class = slo_burn_rate;
-burn rates, windows, budget and dimensions in `custom_details`) and a link to the dashboard.
+burn rates, windows, budget, dimensions and the owning team in `custom_details`) and links to
+the dashboard and, when known, the runbook.
 A resolved alert sends `event_action: resolve` with the same dedup_key. A retry re-sends the
 whole group; PagerDuty treats a repeated trigger of an open incident as a no-op.
 
@@ -60,9 +61,18 @@ def event(alert: AlertNotice, routing_key: str, source: str = "policyscope") -> 
             "dimensions": dict(alert.dimensions),
         },
     }, "client": "PolicyScope"}
+    details = body["payload"]["custom_details"]
+    for key in ("runbook_url", "owner_team"):  # known when the SLO names a catalogued policy
+        if getattr(alert, key):
+            details[key] = getattr(alert, key)
+    links = []
     if alert.dashboard_url:
-        body["links"] = [{"href": alert.dashboard_url, "text": "PolicyScope dashboard"}]
+        links.append({"href": alert.dashboard_url, "text": "PolicyScope dashboard"})
         body["client_url"] = alert.dashboard_url
+    if alert.runbook_url:
+        links.append({"href": alert.runbook_url, "text": "Runbook"})
+    if links:
+        body["links"] = links
     return body
 
 

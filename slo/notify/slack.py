@@ -29,6 +29,15 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def link(url: str) -> str:
+    """A URL inside Slack's <url|text>: the characters that would end it percent-encoded.
+
+    >>> link("https://wiki/x?a=1|2>")
+    'https://wiki/x?a=1%7C2%3E'
+    """
+    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
+
+
 def emoji(severity: str, state: str) -> str:
     return EMOJI[(severity, state)]
 
@@ -40,6 +49,10 @@ def _section(alert: AlertNotice) -> dict[str, Any]:
              escape(describe.budget_line(alert))]
     if alert.dashboard_url:
         lines.append(f"<{alert.dashboard_url}|Open in the dashboard>")
+    if alert.runbook_url or alert.owner_team:
+        lines.append(" · ".join(
+            ([f"<{link(alert.runbook_url)}|Runbook>"] if alert.runbook_url else [])
+            + ([f"owner: {escape(alert.owner_team)}"] if alert.owner_team else [])))
     text = "\n".join(lines)
     if len(text) > MAX_SECTION_TEXT:
         text = text[:MAX_SECTION_TEXT - 1] + "…"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from catalog.parse import runbook_problem
 from slo.burn_rate import DAY, DEFAULT_POLICY
 from core.units import format_duration
 from slo.spec.fields import (
@@ -21,7 +22,15 @@ _OBJECTIVE = "spec.objectives[0]"
 
 def check(slo: SLO) -> list[tuple[str, str]]:
     return [*_check_indicator(slo), *_check_period(slo), *_check_objective(slo),
-            *_check_alerting(slo), *_check_budget_policies(slo)]
+            *_check_alerting(slo), *_check_budget_policies(slo), *_check_runbook(slo)]
+
+
+def _check_runbook(slo: SLO) -> list[tuple[str, str]]:
+    """An SLO's own runbook (`metadata.annotations.runbook_url`) is a link in every alert
+    notification: an http(s) URL, as the policy catalog's runbooks are."""
+    url = slo.metadata.annotations.get("runbook_url")
+    problem = runbook_problem(url) if url is not None else None
+    return [("metadata.annotations.runbook_url", problem)] if problem else []
 
 
 def _check_indicator(slo: SLO) -> list[tuple[str, str]]:

@@ -11,10 +11,12 @@ from policyscope.cli import app
 pytestmark = pytest.mark.unit
 
 VERBS = ["collector", "up", "demo", "migrate", "sql", "dashboard", "batch", "sli show", "worker",
-         "slo validate", "slo plan", "slo status", "alerts evaluate", "alerts replay",
+         "import", "slo validate", "slo plan", "slo status", "alerts evaluate", "alerts replay",
          "alerts silence add", "alerts silence list", "alerts silence expire",
          "deadletters list", "deadletters replay", "deadletters purge",
-         "users add", "users list", "users remove", "users set-role", "users set-password"]
+         "users add", "users list", "users remove", "users set-role", "users set-password",
+         "catalog validate", "catalog load", "catalog show", "catalog versions",
+         "catalog missing"]
 GROUPS = ["sli", "slo", "alerts", "alerts silence", "deadletters", "users"]
 
 
@@ -31,7 +33,7 @@ def test_the_root_help_lists_every_top_level_verb_in_order():
     commands = result.output.split("Commands:\n", 1)[1].splitlines()
     assert [line.split()[0] for line in commands if line.strip()] == [
         "collector", "up", "demo", "migrate", "sql", "dashboard", "batch", "worker",
-        "sli", "slo", "alerts", "deadletters", "users"]
+        "import", "sli", "slo", "alerts", "deadletters", "users", "catalog"]
 
 
 @pytest.mark.parametrize("verb", ["collector", "up", "migrate", "sql", "dashboard", "batch",
