@@ -3,7 +3,7 @@
 Tables are named from the registry (`schemas.tables`); values are bound parameters
 (`{name:Type}`) or inserted by column name; no statement is built from a value. Writes are
 INSERTs only: `policy_catalog` is an append-only history of versions, one row each, its
-policies as parallel arrays (migration 0018). Datetimes come out timezone-aware UTC.
+policies as parallel arrays (migration 0017). Datetimes come out timezone-aware UTC.
 """
 
 from __future__ import annotations

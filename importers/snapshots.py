@@ -1,5 +1,5 @@
 """The last snapshot of each state-only source, kept in ClickHouse (`import_snapshots`,
-migration 0017): every ClickHouse call of the importers is here.
+migration 0016): every ClickHouse call of the importers is here.
 
 `load(keys)` reads the snapshots of many sources in one query; `open_sources(prefix)` names
 the sources under a prefix that still have open findings (a cluster's PolicyReports: a report

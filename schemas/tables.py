@@ -113,7 +113,7 @@ ALERTING: tuple[str, ...] = (ALERT_EVENTS, ALERTS, SILENCES, BUDGET_POLICY_EVENT
 TRIAGE_HISTORY = "triage_history"  # every verdict, appended; feeds TRIAGE_VERDICTS by a view
 TRIAGE_RULES = "triage_rules"  # sticky rules' states, appended
 TRIAGE_VERDICTS_VIEW = "triage_verdicts_mv"  # triage_history -> triage_verdicts
-# the deny and warn decisions, narrow, the queue's subjects (migration 0019): a copy of raw
+# the deny and warn decisions, narrow, the queue's subjects (migration 0018): a copy of raw
 # rows, so it keeps the raw tables' retention; filled by its view `<name>_mv`
 TRIAGE_SUBJECTS = "triage_subjects"
 TRIAGE: tuple[str, ...] = (TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_SUBJECTS)

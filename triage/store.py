@@ -14,7 +14,7 @@ Rows go in as mappings column -> value (`HISTORY_COLUMNS`, `RULE_COLUMNS`) and c
 dicts (datetimes timezone-aware UTC) or Polars frames; the modules that own the objects build
 them. Every read of events is bounded by a time range: subjects by their time in
 [start, end), violations by events since `start`. Decision subjects are read from
-`triage_subjects` (migration 0019: the deny and warn decisions, the columns a subject has,
+`triage_subjects` (migration 0018: the deny and warn decisions, the columns a subject has,
 copied at insert time), not from every decision.
 """
 
@@ -58,7 +58,7 @@ _RANKS = list(reversed(SEVERITIES))  # info .. critical: a higher index is more 
 _T = "DateTime64(3, 'UTC')"
 LIST_LIMIT = 20  # distinct engines / namespaces / teams listed per group
 # the queue's grouping key: the fingerprint fields hashed, as triage_subjects stores it for
-# decisions (migration 0019); a collision of two of a range's groups (64 bits) would merge them
+# decisions (migration 0018); a collision of two of a range's groups (64 bits) would merge them
 FINGERPRINT_HASH = "cityHash64(policy_id, rule, resource_kind, resource_name, subject_reason)"
 
 

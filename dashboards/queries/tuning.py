@@ -13,9 +13,9 @@
 - false positives are the analysts' verdicts (`triage_verdicts`, latest per subject), counted
   as M4 counts them: a benign verdict whose expiry has passed is no verdict. Verdicts change
   after the fact and carry no version or mode, so no rollup holds them: the policy's current
-  ones are looked up among its decisions in the range by event id (`IN`). That lookup still
-  reads the policy's event ids over the range (verdicts are too dense for the id's bloom
-  filter to skip granules), but one narrow column instead of every row joined.
+  ones are looked up by event id (`IN`) among the decisions analysts can label, the denies
+  and warns of `triage_subjects` (migration 0018, which keeps their version and mode), not
+  among all of the policy's decisions.
 
 The page filters by team, environment and cluster (`dashboards.filters.DIMENSIONS`), the
 dimensions the tuning rollups keep; another raises ValueError.
@@ -36,7 +36,7 @@ from metrics import read
 from metrics.latency import BOUNDS, BUCKET_COUNT, bucket_span, percentiles
 from metrics.windows import ceil_hour, floor_hour
 from schemas.events import DECISIONS
-from schemas.tables import AUDIT_DENIES, DECISION_VERSIONS, TRIAGE_VERDICTS
+from schemas.tables import AUDIT_DENIES, DECISION_VERSIONS, TRIAGE_SUBJECTS, TRIAGE_VERDICTS
 
 NOT_ENFORCED = ("audit", "dryrun", "warn")  # every mode but enforce (AUDIT_DENIES keeps those)
 QUANTILES = read.QUANTILES  # p50, p95, p99
@@ -47,6 +47,7 @@ BUCKETS = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}
 _VERDICTS = f"""
     SELECT subject_id, verdict FROM {TRIAGE_VERDICTS} FINAL
     WHERE subject_kind = 'decision' AND policy_id = {{policy:String}} AND verdict != ''
+      AND subject_time >= {{start:{TIME}}} AND subject_time < {{end:{TIME}}}
       AND NOT (verdict = 'benign' AND expires_at IS NOT NULL AND expires_at <= now64(3))"""
 
 
@@ -70,7 +71,7 @@ def _bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
         "hours": "hour >= {hours_start:DateTime('UTC')} AND hour < {hours_end:DateTime('UTC')}",
         "edges": f"{times} AND NOT ({spans})",
         "filters": filters,
-        "verdicts": f"""{DECISIONS.name} AS d INNER JOIN ({_VERDICTS}) AS v
+        "verdicts": f"""{TRIAGE_SUBJECTS} AS d FINAL INNER JOIN ({_VERDICTS}) AS v
             ON v.subject_id = d.event_id
             WHERE policy_id = {{policy:String}} AND {times} {filters}
               AND event_id IN (SELECT subject_id FROM ({_VERDICTS}))""",

@@ -1,4 +1,4 @@
--- 0018: the policy catalog (catalog/), versioned: every load of a catalog whose content differs
+-- 0017: the policy catalog (catalog/), versioned: every load of a catalog whose content differs
 -- from the latest version appends one row, the whole version: when it was loaded, the digest of
 -- its content (catalog/model.py: SHA-256 of the canonical JSON), where it was loaded from, and
 -- its policies as parallel arrays (sorted by policy id; controls as (framework, control) pairs

@@ -1,4 +1,4 @@
--- 0019: the triage queue's decisions, narrow. The queue's subjects are the deny and warn
+-- 0018: the triage queue's decisions, narrow. The queue's subjects are the deny and warn
 -- decisions of the range without a current verdict, grouped by fingerprint (triage/store.py);
 -- read from policy_decisions, every read scanned the columns of every decision of the range
 -- (a 30-day queue of a 10M-decision store: 2 s, the denies and warns being 6 % of the rows).
@@ -16,6 +16,8 @@ CREATE TABLE IF NOT EXISTS {db}.triage_subjects
     event_time DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     outcome LowCardinality(String),
     policy_id LowCardinality(String),
+    policy_version LowCardinality(String),
+    enforcement LowCardinality(String),
     rule LowCardinality(String),
     resource_kind LowCardinality(String),
     resource_name String CODEC(ZSTD(1)),
@@ -38,14 +40,14 @@ ORDER BY (toDate(event_time), event_time, event_id)
 TTL toDateTime(event_time) + INTERVAL 395 DAY;
 
 INSERT INTO {db}.triage_subjects
-SELECT event_id, event_time, outcome, policy_id, rule, resource_kind, resource_name, reason, namespace,
+SELECT event_id, event_time, outcome, policy_id, policy_version, enforcement, rule, resource_kind, resource_name, reason, namespace,
        severity, team, service, engine, environment, cluster, ingested_at,
        cityHash64(policy_id, rule, resource_kind, resource_name, reason) AS fingerprint
 FROM {db}.policy_decisions
 WHERE (SELECT count() FROM {db}.triage_subjects) = 0 AND outcome IN ('deny', 'warn');
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.triage_subjects_mv TO {db}.triage_subjects AS
-SELECT event_id, event_time, outcome, policy_id, rule, resource_kind, resource_name, reason, namespace,
+SELECT event_id, event_time, outcome, policy_id, policy_version, enforcement, rule, resource_kind, resource_name, reason, namespace,
        severity, team, service, engine, environment, cluster, ingested_at,
        cityHash64(policy_id, rule, resource_kind, resource_name, reason) AS fingerprint
 FROM {db}.policy_decisions

@@ -1,4 +1,4 @@
--- 0017: the last snapshot of every state-only import source (importers/snapshots.py), so the
+-- 0016: the last snapshot of every state-only import source (importers/snapshots.py), so the
 -- diff of a PolicyReport, a Gatekeeper constraint's status or (later) a vulnerability scan
 -- against its previous import works from any machine and after a restart.
 -- One row per (source_key, finding_id): the finding's latest state, `observed_at` the time of
