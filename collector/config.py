@@ -8,6 +8,7 @@ from typing import Annotated, Protocol
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
+from collector.opa_mappings import DecisionMapping, parse_mappings
 from collector.redaction import DEFAULT_VALUE_PATTERNS, check_key_patterns, check_value_patterns
 from core.config import Section, StorageConfig
 from core.units import Bytes, Port, Seconds, parse_duration
@@ -79,6 +80,11 @@ class CollectorConfig(Section):
         "stored as [REDACTED], only their groups named secret* if they have any (AWS, GitHub, "
         "GitLab, Slack tokens, JWTs, private keys, URL passwords, Bearer/Basic, password=...); "
         "[] = off"))
+    opa_decision_mappings: Annotated[list[DecisionMapping], BeforeValidator(parse_mappings)] = \
+        Field(default_factory=list, description=(
+            "where allowed / deny / reason / policy id live in the results of OPA decision "
+            "paths (collector/opa_mappings.py; defaults read the common shapes); in the "
+            "environment a YAML list"))
 
     @field_validator("redact_attributes")
     @classmethod

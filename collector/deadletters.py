@@ -17,6 +17,13 @@ event ids not stored yet, bisection of what is refused): replaying twice, or rep
 client retry stored meanwhile, adds nothing. Rows still refused stay parked (their file
 rewritten with the server's new reasons); the rest of the file is gone. `purge` deletes files,
 all or those parked before a cutoff.
+
+Quarantine: a native receiver that acknowledges a batch holding a record it can make no row of
+(OPA's decision-log API retries a refused batch forever, so one bad event must not block the
+rest) parks that record here too, before the acknowledgement, as a file of the table
+`quarantine` (`quarantined()`: receive time, source, reason code, message, the record's text
+with its erased / masked fields removed and secrets redacted). `list` shows them with their
+reason codes; `replay` leaves them (there is nothing to insert); `purge` deletes them.
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ UNRECORDED = "UNRECORDED"  # parked before the writer recorded reasons
 DAMAGED = "DAMAGED_FILE"  # part of the file cannot be read back
 UNKNOWN_TABLE = "UNKNOWN_TABLE"  # a table this version of PolicyScope does not have
 MESSAGE_CHARS = 300
+QUARANTINE = "quarantine"  # the table of source records no row could be made of
+QUARANTINE_SCHEMA = pa.schema([
+    ("received_at", pa.timestamp("ms", tz="UTC")), ("source", pa.string()),
+    ("reason", pa.string()), ("message", pa.string()), ("record", pa.string())])
 
 
 def folder_of(spool_dir: Path) -> Path:
@@ -230,6 +241,19 @@ class DeadLetterFolder:
         return files, rows
 
 
+def quarantined(source: str, records: list[tuple[str, str, str]]) -> Refused:
+    """Source records no row could be made of, as dead letters to `park`: (reason code,
+    message, record text) each."""
+    refused = Refused()
+    now = datetime.now(timezone.utc)
+    for code, message, record in records:
+        rows = pa.Table.from_pylist([{"received_at": now, "source": source, "reason": code,
+                                      "message": message[:MESSAGE_CHARS], "record": record}],
+                                    schema=QUARANTINE_SCHEMA)
+        refused.add(QUARANTINE, rows, code, message)
+    return refused
+
+
 def older_than(letters: Iterable[DeadLetter], seconds: float,
                now: datetime | None = None) -> list[DeadLetter]:
     """The letters parked more than `seconds` before `now`."""
@@ -251,7 +275,8 @@ def replay(client: Client, database: str, folder: DeadLetterFolder, *,
     # Imported here: the writer parks through this module.
     from collector.writer import ClickHouseWriter
 
-    letters = folder.entries() if letters is None else letters
+    letters = [e for e in (folder.entries() if letters is None else letters)
+               if QUARANTINE not in e.tables]  # source records: nothing to insert
     writer = ClickHouseWriter(client, database, None, instance=f"replay_{secrets.token_hex(4)}",
                               max_rows=0, max_delay=0)
     writer.create_staging()

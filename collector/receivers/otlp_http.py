@@ -103,6 +103,8 @@ class OtlpHttpReceiver:
             self.app.router.add_route("*", signal.http_path, self._handler(signal))
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/health", self._health)
+        from collector.receivers.json_http import add_native_routes  # (imports this module)
+        add_native_routes(self.app, pipeline, config)  # /opa/logs[/<partition>], /falco
         if extra_routes is not None:
             extra_routes(self.app)
         self._runner: web.AppRunner | None = None
