@@ -38,6 +38,7 @@ from dashboards.queries import dimension_filter, frame, time_range
 from metrics import read
 from metrics.sli.agents import DEFAULT_INTERVAL_S
 from schemas.events import DECISIONS, EVENTS
+from schemas.tables import TRIAGE_SUBJECTS
 from slo import silences as silence_store
 from slo import store
 from slo.lifecycle import FIRING, PENDING, TIERS
@@ -342,15 +343,16 @@ RESOURCE_COLUMNS = ["resource_kind", "resource_name", "namespace", "denies", "wa
 def top_resources(client: Client, start: datetime, end: datetime, where: dict[str, str],
                   limit: int = 10) -> pd.DataFrame:
     """The `limit` resources (kind, name, namespace) with most denies (then warns) over
-    [start, end), with the policies and teams of those decisions (at most 5 each): raw
-    denies and warns of the range (the rollups keep no resource), grouped."""
+    [start, end), with the policies and teams of those decisions (at most 5 each): the
+    range's denies and warns (the rollups keep no resource) from `triage_subjects`, which
+    holds only those, grouped."""
     times, params = time_range(start, end)
     filters, more = dimension_filter(where)
     rows = frame(client, f"""
         SELECT resource_kind, resource_name, namespace, countIf(outcome = 'deny') AS denies,
                countIf(outcome = 'warn') AS warns, arraySort(groupUniqArray(5)(policy_id)),
                arraySort(groupUniqArray(5)(team))
-        FROM {DECISIONS.name}
+        FROM {TRIAGE_SUBJECTS}
         WHERE {times} AND outcome IN ('deny', 'warn') {filters}
         GROUP BY resource_kind, resource_name, namespace
         ORDER BY denies DESC, warns DESC, resource_kind, resource_name, namespace
