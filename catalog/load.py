@@ -8,6 +8,7 @@ latest stored version adds no version, so loading on every start or every CI run
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,10 @@ from catalog import store
 from catalog.model import Catalog, Version
 from catalog.parse import CatalogInvalid, check_paths, check_sources
 
-__all__ = ["CatalogInvalid", "Loaded", "load_catalog", "load_paths", "load_text"]
+__all__ = ["CatalogInvalid", "Loaded", "load_at_start", "load_catalog", "load_paths",
+           "load_text"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,3 +75,22 @@ def load_text(client: Client, text: str, *, source: str = "-",
     `source` in messages. Raises CatalogInvalid (nothing stored) on any problem."""
     catalog = check_sources([(source, text)]).catalog
     return load_catalog(client, catalog, source=source, loaded_at=loaded_at)
+
+
+def load_at_start(client: Client, directory: Path) -> Loaded | None:
+    """What `policyscope up` and `worker` do when they start: the catalog directory's files
+    stored as a version when the directory exists (unchanged content adds none). An invalid
+    catalog is logged with every problem and not stored: the stack still starts (decisions of
+    policies the stored catalog lacks are flagged, never dropped). None when nothing loaded."""
+    if not directory.is_dir():
+        log.info("no policy catalog at %s (catalog.catalog_dir): policies show uncatalogued",
+                 directory)
+        return None
+    try:
+        loaded = load_paths(client, [directory])
+    except CatalogInvalid as exc:
+        log.error("the policy catalog in %s is not valid, not loaded (run `policyscope "
+                  "catalog validate`):\n%s", directory, exc)
+        return None
+    log.info("%s", loaded.describe())
+    return loaded

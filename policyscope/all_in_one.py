@@ -17,6 +17,7 @@ import pyarrow  # noqa: F401
 import streamlit  # noqa: F401
 
 import triage
+from catalog.load import load_at_start
 from collector.service import CollectorService
 from dashboards.serve import serve
 from metrics.scheduler import BatchScheduler
@@ -43,6 +44,7 @@ def run_all_in_one(config: Config, *, demo: bool) -> None:
 def _run(config: Config, *, demo: bool, client, database: str | None) -> None:
     service = CollectorService(config, client=client, database=database)
     service.start()
+    load_at_start(service.pipeline.client, config.catalog.catalog_dir)
     evaluator = alert_evaluator(config, service.pipeline.client, demo=demo)
     scheduler = BatchScheduler(service.pipeline.client, interval=config.batch.batch_interval,
                                latency_threshold=config.batch.latency_threshold,

@@ -148,10 +148,12 @@ def worker(
     import threading
 
     import triage
+    from catalog.load import load_at_start
     from metrics.scheduler import BatchScheduler
 
     config = setup(config_file, log_level, dsn=dsn, slo_dir=slo_dir)
     client = open_store(config)
+    load_at_start(client, config.catalog.catalog_dir)
     evaluator = None
     if config.alerting.slo_dir.is_dir():
         evaluator = open_evaluator(config, client)

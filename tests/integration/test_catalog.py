@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from catalog import store
 from catalog.frames import annotate, catalog_frame, missing_policies
-from catalog.load import CatalogInvalid, load_paths, load_text
+from catalog.load import CatalogInvalid, load_at_start, load_paths, load_text
 from policyscope.cli import app
 from slo.alerting import AlertEvaluator
 from slo.notify import Dispatcher, Notification
@@ -63,6 +63,20 @@ def test_loading_the_same_content_twice_stores_one_version(store_client, tmp_pat
     assert first.added and not again.added
     assert again.version.digest == first.version.digest
     assert len(store.versions(store_client)) == 1
+
+
+def test_up_and_worker_load_the_catalog_directory_at_start_and_survive_a_bad_one(
+        store_client, tmp_path, caplog):
+    assert load_at_start(store_client, tmp_path / "absent") is None
+    assert store.latest(store_client) is None
+    write(tmp_path / "a.yaml", entry("k8s.a"))
+    loaded = load_at_start(store_client, tmp_path)
+    assert loaded is not None and loaded.added
+    assert load_at_start(store_client, tmp_path).added is False  # a restart adds no version
+    write(tmp_path / "b.yaml", entry("k8s.b", severity="urgent"))
+    assert load_at_start(store_client, tmp_path) is None  # logged, not raised, not stored
+    assert "severity" in caplog.text and "catalog validate" in caplog.text
+    assert [p.id for p in store.latest(store_client).catalog] == ["k8s.a"]
 
 
 def test_changed_content_is_a_second_version_and_the_latest_wins(store_client, tmp_path):
