@@ -27,6 +27,7 @@ import streamlit as st
 from dashboards import charts, filters, format, writes
 from dashboards.auth import User, can, page_user, require, safe_text
 from dashboards.loaders import client, load, page_filters
+from dashboards.queries import catalog as catalog_q
 from dashboards.queries import oncall as queries
 from dashboards.queries import slos
 from metrics.windows import floor_minute
@@ -333,6 +334,13 @@ def _offenders(chosen: filters.Filters, now: datetime) -> None:
         if rows.empty:
             st.info("No deny or warn in the last hour" + (" for these filters." if chosen.where
                                                           else "."))
+        elif "policy" in rows:  # with the owner and runbook the policy catalog gives
+            rows = catalog_q.annotate(rows, load(catalog_q.policies), columns=("owner",
+                                                                              "runbook"))
+            st.dataframe(rows.assign(deny_rate=rows["deny_rate"].map(format.percent))
+                         .rename(columns={"deny_rate": "deny rate"}), hide_index=True,
+                         column_config={"runbook": st.column_config.LinkColumn(
+                             "runbook", display_text="runbook")})
         elif "deny_rate" in rows:
             st.dataframe(rows.assign(deny_rate=rows["deny_rate"].map(format.percent))
                          .rename(columns={"deny_rate": "deny rate"}), hide_index=True)

@@ -1,6 +1,7 @@
 """Policy tuning: every policy's volume, deny / warn / error rates, latency percentiles and
-false-positive rate; one policy by version, two versions side by side with their deltas, and
-what enforcing it would block ("would block 340/day, 12 known FPs")."""
+false-positive rate, with its title, owner and runbook from the policy catalog (a policy the
+catalog lacks is flagged); one policy by version, two versions side by side with their
+deltas, and what enforcing it would block ("would block 340/day, 12 known FPs")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import streamlit as st
 from dashboards import charts, filters, format
 from dashboards.auth import page_user, safe_text
 from dashboards.loaders import load, page_filters
+from dashboards.queries import catalog as catalog_q
 from dashboards.queries import tuning
 
 RATES = {"deny_rate": "deny rate", "warn_rate": "warn rate", "error_rate": "error rate",
@@ -84,6 +86,36 @@ def _impact(policy: str, start, end, where: dict, days: float) -> None:
                 "would block nothing.")
 
 
+def _policies(rows: pd.DataFrame, catalog: pd.DataFrame) -> None:
+    """The policies table with the catalog's title, owner and runbook, and which policies it
+    lacks (flagged and listed, never dropped)."""
+    shown = catalog_q.annotate(rows, catalog)
+    first = ["policy", "title", "owner"]
+    shown = shown[first + [c for c in shown.columns if c not in first]]
+    st.dataframe(_shown(shown), hide_index=True, column_config={
+        "runbook": st.column_config.LinkColumn("runbook", display_text="runbook")})
+    missing = shown.loc[shown["catalog"] != "yes", "policy"].tolist()
+    if missing:
+        listed = ", ".join(safe_text(m) for m in missing[:5]) + (" …" if len(missing) > 5
+                                                                   else "")
+        st.caption(f"{len(missing)} of {len(shown)} policies here are not in the policy "
+                   f"catalog: {listed}. Add them to `policies/*.yaml` (title, owner, severity, "
+                   "controls, runbook) and `policyscope catalog load`, or see `policyscope "
+                   "catalog missing`.")
+
+
+def _entry(policy: str, catalog: pd.DataFrame) -> None:
+    """The chosen policy's catalog entry in one line: owner, severity, category, controls."""
+    found = catalog[catalog["policy"] == policy]
+    if found.empty:
+        st.caption(f"{safe_text(policy)} is not in the policy catalog.")
+        return
+    e = found.iloc[0]
+    st.caption(f"{safe_text(e['title'])} · owner {safe_text(e['owner'])} · severity "
+               f"{safe_text(e['severity'])} · {safe_text(e['category'])} · controls: "
+               f"{safe_text(e['controls']) or 'none'}")
+
+
 def render() -> None:
     page_user("tuning")
     chosen = page_filters()
@@ -96,13 +128,15 @@ def render() -> None:
         st.info("No decisions in this range. Send `policy.decision` events with `policy.id` "
                 "(and `policy.version`, `policy.enforcement`), or run `policyscope demo`.")
         return
-    st.dataframe(_shown(rows), hide_index=True)
+    catalog = load(catalog_q.policies)
+    _policies(rows, catalog)
     if where:
         st.caption("The FP rate is M4 by policy over all teams, environments and clusters "
                    "(SLI values break down one dimension at a time).")
 
     names = rows["policy"].tolist()
     policy = _pick("Policy", names, "tuning_policy", "policy", names[0])
+    _entry(policy, catalog)
     versions, series = load(tuning.by_version, policy, start, end, where)
     st.subheader("By version")
     st.dataframe(_shown(versions), hide_index=True)

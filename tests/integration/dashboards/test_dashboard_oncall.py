@@ -286,16 +286,23 @@ def test_ingestion_figures_and_the_collectors_own_counters(seeded):
     ]
 
 
-def test_top_offenders_of_the_last_hour(seeded):
+def test_top_offenders_of_the_last_hour(seeded, chdb_client):
+    from catalog.load import load_text
+
+    load_text(chdb_client, "policies:\n  - {id: k8s.require-non-root, title: Non-root, "
+                           "owner: platform, category: hardening, severity: high, "
+                           "controls: [], runbook: 'https://runbooks.example/non-root'}\n")
     at = open_page("oncall.py")
 
     policies = dataframe_after(at, "Top offending policies, last hour")
     assert policies.to_dict("records") == [
         {"policy": "k8s.disallow-latest-tag", "denies": 6, "warns": 0, "errors": 0,
-         "decisions": 6, "deny rate": "100.0%"},
+         "decisions": 6, "deny rate": "100.0%", "owner": "", "runbook": "",
+         "catalog": "not in catalog"},
         # search's 100 decisions and payments' 3 in the hour
         {"policy": "k8s.require-non-root", "denies": 2, "warns": 1, "errors": 10,
-         "decisions": 103, "deny rate": "1.9%"}]
+         "decisions": 103, "deny rate": "1.9%", "owner": "platform",
+         "runbook": "https://runbooks.example/non-root", "catalog": "yes"}]
     resources = dataframe_after(at, "Top offending resources, last hour")
     assert resources.to_dict("records") == [
         {"kind": "Deployment", "name": "web", "namespace": "shop",

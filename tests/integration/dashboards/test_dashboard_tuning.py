@@ -81,12 +81,42 @@ def test_every_policy_with_its_rates_latency_and_fp_rate(seeded):
     table = dataframe_after(at, "Policies")
     assert table.to_dict("records") == [
         # 10 at 1 ms and 20 at 10 ms: rank 15 is (15 - 10) / 20 into (8, 10] ms
-        {"policy": P, "decisions": 30, "deny rate": "40.0%", "warn rate": "0.0%",
+        {"policy": P, "title": "", "owner": "", "decisions": 30, "runbook": "",
+         "catalog": "not in catalog", "deny rate": "40.0%", "warn rate": "0.0%",
          "error rate": "3.3%", "FP rate": "80.0%", "p50": ms(8, 0.25),
          "p95": ms(8, (28.5 - 10) / 20), "p99": ms(8, (29.7 - 10) / 20)},
-        {"policy": Q, "decisions": 5, "deny rate": "0.0%", "warn rate": "0.0%",
+        {"policy": Q, "title": "", "owner": "", "decisions": 5, "runbook": "",
+         "catalog": "not in catalog", "deny rate": "0.0%", "warn rate": "0.0%",
          "error rate": "0.0%", "FP rate": "—", "p50": "—", "p95": "—", "p99": "—"},
     ]
+    assert "2 of 2 policies here are not in the policy catalog" in " ".join(texts(at))
+
+
+def test_the_policy_catalog_names_owns_and_links_each_policy_and_flags_the_rest(
+        seeded, chdb_client):
+    from catalog.load import load_text
+
+    load_text(chdb_client, f"""policies:
+  - id: {P}
+    title: Containers run as non-root <b>now</b>
+    owner: platform
+    category: workload-hardening
+    severity: high
+    controls: [{{framework: SOC 2, control: CC6.1}}, {{framework: NIST SP 800-53, control: AC-6}}]
+    runbook: https://runbooks.example/non-root
+""")
+    at = open_page("tuning.py")
+
+    rows = dataframe_after(at, "Policies")[["policy", "title", "owner", "runbook", "catalog"]]
+    assert rows.to_dict("records") == [
+        {"policy": P, "title": "Containers run as non-root <b>now</b>", "owner": "platform",
+         "runbook": "https://runbooks.example/non-root", "catalog": "yes"},
+        {"policy": Q, "title": "", "owner": "", "runbook": "", "catalog": "not in catalog"}]
+    shown = " ".join(texts(at))
+    assert "1 of 2 policies here are not in the policy catalog" in shown
+    # the chosen policy's entry, Markdown-escaped: its title shows as typed, not as HTML
+    (entry,) = [e.value for e in at.caption if "owner platform" in e.value]
+    assert r"\<b\>now\<\/b\>" in entry and r"SOC 2 CC6\.1\; NIST SP 800\-53 AC\-6" in entry
 
 
 def test_a_policy_by_version_with_each_versions_fp_rate(seeded):

@@ -1,0 +1,35 @@
+"""The policy catalog on the pages: the latest stored version as a frame keyed by policy
+(`catalog.frames.catalog_frame`), and a policy's entry. A policy the catalog lacks is shown
+flagged ("not in catalog"), never dropped."""
+
+from __future__ import annotations
+
+import pandas as pd
+from clickhouse_connect.driver.client import Client
+
+from catalog.frames import catalog_frame
+
+COLUMNS = ["policy", "title", "owner", "category", "severity", "controls", "runbook"]
+
+
+def policies(client: Client) -> pd.DataFrame:
+    """One row per catalogued policy (`COLUMNS`; controls as one text cell); empty when no
+    catalog was ever loaded."""
+    frame = catalog_frame(client).select(
+        "policy_id", "title", "owner", "category", "severity", "controls_text", "runbook")
+    out = frame.to_pandas()
+    out.columns = COLUMNS
+    return out
+
+
+def annotate(rows: pd.DataFrame, catalog: pd.DataFrame, on: str = "policy",
+             columns: tuple[str, ...] = ("title", "owner", "runbook")) -> pd.DataFrame:
+    """`rows` with the catalog's `columns` for its policy column `on` (every row kept, in
+    order) and `catalog`: "yes", or "not in catalog" where the policy lacks an entry."""
+    right = catalog[["policy", *columns]].rename(columns={"policy": on})
+    out = rows.merge(right, on=on, how="left")
+    out["catalog"] = out[on].isin(set(catalog["policy"])).map(
+        {True: "yes", False: "not in catalog"})
+    for column in columns:
+        out[column] = out[column].fillna("")
+    return out
