@@ -310,6 +310,22 @@ def alerts_and_silences(client, end: datetime) -> dict[str, int]:
                 "SELECT count() FROM alerts FINAL WHERE state = 'firing'"))}
 
 
+def standings_history(client, end: datetime, days: int) -> dict:
+    """The SLO standings the alert evaluator would have stored over the store's history (it
+    runs every minute; stored here hourly, what the SLO page's burndown and the Executive
+    page's week-ago compliance need): `slo.report.backfill_standings`."""
+    from metrics.config import BatchConfig
+    from slo import spec
+    from slo.report import backfill_standings
+
+    t = time.perf_counter()
+    points = [end - timedelta(hours=h) for h in range(days * 24, 0, -1)]
+    rows = backfill_standings(client, spec.load_dir(SLO_DIR), points,
+                              latency_threshold=BatchConfig().latency_threshold,
+                              computed_at=end)
+    return {"points": len(points), "rows": rows, "seconds": round(time.perf_counter() - t, 1)}
+
+
 def build(workdir: Path, decisions: int, days: int, end: datetime, tag: str) -> dict:
     """Make the store in `workdir` (see the module docstring); returns its metadata, also
     written to `workdir`/store.json."""
@@ -340,6 +356,8 @@ def build(workdir: Path, decisions: int, days: int, end: datetime, tag: str) -> 
     t = time.perf_counter()
     alerting = alerts_and_silences(client, end)
     log(f"  alerts {alerting} in {time.perf_counter() - t:.1f}s")
+    standings = standings_history(client, end, days)
+    log(f"  SLO standings over the history: {standings}")
     t = time.perf_counter()
     triage = triage_labels(client, end)
     log(f"  triage verdicts {triage} in {time.perf_counter() - t:.1f}s")
@@ -358,7 +376,8 @@ def build(workdir: Path, decisions: int, days: int, end: datetime, tag: str) -> 
                       "backfill_s": round(backfill_s, 1), "sli_values": report.rows,
                       "lifecycle": made["counts"], "rollout": rollout,
                       "collector_metrics": snapshots,
-                      "alerting": alerting, "triage": triage, "rows": rows}}
+                      "alerting": alerting, "standings": standings, "triage": triage,
+                      "rows": rows}}
     (workdir / META).write_text(json.dumps(meta, indent=2))
     return meta
 
@@ -388,6 +407,15 @@ def open_store(args) -> tuple[Path, dict, bool]:
         if same and gap <= args.max_gap:
             log(f"reusing the store in {workdir} (built {meta['built_at']}, data end "
                 f"{gap.total_seconds() / 60:.0f} min ago)")
+            if "standings" not in meta["build"]:  # built before they were part of a store
+                from core.storage import connect
+
+                client, _ = connect(f"chdb://{workdir / 'ch'}", DATABASE)
+                meta["build"]["standings"] = standings_history(
+                    client, from_ms(meta["through_ms"]), meta["days"])
+                client.close()
+                log(f"  SLO standings over the history: {meta['build']['standings']}")
+                meta_file.write_text(json.dumps(meta, indent=2))
             return workdir, meta, True
         log(f"the store in {workdir} does not fit (format/decisions/days {meta.get('format')}/"
             f"{meta.get('decisions')}/{meta.get('days')}, data end {gap} ago): rebuilding")
@@ -832,6 +860,12 @@ def _versions() -> dict[str, str]:
 
 # -- the report -------------------------------------------------------------------------------
 
+def _standings(build: dict) -> str:
+    done = build.get("standings")
+    return "none: a store built before they were" if not done else \
+        f"{done['rows']:,} rows at {done['points']:,} hourly points, {done['seconds']} s"
+
+
 def markdown(r: dict) -> str:
     raw = r["raw_scan"]
     ms = lambda s: f"{s * 1000:,.0f} ms"  # noqa: E731 - a local formatter
@@ -904,7 +938,8 @@ process, {b['seconds']} s): `bench.sli`'s generator, {r['decisions']:,} decision
 hourly points ({b['sli_values']:,} `sli_values` rows, {b['backfill_s']} s), {b['collector_metrics']:,}
 `collector_metrics` rows (a snapshot every 10 s), the example SLOs (`examples/slo/`) evaluated
 by `AlertEvaluator` ({b['alerting']['alerts']} alerts, {b['alerting']['alerts_firing']} firing,
-{b['alerting']['silences']} silences), triage verdicts through `triage.verdicts`
+{b['alerting']['silences']} silences), the standings the evaluator would have stored over the
+history ({_standings(b)}), triage verdicts through `triage.verdicts`
 ({', '.join(f'{k} {v:,}' for k, v in b['triage'].items())}). Before the scans and each page,
 the store is caught up to the current minute as the worker would (decisions at the store's
 rate, heartbeats, collector snapshots, an incremental SLI run, an alert evaluation; untimed):

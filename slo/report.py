@@ -88,6 +88,19 @@ def record_standings(client: Client, slos, evaluations: list[Evaluation], *,
     return len(rows)
 
 
+def backfill_standings(client: Client, slos, points: list[datetime], *,
+                       latency_threshold: float, computed_at: datetime) -> int:
+    """Store the standings the alert evaluator would have stored at `points` (a history
+    generated or imported at once, where no evaluator ran): every SLO evaluated at all the
+    points in one evaluation, as `alerts replay` does. Returns the rows stored."""
+    if not slos or not points:
+        return 0
+    evaluations = evaluate(client, slos, sorted({floor_minute(p) for p in points}),
+                           latency_threshold=latency_threshold)
+    return record_standings(client, slos, evaluations, latency_threshold=latency_threshold,
+                            computed_at=computed_at)
+
+
 def _from_stored(row: dict) -> dict:
     """A stored row back as `standing` made it."""
     pairs = [dict(zip(PAIR_FIELDS, values))

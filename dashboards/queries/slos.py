@@ -155,15 +155,20 @@ def burndown(client: Client, slo_dir: str, name: str, dimensions: dict[str, str]
              at: datetime, latency_threshold: float, max_age_s: int = 0) -> pd.DataFrame:
     """at, budget_remaining, good, total of one SLO and dimension value at the points of
     `burndown_points` (the period's budget as it stood at each; None where empty): the
-    evaluator's stored standings at (or at most `max_age_s` before) each point, evaluated at
-    the points where none is stored."""
+    evaluator's stored standings -- at the last point (now) one at most `max_age_s` old, at
+    each earlier point the latest stored up to half a step before it (the chart's
+    resolution) -- evaluated at the points where none is stored."""
     slo = next((s for s in load_slos(slo_dir) if s.name == name), None)
     columns = ["at", "budget_remaining", "good", "total"]
     if slo is None:
         return pd.DataFrame(columns=columns)
-    found = standings(client, [slo], burndown_points(slo, at),
-                      latency_threshold=latency_threshold, within=timedelta(seconds=max_age_s),
-                      together=True)
+    points = burndown_points(slo, at)
+    recent = timedelta(seconds=max_age_s)
+    half_step = max(recent, (points[-1] - points[0]) / BURNDOWN_POINTS / 2)
+    found = {**standings(client, [slo], points[:-1], latency_threshold=latency_threshold,
+                         within=half_step, together=True),
+             **standings(client, [slo], points[-1:], latency_threshold=latency_threshold,
+                         within=recent)}
     rows = []
     for point, standing in found.items():
         row = next((r for r in standing if r["dimensions"] == dimensions), None)

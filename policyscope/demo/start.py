@@ -51,16 +51,41 @@ def open_store(config: Config) -> tuple[Client, str]:
         migrate(client, target.database, retention_days=config.storage.retention_days)
         demo = config.demo
         if demo.demo_history:
-            ensure_history(client, days=demo.demo_history_days, seed=SEED,
-                           rows=RowBuilder(**row_settings(config.collector)),
-                           latency_threshold=config.batch.latency_threshold,
-                           database=target.database)
+            first = ensure_history(client, days=demo.demo_history_days, seed=SEED,
+                                   rows=RowBuilder(**row_settings(config.collector)),
+                                   latency_threshold=config.batch.latency_threshold,
+                                   database=target.database)
+            if first is not None:
+                history_standings(client, config, demo.demo_history_days)
         else:
             log.info("demo history off (demo_history: false)")
     except BaseException:
         client.close()
         raise
     return client, target.database
+
+
+def history_standings(client: Client, config: Config, days: int) -> int:
+    """The SLO standings an alert evaluator would have stored over the generated history,
+    hourly (the SLO page's burndown and the Executive page's week-ago compliance read them);
+    returns the rows stored."""
+    import time
+
+    from slo import spec
+    from slo.report import backfill_standings
+
+    directory = config.alerting.slo_dir
+    if not directory.is_dir():
+        return 0
+    began = time.perf_counter()
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    points = [now - timedelta(hours=h) for h in range(days * 24, 0, -1)]
+    stored = backfill_standings(client, spec.load_dir(directory), points,
+                                latency_threshold=config.batch.latency_threshold,
+                                computed_at=now)
+    log.info("SLO standings over the history: %d rows at %d hourly points in %.1fs", stored,
+             len(points), time.perf_counter() - began)
+    return stored
 
 
 def start_traffic(config: Config, endpoint: str, client: Client,

@@ -4,6 +4,8 @@ it -- and a second start that finds decisions stored and adds nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -79,11 +81,13 @@ def test_first_start_writes_history_and_backfills_slis_a_second_does_not(chdb_cl
 def test_up_demo_opens_the_store_with_the_demo_and_collector_settings(chdb_client, config_factory):
     """`up --demo`'s store opening (policyscope/demo/start.py): `demo_history_days` of history
     on first start, built with the collector's own settings (its redaction patterns reach
-    the history's rows), nothing with `demo_history: false`."""
+    the history's rows) and the SLO standings an evaluator would have stored over it, hourly;
+    nothing with `demo_history: false`."""
     from policyscope.demo.start import open_store
 
     name = f"demo_{chdb_client.database}"
-    config = config_factory(database=name, demo_history_days=1,
+    slo_dir = Path(__file__).resolve().parents[2] / "examples" / "slo"
+    config = config_factory(database=name, demo_history_days=1, slo_dir=str(slo_dir),
                             redact_values=[r"[a-z]+@acme\.example"])
     client, database = open_store(config)
     try:
@@ -93,6 +97,10 @@ def test_up_demo_opens_the_store_with_the_demo_and_collector_settings(chdb_clien
                             "countIf(actor = '[REDACTED]') FROM policy_decisions").result_rows[0]
         assert 20 <= span[0] <= 24  # one day of it
         assert span[1] == 0 < span[2]  # the humans' addresses redacted, as the collector would
+        slos = len([f for f in slo_dir.iterdir() if f.suffix == ".yaml"])
+        points, names = client.query("SELECT uniqExact(at), uniqExact(slo) "
+                                     "FROM slo_standings").result_rows[0]
+        assert (points, names) == (24, slos)
     finally:
         client.close()
     off = config_factory(database=f"{name}_off", demo_history=False)

@@ -176,3 +176,62 @@ def test_points_with_and_without_a_stored_standing_are_read_together(chdb_client
     assert [r for r in found[earlier] if r["slo"] != "avail"] \
         == [r for r in status(chdb_client, slos, earlier) if r["slo"] != "avail"]
     assert found[AT] == status(chdb_client, slos, AT)
+
+
+def test_a_backfilled_history_is_what_the_evaluator_would_have_stored(chdb_client, slos):
+    """`backfill_standings` (a demo's or an import's history, where no evaluator ran) stores
+    every SLO's standing at each point, evaluated together: the numbers `status` gives there
+    (plus empty rows for dimension values only other points have)."""
+    from slo.report import backfill_standings
+
+    points = [AT - timedelta(hours=h) for h in (3, 2, 1)]
+    stored = backfill_standings(chdb_client, slos, points, latency_threshold=0.1,
+                                computed_at=AT)
+    assert stored == stored_rows(chdb_client) > 0
+    found = standings(chdb_client, slos, points, stored_only=True)
+
+    def numbers(rows):
+        return {(r["slo"], tuple(sorted(r["dimensions"].items()))): (r["good"], r["total"],
+                                                                    r["budget_remaining"])
+                for r in rows if r["total"]}
+    for point in points:
+        assert numbers(found[point]) == numbers(status(chdb_client, slos, point))
+        assert numbers(found[point])  # there was data at every point
+
+
+def test_the_burndown_reads_a_past_point_from_a_standing_up_to_half_a_step_older(
+        chdb_client, database, tmp_path, monkeypatch):
+    """The SLO page's burndown (30 points over a 30-day period: a step of a day) takes, at each
+    past point, the latest standing stored up to 12 hours before it -- even when data came in
+    since -- and evaluates only the points with none; at the last point (now) only a fresh
+    one counts."""
+    import yaml
+
+    from dashboards.queries import slos as queries
+    from metrics.windows import floor_minute
+    from slo.report import backfill_standings
+
+    now = floor_minute(datetime.now(UTC))
+    (tmp_path / "avail.yaml").write_text(yaml.safe_dump(slo_doc("avail")))
+    (slo,) = spec.load_dir(tmp_path)
+    points = queries.burndown_points(slo, now)
+    point = points[20]  # ten days ago (standings are kept 40 days)
+    insert(chdb_client, batch(point - timedelta(hours=6), 100, 1))
+    backfill_standings(chdb_client, [slo], [point - timedelta(hours=5)],
+                       latency_threshold=0.1, computed_at=now)
+    insert(chdb_client, batch(point - timedelta(hours=2), 50, 0))  # after the stored run
+    asked = []
+    real = queries.standings
+
+    def spy(client, slos_, points_, **kwargs):
+        asked.append((len(points_), kwargs["within"]))
+        return real(client, slos_, points_, **kwargs)
+    monkeypatch.setattr(queries, "standings", spy)
+    frame = queries.burndown(chdb_client, str(tmp_path), "avail", {}, now, 0.1, 120)
+
+    assert list(frame["at"]) == points
+    assert asked == [(30, timedelta(hours=12)), (1, timedelta(seconds=120))]
+    row = frame[frame["at"] == point].iloc[0]
+    assert (row["good"], row["total"]) == (99, 100)  # the stored standing, not 149 of 150
+    later = frame[frame["at"] == points[21]].iloc[0]
+    assert (later["good"], later["total"]) == (149, 150)  # none stored: evaluated
