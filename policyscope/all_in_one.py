@@ -33,6 +33,7 @@ def run_all_in_one(config: Config, *, demo: bool) -> None:
         from policyscope.demo import start as demo_start
 
         demo_start.use_example_slos(config)
+        demo_start.use_example_catalog(config)
         client, database = demo_start.open_store(config)
     try:
         _run(config, demo=demo, client=client, database=database)

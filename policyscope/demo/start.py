@@ -3,6 +3,7 @@ first minute: the example SLOs when one has none, the store opened with its hist
 generated on first start, and the live traffic with its scripted incident.
 
     use_example_slos(config)                       # before the evaluator and the dashboards
+    use_example_catalog(config)                    # the shipped catalog, unless one has one
     client, database = open_store(config)          # history on first start (demo_history)
     service = CollectorService(config, client=client, database=database)
     threads = start_traffic(config, endpoint, client, stop)
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
@@ -41,6 +43,21 @@ def use_example_slos(config: Config) -> None:
     directory = slo_directory(config, demo=True)
     if directory is not None:
         config.alerting.slo_dir = directory
+
+
+EXAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "policies"  # the shipped catalog
+
+
+def use_example_catalog(config: Config) -> None:
+    """Point `catalog.catalog_dir` at the shipped catalog (which covers the demo's policies)
+    when the configured directory has no catalog files, so the demo's pages name, own and link
+    every policy wherever `up --demo` runs from."""
+    directory = config.catalog.catalog_dir
+    own = directory.is_dir() and any(p.suffix in (".yaml", ".yml") for p in directory.iterdir())
+    if not own and EXAMPLE_CATALOG.is_dir():
+        log.info("no policy catalog in %s; the demo uses the shipped one in %s", directory,
+                 EXAMPLE_CATALOG)
+        config.catalog.catalog_dir = EXAMPLE_CATALOG
 
 
 def open_store(config: Config) -> tuple[Client, str]:

@@ -109,3 +109,17 @@ def test_up_demo_opens_the_store_with_the_demo_and_collector_settings(chdb_clien
         assert _count(client, "SELECT count() FROM policy_decisions") == 0
     finally:
         client.close()
+
+
+def test_the_demo_uses_the_shipped_catalog_unless_one_has_ones_own(config_factory, tmp_path):
+    from policyscope.demo.start import EXAMPLE_CATALOG, use_example_catalog
+
+    empty = config_factory(catalog_dir=str(tmp_path / "none"))
+    use_example_catalog(empty)
+    assert empty.catalog.catalog_dir == EXAMPLE_CATALOG
+    assert any(EXAMPLE_CATALOG.glob("*.yaml"))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "p.yaml").write_text("policies: []\n")
+    own = config_factory(catalog_dir=str(tmp_path / "mine"))
+    use_example_catalog(own)
+    assert own.catalog.catalog_dir == tmp_path / "mine"
