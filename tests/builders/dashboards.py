@@ -158,3 +158,31 @@ def insert_decisions(client, decisions: list[dict]) -> None:
 
 def insert_events(client, events: list[dict]) -> None:
     client.insert("policy_events", rows._rows(EVENT, events), column_names=list(EVENT))
+
+
+# -- a page run as a logged-in user ------------------------------------------------------------
+
+def users_file_login(page_file: str, tmp_path: Path, monkeypatch):
+    """`run(name, role="")`: the page at `page_file` run by itself (not through app.py) as
+    `name`, a user of a users file (cheap argon2 parameters) with `role`, written into the
+    dashboards' config; `run(None)`: nobody logged in."""
+    from argon2 import PasswordHasher
+
+    from dashboards import auth
+    from dashboards.users import UsersFile
+
+    path = tmp_path / "users.yaml"
+    users = UsersFile(path, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setitem(auth._files, path, users)
+    config = Path(os.environ[CONFIG_ENV])
+    settings = yaml.safe_load(config.read_text())
+    settings["dashboard"] = {"dashboard_users_file": str(path)}
+    config.write_text(yaml.safe_dump(settings))
+
+    def run(name: str | None, role: str = "") -> AppTest:
+        at = AppTest.from_file(page_file, default_timeout=TIMEOUT)
+        if name is not None:
+            users.add(name, role, "a-password-for-the-test")
+            at.session_state[auth.SESSION_USER] = name
+        return rerun(at)
+    return run

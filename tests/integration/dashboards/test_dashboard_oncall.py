@@ -24,31 +24,28 @@ The page runs as the local admin (no login on loopback) unless a test logs in a 
 from __future__ import annotations
 
 import importlib
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
-from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 from collector.self_metrics_read import STORED
 from dashboards import auth, roles
 from dashboards.auth import User
 from dashboards.queries import oncall
-from policyscope.config import CONFIG_ENV
 from slo import silences, spec
 from slo.alerting import AlertEvaluator
 from slo.lifecycle import AlertStore, alert_id
 from tests.builders import rows
 from tests.builders.dashboards import (
-    TIMEOUT,
     dataframe_after,
     metrics,
     open_page,
     rerun,
     texts,
+    users_file_login,
 )
 from tests.builders.slos import NAME, slo_doc
 
@@ -56,7 +53,6 @@ pytestmark = pytest.mark.integration
 
 M = timedelta(minutes=1)
 PAGE_FILE = str(Path(__file__).resolve().parents[3] / "dashboards" / "pages" / "oncall.py")
-CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 SEARCH = {"team": "search"}
 PAGE_ALERT = alert_id(NAME, "page", SEARCH)
 TICKET_ALERT = alert_id(NAME, "ticket", SEARCH)
@@ -345,22 +341,7 @@ def test_slos_without_an_alert_say_when_the_evaluator_runs(dashboard_db, slo_dir
 @pytest.fixture
 def log_in(dashboard_db, tmp_path, monkeypatch):
     """Run the page as a logged-in user of a users file with this role."""
-    from dashboards.users import UsersFile
-
-    path = tmp_path / "users.yaml"
-    users = UsersFile(path, hasher=CHEAP)
-    monkeypatch.setitem(auth._files, path, users)
-    config = Path(os.environ[CONFIG_ENV])
-    settings = yaml.safe_load(config.read_text())
-    settings["dashboard"] = {"dashboard_users_file": str(path)}
-    config.write_text(yaml.safe_dump(settings))
-
-    def run(name: str, role: str) -> AppTest:
-        users.add(name, role, "a-password-for-the-test")
-        at = AppTest.from_file(PAGE_FILE, default_timeout=TIMEOUT)
-        at.session_state[auth.SESSION_USER] = name
-        return rerun(at)
-    return run
+    return users_file_login(PAGE_FILE, tmp_path, monkeypatch)
 
 
 def stored_silences(client) -> list[silences.Silence]:

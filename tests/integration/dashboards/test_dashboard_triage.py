@@ -16,25 +16,20 @@ from __future__ import annotations
 
 import importlib
 import io
-import os
 import zipfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
-from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 import triage
-from dashboards import auth, roles
+from dashboards import roles
 from dashboards.auth import User
-from dashboards.users import UsersFile
 from metrics import jobs
 from metrics.windows import floor_minute
-from policyscope.config import CONFIG_ENV
 from tests.builders.dashboards import (
-    TIMEOUT,
     dataframe_after,
     figures,
     metrics,
@@ -42,6 +37,7 @@ from tests.builders.dashboards import (
     rerun,
     texts,
     traces,
+    users_file_login,
 )
 from tests.builders.rows import exactly, insert_decisions, insert_events
 from tests.builders.triage import API, LATEST, WEB, deny, violation
@@ -52,7 +48,6 @@ pytestmark = pytest.mark.integration
 M = timedelta(minutes=1)
 REASON = "the istio sidecar runs as root by design"
 PAGE_FILE = str(Path(__file__).resolve().parents[3] / "dashboards" / "pages" / "triage_page.py")
-CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 ANA = Actor("ana", "analyst")
 
 
@@ -384,22 +379,7 @@ def test_a_queue_with_everything_labelled_says_so(seeded):
 @pytest.fixture
 def log_in(dashboard_db, tmp_path, monkeypatch):
     """Run the page as a logged-in user of a users file with this role."""
-    path = tmp_path / "users.yaml"
-    users = UsersFile(path, hasher=CHEAP)
-    monkeypatch.setitem(auth._files, path, users)
-    config = Path(os.environ[CONFIG_ENV])
-    settings = yaml.safe_load(config.read_text())
-    settings["dashboard"] = {"dashboard_users_file": str(path)}
-    config.write_text(yaml.safe_dump(settings))
-
-    def run(name: str | None, role: str = "") -> AppTest:
-        """The page run by itself (not through app.py), as `name` (None: not logged in)."""
-        at = AppTest.from_file(PAGE_FILE, default_timeout=TIMEOUT)
-        if name is not None:
-            users.add(name, role, "a-password-for-the-test")
-            at.session_state[auth.SESSION_USER] = name
-        return rerun(at)
-    return run
+    return users_file_login(PAGE_FILE, tmp_path, monkeypatch)
 
 
 def test_the_page_run_without_a_login_shows_only_the_login_form(seeded, log_in):
