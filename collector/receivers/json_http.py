@@ -36,6 +36,7 @@ from collector.errors import (
     RequestTimeout,
     RequestTooLarge,
     RetryableError,
+    UnsupportedMediaType,
 )
 from collector.pipeline import Pipeline
 from collector.receivers.otlp_http import decompress
@@ -113,6 +114,13 @@ def handler(pipeline: Pipeline, config: CollectorConfig, source: JsonSource):
                                          "use POST"}, {"Allow": "POST"})
         ticket = None
         try:
+            if request.content_type != "application/json":
+                # OPA and falcosidekick send JSON as such; a web page in the operator's
+                # browser can post a "simple" body (text/plain, a form) to loopback without a
+                # CORS preflight, but not application/json, which this never grants
+                raise UnsupportedMediaType(
+                    f"Content-Type {request.content_type or '(none)'!r} is not supported on "
+                    f"{request.path}; send application/json")
             declared = request.content_length
             if declared is not None and declared > limit:
                 raise RequestTooLarge(f"Content-Length {declared} is over the limit of "

@@ -147,3 +147,20 @@ def test_a_malformed_event_is_refused_with_a_message_naming_what_was_wrong(colle
     assert send(collector, b"{}", "?enforcement=block")[0] == 400
     time.sleep(0.2)
     assert int(collector.pipeline.client.command("SELECT count() FROM policy_decisions")) == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x"])
+def test_a_body_a_web_page_could_post_without_a_preflight_is_refused(collector, content_type):
+    """A page in the operator's browser can post these content types to loopback without a
+    CORS preflight; the native endpoints take only application/json (which needs one that is
+    never granted), so nothing it sends is stored."""
+    body = json.dumps(falco_event()).encode()
+    for path in ("/falco", "/opa/logs"):
+        status, _, reply = post(collector.http_port, path, body, content_type)
+        assert status == 415
+        assert "application/json" in json.loads(reply)["error"]
+    stored = collector.pipeline.client.command(
+        "SELECT count() FROM policy_decisions") + collector.pipeline.client.command(
+        "SELECT count() FROM policy_events")
+    assert int(stored) == 0
