@@ -13,12 +13,14 @@ COLUMNS = ["policy", "title", "owner", "category", "severity", "controls", "runb
 
 
 def policies(client: Client) -> pd.DataFrame:
-    """One row per catalogued policy (`COLUMNS`; controls as one text cell); empty when no
-    catalog was ever loaded."""
+    """One row per catalogued policy (`COLUMNS`; controls as one text cell; a runbook that is
+    not an http(s) URL blanked); empty when no catalog was ever loaded."""
     frame = catalog_frame(client).select(
         "policy_id", "title", "owner", "category", "severity", "controls_text", "runbook")
     out = frame.to_pandas()
     out.columns = COLUMNS
+    # shown as a link: only http(s), whatever reached the table (the loader refuses others)
+    out["runbook"] = out["runbook"].where(out["runbook"].str.match(r"(?i)^https?://"), "")
     return out
 
 

@@ -250,3 +250,16 @@ def test_by_version_and_audit_impact_over_partial_hours_equal_the_raw_decisions(
         (name, sum(r["resource_name"] == name for r in blocked),
          sum(r["resource_name"] == name and r["event_id"] in fp_ids for r in blocked))
         for name in {r["resource_name"] for r in blocked}}
+
+
+def test_a_runbook_that_is_not_http_is_never_offered_as_a_link(chdb_client, dashboard_db):
+    """The loader refuses such a catalog; a row written into the table some other way still
+    shows no javascript: link."""
+    from catalog import store
+    from catalog.model import Catalog, Policy
+    from dashboards.queries.catalog import policies
+
+    bad = Policy(id="k8s.x", title="x", owner="o", category="c", severity="low", controls=(),
+                 runbook="javascript:alert(1)")
+    store.insert_version(chdb_client, Catalog((bad,)), source="test", token="t")
+    assert policies(chdb_client)["runbook"].tolist() == [""]
