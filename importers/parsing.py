@@ -26,6 +26,7 @@ class Options:
     team_label: str = "team"  # inventory: the label (else annotation) naming the team
     enforced_label: str = "policyscope.io/enforced"  # inventory: "true" / "false"
     prune: bool = False  # a List is complete: reports it no longer holds are diffed as empty
+    artifact: str = ""  # SBOMs, vulnerability scans: --artifact, over the name in the file
 
 
 @dataclass

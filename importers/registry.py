@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from importers import gatekeeper, heartbeat, inventory, policyreport
+from importers import cyclonedx, grype, osv, pip_audit, trivy
 from importers.documents import Document
 from importers.parsing import Options, Parsed
 
@@ -43,6 +44,14 @@ IMPORTERS: dict[str, Importer] = {i.kind: i for i in (
              "-o json", inventory.parse),
     Importer("heartbeat", "agent heartbeats: JSON / JSON lines, OPA status-API messages",
              heartbeat.parse),
+    Importer("cyclonedx", "CycloneDX JSON SBOM (1.2-1.7): one sbom.generated for its artifact",
+             cyclonedx.parse),
+    Importer("trivy", "Trivy JSON (trivy image -f json); diffed per artifact", trivy.parse),
+    Importer("grype", "Grype JSON (grype -o json); diffed per artifact", grype.parse),
+    Importer("osv", "OSV-Scanner JSON (osv-scanner --format json); diffed per artifact",
+             osv.parse),
+    Importer("pip-audit", "pip-audit JSON (pip-audit -f json); diffed per artifact",
+             pip_audit.parse),
 )}
 
 

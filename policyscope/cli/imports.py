@@ -120,6 +120,9 @@ def import_cmd(
                                          "as empty [default: off]"),
     at: Optional[str] = typer.Option(None, "--at", help="the snapshot's time (UTC, ISO 8601) "
                                      "[default: now]"),
+    artifact: str = typer.Option("", "--artifact", help="cyclonedx, trivy, grype, osv, "
+                                 "pip-audit: the artifact (image reference, application) "
+                                 "the file is about, over the name the tool wrote"),
     output_format: str = typer.Option("table", "--format", "-f", help="table or json"),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR"),
 ) -> None:
@@ -153,7 +156,7 @@ def import_cmd(
                         c.import_pipeline, c.import_run_id, c.import_commit,
                         c.import_repository).with_ci(os.environ)
     options = Options(facts, at_ms, c.import_team_label, c.import_enforced_label,
-                      c.import_prune)
+                      c.import_prune, artifact=artifact)
     document = _read(file)
     try:
         parsed = run.parse(kind, document, options)
