@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
+# checkov, the scanner the checkov import test runs, in a venv of its own: its pins
+# (cyclonedx-python-lib<8, packaging<24, bc-detect-secrets over detect_secrets) clash with the
+# dev extra's scanners
+CHECKOV := $(VENV)/tools/checkov/bin/checkov
+CHECKOV_SPEC := checkov>=3.2,<4
 
 .PHONY: up test bench clean
 
@@ -15,8 +20,12 @@ $(BIN)/policyscope: pyproject.toml
 up: $(BIN)/policyscope  ## install, then run collector + dashboard + demo traffic on embedded chDB
 	$(BIN)/policyscope up --demo
 
-test: $(BIN)/policyscope $(CHROMIUM)  ## install, then run the whole test suite
+test: $(BIN)/policyscope $(CHROMIUM) $(CHECKOV)  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
+
+$(CHECKOV): $(BIN)/policyscope
+	$(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/pip install --quiet '$(CHECKOV_SPEC)'
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not work
 # on these machines); as root, install it when it is missing.

@@ -21,6 +21,7 @@ from typing import Callable
 
 from importers import gatekeeper, heartbeat, inventory, policyreport
 from importers import cyclonedx, grype, osv, pip_audit, trivy
+from importers import checkov, conftest, sarif, secrets
 from importers.documents import Document
 from importers.parsing import Options, Parsed
 
@@ -52,6 +53,16 @@ IMPORTERS: dict[str, Importer] = {i.kind: i for i in (
              osv.parse),
     Importer("pip-audit", "pip-audit JSON (pip-audit -f json); diffed per artifact",
              pip_audit.parse),
+    Importer("checkov", "Checkov JSON (checkov -o json): a deploy.gate and a decision per "
+             "check", checkov.parse),
+    Importer("conftest", "conftest JSON (conftest test --output json): a deploy.gate and "
+             "decisions", conftest.parse),
+    Importer("sarif", "SARIF 2.1.0 (semgrep, bandit, checkov, trivy, kics, CodeQL...): a "
+             "deploy.gate per run and a decision per result", sarif.parse),
+    Importer("detect-secrets", "detect-secrets scan JSON or baseline: secret.detected",
+             secrets.parse_detect_secrets),
+    Importer("gitleaks", "gitleaks JSON (gitleaks detect --report-format json): "
+             "secret.detected, never the secret", secrets.parse_gitleaks),
 )}
 
 
