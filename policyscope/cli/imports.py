@@ -87,7 +87,9 @@ def checked(normalizer, requests) -> list:
 
 
 def import_cmd(
-    kind: str = typer.Argument(..., help="policyreport, gatekeeper, inventory, heartbeat (see "
+    kind: str = typer.Argument(..., help="the tool's format: policyreport, gatekeeper, "
+                               "inventory, heartbeat, cyclonedx, trivy, grype, osv, pip-audit, "
+                               "checkov, conftest, sarif, detect-secrets, gitleaks (see "
                                "docs/sources/importers.md)"),
     file: str = typer.Argument("-", help="the tool's output file; - reads stdin"),
     config_file: Optional[Path] = ConfigOpt,

@@ -79,3 +79,13 @@ def _explains(verb, fragments):
     assert result.exit_code == 0
     for fragment in fragments:
         assert fragment in text
+
+
+def test_import_help_names_every_kind_the_registry_holds():
+    from importers.registry import IMPORTERS
+
+    result = CliRunner().invoke(app, ["import", "--help"], prog_name="policyscope",
+                                terminal_width=400)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert [k for k in IMPORTERS if k not in text] == []
