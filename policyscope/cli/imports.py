@@ -21,7 +21,15 @@ from typing import Optional
 import typer
 
 from policyscope.cli import output
-from policyscope.cli.options import ConfigOpt, DsnOpt, check_format, fail, parse_time, setup
+from policyscope.cli.options import (
+    ConfigOpt,
+    DsnOpt,
+    check_format,
+    fail,
+    open_store,
+    parse_time,
+    setup,
+)
 
 PROGRESS_MIN_RECORDS = 10_000  # smaller imports finish before a bar would be read
 
@@ -89,8 +97,8 @@ def checked(normalizer, requests) -> list:
 def import_cmd(
     kind: str = typer.Argument(..., help="the tool's format: policyreport, gatekeeper, "
                                "inventory, heartbeat, cyclonedx, trivy, grype, osv, pip-audit, "
-                               "checkov, conftest, sarif, detect-secrets, gitleaks (see "
-                               "docs/sources/importers.md)"),
+                               "checkov, conftest, sarif, detect-secrets, gitleaks; catalog "
+                               "(the policy catalog; see docs/sources/importers.md)"),
     file: str = typer.Argument("-", help="the tool's output file; - reads stdin"),
     config_file: Optional[Path] = ConfigOpt,
     dsn: Optional[str] = DsnOpt,
@@ -149,6 +157,8 @@ def import_cmd(
                    import_repository=repository, import_team_label=team_label,
                    import_enforced_label=enforced_label, import_diff=diff, import_prune=prune)
     check_format(output_format)
+    if kind == CATALOG:
+        return _import_catalog(config, file)
     if kind not in registry.IMPORTERS:
         fail(f"unknown KIND {kind!r}; expected one of {', '.join(sorted(registry.IMPORTERS))}")
     c = config.imports
@@ -178,6 +188,32 @@ def import_cmd(
     if not c.import_diff and parsed.listings:
         report.diffed = False
     _print(report, output_format)
+
+
+CATALOG = "catalog"  # the policy catalog: stored as a version, not sent as events
+
+
+def _import_catalog(config, file: str) -> None:
+    """`import catalog FILE|-`: what `policyscope catalog load` does, for one file or stdin:
+    every problem on stderr (file:line: what) and nothing stored, or a new version unless the
+    content is the latest already. The catalog lives in storage, so it needs the DSN."""
+    from catalog.load import load_catalog
+    from catalog.parse import check_paths, check_sources
+
+    if config.imports.import_endpoint:
+        fail("the policy catalog is stored as a version, not sent as events: import it with "
+             "--dsn (or POLICYSCOPE_DSN), not --endpoint", 2)
+    checked = check_sources([("-", sys.stdin.read())]) if file == "-" else check_paths([file])
+    for problem in checked.problems:
+        typer.echo(str(problem), err=True)
+    if not checked.ok:
+        fail(f"{len(checked.problems)} problem(s) in the catalog; nothing was stored", 2)
+    client = open_store(config)
+    try:
+        loaded = load_catalog(client, checked.catalog, source=file)
+    finally:
+        client.close()
+    typer.echo(loaded.describe())
 
 
 def _delivery(config, client):

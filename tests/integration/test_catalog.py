@@ -301,3 +301,24 @@ def test_the_slos_own_runbook_annotation_wins_and_pages_without_a_catalog(store_
     (notification,) = evaluate(store_client, document)
     (alert,) = notification.alerts
     assert (alert.runbook_url, alert.owner_team) == ("https://wiki.example.com/slo", "")
+
+
+def test_import_catalog_stores_a_file_or_stdin_as_a_version_and_refuses_a_bad_one(
+        chdb_path, database, tmp_path):
+    env = {"POLICYSCOPE_DSN": f"chdb://{chdb_path}", "POLICYSCOPE_DATABASE": database}
+    path = write(tmp_path / "c.yaml", entry("k8s.a"))
+
+    def run(*args, stdin=None):
+        return CliRunner().invoke(app, ["import", "catalog", *args], env=env, input=stdin,
+                                  prog_name="policyscope")
+    first = run(str(path))
+    assert first.exit_code == 0, first.output
+    assert "stored as a new version" in first.output
+    again = run("-", stdin=path.read_text())  # the same content from stdin: no new version
+    assert again.exit_code == 0 and "unchanged" in again.output
+    bad = run("-", stdin="policies:\n" + entry("k8s.b", severity="urgent"))
+    assert bad.exit_code == 2
+    assert "-:" in bad.output and "severity" in bad.output and "nothing was stored" in bad.output
+    sent = CliRunner().invoke(app, ["import", "catalog", str(path), "--endpoint",
+                                    "http://127.0.0.1:1"], env=env, prog_name="policyscope")
+    assert sent.exit_code == 2 and "--dsn" in sent.output
