@@ -25,20 +25,29 @@ def start_collector(tmp_path, http_port: int, batch_delay: str,
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYSCOPE_")}
     env.update({"POLICYSCOPE_BATCH_MAX_DELAY": batch_delay,
                 "POLICYSCOPE_SPOOL_DIR": str(tmp_path / "spool")})
+    launched = time.time()
     proc = subprocess.Popen(
         [sys.executable, "-m", "policyscope.cli", "collector", "--dsn",
          f"chdb://{tmp_path / 'ch'}", "--http-port", str(http_port), "--grpc-port",
          str(free_port()), "--log-level", "WARNING"], env=env, **popen)
+    from collector.admin import address_file, read_address
+
+    published = address_file(f"chdb://{tmp_path / 'ch'}", "policyscope")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=1)
-            return proc
+            # started: its admin address (and token) is published just after the port opens;
+            # until then the file may still name a collector killed before (SIGKILL leaves it)
+            found = read_address(published)
+            if found is not None and found[0].endswith(f":{http_port}") \
+                    and published.stat().st_mtime >= launched - 1:
+                return proc
         except OSError:
             assert proc.poll() is None, "collector exited during start-up"
-            time.sleep(0.2)
+        time.sleep(0.2)
     proc.kill()
-    raise AssertionError("collector did not start")
+    raise AssertionError("collector did not start (or did not publish its admin address)")
 
 
 def admin_headers(store) -> dict[str, str]:
