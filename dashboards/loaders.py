@@ -1,8 +1,15 @@
-"""The pages' cached loaders: one storage client per store (`st.cache_resource`) and query
+"""The pages' cached loaders: a few storage clients per store (`st.cache_resource`) and query
 results cached for `TTL` seconds (`st.cache_data`), keyed by the store and the query's
 arguments, so reruns (a widget change, another page) do not query again within a minute.
 
     totals = loaders.load(live.decision_totals, start, end, where)
+    totals, rows = loaders.load_all(call(live.decision_totals, start, end, where),
+                                    call(live.by_outcome, start, end, where))
+
+A page states its independent reads up front with `load_all`, which runs those not cached
+concurrently, each on a client of its own (a client runs one call at a time), the way a
+Grafana dashboard queries its panels at once: a page of ten small reads then waits about as
+long as its slowest few, not their sum. `load` is one read, in the script's own thread.
 
 The query functions (`dashboards.queries`) take the client first; arguments must be
 hashable by Streamlit (str, numbers, datetimes, dicts, tuples) and results picklable.
@@ -10,33 +17,69 @@ hashable by Streamlit (str, numbers, datetimes, dicts, tuples) and results pickl
 
 from __future__ import annotations
 
-from types import FunctionType
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from types import FunctionType
 from typing import Any, Callable
 
 import streamlit as st
 from clickhouse_connect.driver.client import Client
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
+from core import storage
 from dashboards import filters
 from dashboards.config import current
 from dashboards.queries import filter_options, open_client
 
 TTL = 60  # seconds: the SLI batch and the alert evaluator run every minute
+CONCURRENCY = 3  # clients per store, so reads at once: a small page's reads, all of them
 
 
 def store() -> str:
     """The store pages read (DSN without credentials, and database): part of every cache key."""
-    storage = current().storage
-    return f"{storage.dsn.rsplit('@', 1)[-1]}|{storage.database}"
+    storage_config = current().storage
+    return f"{storage_config.dsn.rsplit('@', 1)[-1]}|{storage_config.database}"
+
+
+class ClientPool:
+    """Up to `size` clients on one store, handed out one caller at a time. The first is
+    opened at once and is also `client()` (the pages' writes); the others are opened as
+    concurrent reads first need them (`core.storage.another`: on chDB another handle of the
+    one engine, on a server another HTTP session)."""
+
+    def __init__(self, size: int) -> None:
+        self.primary = open_client()
+        self._idle: queue.LifoQueue[Client] = queue.LifoQueue()
+        self._idle.put(self.primary)
+        self._opened, self._size, self._lock = 1, size, threading.Lock()
+
+    @contextmanager
+    def acquire(self) -> Iterator[Client]:
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                more = self._opened < self._size
+                self._opened += more
+            client = storage.another(self.primary) if more else self._idle.get()
+        try:
+            yield client
+        finally:
+            self._idle.put(client)
 
 
 @st.cache_resource(show_spinner=False)
-def _client(key: str) -> Client:
-    return open_client()
+def _pool(key: str) -> ClientPool:
+    return ClientPool(CONCURRENCY)
 
 
 def client() -> Client:
-    return _client(store())
+    return _pool(store()).primary
 
 
 def _name(function: FunctionType) -> str:
@@ -45,12 +88,44 @@ def _name(function: FunctionType) -> str:
 
 @st.cache_data(ttl=TTL, show_spinner=False, hash_funcs={FunctionType: _name})
 def _load(key: str, query: FunctionType, args: tuple, kwargs: dict) -> Any:
-    return query(client(), *args, **kwargs)
+    with _pool(key).acquire() as reader:
+        return query(reader, *args, **kwargs)
 
 
 def load(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`query(client, *args, **kwargs)`, cached for `TTL` seconds."""
     return _load(store(), query, args, kwargs)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One read for `load_all`: `query(client, *args, **kwargs)`."""
+
+    query: Callable[..., Any]
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+def call(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
+    return Call(query, args, kwargs)
+
+
+def load_all(*calls: Call) -> list[Any]:
+    """What `load` gives for each call, in order: the reads run at once, up to `CONCURRENCY`
+    (cached ones return at once). The first failure is raised, as `load` would raise it."""
+    key = store()
+    if len(calls) < 2:
+        return [_load(key, c.query, c.args, c.kwargs) for c in calls]
+    context = get_script_run_ctx()  # the cache and any warning belong to this page's run
+
+    def attach() -> None:
+        if context is not None:
+            add_script_run_ctx(threading.current_thread(), context)
+
+    with ThreadPoolExecutor(min(CONCURRENCY, len(calls)), thread_name_prefix="page-read",
+                            initializer=attach) as pool:
+        futures = [pool.submit(_load, key, c.query, c.args, c.kwargs) for c in calls]
+        return [f.result() for f in futures]
 
 
 def page_filters() -> filters.Filters:

@@ -1,7 +1,10 @@
 """Debug: search the decision log within the range (paginated) and open one full record with
 its extra attributes; the latency distribution of a policy or team; the audit trail of a
 resource; an image's SBOM, vulnerability and secret events. Every string from events is shown
-as text (tables, st.text, st.code), never as Markdown or HTML."""
+as text (tables, st.text, st.code), never as Markdown or HTML.
+
+Each section draws its inputs first, in its own container; then the four sections' reads run
+at once (`load_all`) and each container is filled with its results."""
 
 from __future__ import annotations
 
@@ -9,13 +12,13 @@ import streamlit as st
 
 from dashboards import charts, filters, format
 from dashboards.auth import page_user, safe_text
-from dashboards.loaders import load, page_filters
+from dashboards.loaders import Call, call, load, load_all, page_filters
 from dashboards.queries import debug
 
 PAGE_SIZE = 50
 
 
-def _decision_log(start, end, where) -> None:
+def _search_inputs(start, end, where) -> Call | None:
     st.subheader("Decision log")
     fields = list(debug.SEARCH)
     filters.seed("debug_field", "field", "resource", fields)
@@ -28,9 +31,14 @@ def _decision_log(start, end, where) -> None:
     if not value.strip():
         st.info("Enter a resource name or id, a workload (service.name), an actor, a policy "
                 "id, a trace id or an event id to search the decisions in the range.")
-        return
+        return None
     page = int(st.number_input("Page", min_value=1, value=1, step=1, key="debug_page")) - 1
-    rows, more = load(debug.search, field, value, start, end, where, page, PAGE_SIZE)
+    return call(debug.search, field, value, start, end, where, page, PAGE_SIZE)
+
+
+def _decision_log(search: Call, found, start, end) -> None:
+    field, value, page = search.args[0], search.args[1], search.args[5]
+    rows, more = found
     if rows.empty:
         st.info(f"No decision in this range has {field} = {safe_text(value.strip())}"
                 + (" on this page." if page else ". Widen the range or check the value."))
@@ -52,7 +60,7 @@ def _decision_log(start, end, where) -> None:
         st.dataframe(extra, hide_index=True)
 
 
-def _latency(start, end, where) -> None:
+def _latency_inputs(start, end, where) -> Call:
     st.subheader("Latency distribution")
     left, right = st.columns([1, 3])
     filters.seed("debug_latency_by", "latency_by", "policy", ["policy", "team"])
@@ -62,8 +70,11 @@ def _latency(start, end, where) -> None:
                              key="debug_latency_value").strip()
     filters.keep("debug_latency_by", "latency_by", by)
     filters.keep("debug_latency_value", "latency_value", value)
-    selection = {**where, **({by: value} if value else {})}
-    histogram, quantiles = load(debug.latency_histogram, start, end, selection)
+    return call(debug.latency_histogram, start, end, {**where, **({by: value} if value else {})})
+
+
+def _latency(found, by: str, value: str) -> None:
+    histogram, quantiles = found
     if histogram.empty:
         st.info("No decision with a latency (`policy.evaluation.duration`) in this range "
                 "for this selection.")
@@ -75,7 +86,7 @@ def _latency(start, end, where) -> None:
     st.plotly_chart(charts.latency_histogram(histogram, title), width="stretch")
 
 
-def _trail(start, end) -> None:
+def _trail_inputs(start, end) -> Call | None:
     st.subheader("Audit trail of a resource")
     filters.seed("debug_resource", "resource")
     resource = st.text_input("Resource name or id", key="debug_resource").strip()
@@ -83,8 +94,11 @@ def _trail(start, end) -> None:
     if not resource:
         st.info("Enter a resource to list its decisions, violations, drift, deploy gates and "
                 "triage verdicts in time order.")
-        return
-    trail = load(debug.audit_trail, resource, start, end)
+        return None
+    return call(debug.audit_trail, resource, start, end)
+
+
+def _trail(trail) -> None:
     if trail.empty:
         st.info("Nothing about this resource in the range: widen the range or check the "
                 "name (`policy.resource.name` / `policy.resource.id`).")
@@ -92,7 +106,7 @@ def _trail(start, end) -> None:
         st.dataframe(trail, hide_index=True)
 
 
-def _image(start, end) -> None:
+def _image_inputs(start, end) -> Call | None:
     st.subheader("Image: SBOM, vulnerabilities and secrets")
     filters.seed("debug_image", "image")
     image = st.text_input("Image reference", key="debug_image").strip()
@@ -100,8 +114,11 @@ def _image(start, end) -> None:
     if not image:
         st.info("Enter an image (`artifact.image`) to see its SBOM, vulnerability and secret "
                 "events over time.")
-        return
-    events = load(debug.image_timeline, image, start, end)
+        return None
+    return call(debug.image_timeline, image, start, end)
+
+
+def _image(events) -> None:
     if events.empty:
         st.info("No SBOM, vulnerability or secret event for this image in the range: send "
                 "`sbom.generated`, `vuln.detected` or `secret.detected` events with "
@@ -116,10 +133,29 @@ def render() -> None:
     chosen = page_filters()
     st.title("Debug")
     start, end = chosen.bounds()
-    _decision_log(start, end, chosen.where)
-    _latency(start, end, chosen.where)
-    _trail(start, end)
-    _image(start, end)
+    boxes = [st.container() for _ in range(4)]
+    with boxes[0]:
+        search = _search_inputs(start, end, chosen.where)
+    with boxes[1]:
+        latency = _latency_inputs(start, end, chosen.where)
+    with boxes[2]:
+        trail = _trail_inputs(start, end)
+    with boxes[3]:
+        image = _image_inputs(start, end)
+    reads = [c for c in (search, latency, trail, image) if c is not None]
+    found = dict(zip(map(id, reads), load_all(*reads)))
+    if search is not None:
+        with boxes[0]:
+            _decision_log(search, found[id(search)], start, end)
+    with boxes[1]:
+        _latency(found[id(latency)], st.session_state["debug_latency_by"],
+                 st.session_state["debug_latency_value"].strip())
+    if trail is not None:
+        with boxes[2]:
+            _trail(found[id(trail)])
+    if image is not None:
+        with boxes[3]:
+            _image(found[id(image)])
 
 
 render()

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboards import charts, filters, format
 from dashboards.auth import code_span, page_user, safe_text
-from dashboards.loaders import load, page_filters
+from dashboards.loaders import call, load_all, page_filters
 from dashboards.queries import executive, slos
 from slo import spec
 
@@ -100,29 +100,35 @@ def render() -> None:
                    f"{safe_text(value)}; {', '.join(chosen.ignored_by_sli)} not applied to "
                    "them.")
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    values = load(executive.headline, window, dimension, value)
     span = timedelta(days=chosen.days)
-    remediation = load(executive.remediation, now, span, chosen.where)
-    high = remediation["open_high"]
     settings = slos.settings()
     try:
-        slo_now = load(slos.status_rows, settings.slo_dir, now, settings.latency_threshold,
-                       settings.standing_max_age_s)
-        # a week ago: what the evaluator stored then (evaluating the past would cost the
-        # page seconds; no comparison until it has run for a week)
-        (slo_then,) = load(slos.status_rows_at, settings.slo_dir, (now - timedelta(days=7),),
-                           settings.latency_threshold,
-                           int(slos.PAST_STANDING_AGE.total_seconds()), stored_only=True)
+        slos.load_slos(settings.slo_dir)
         slo_error = None
     except spec.SpecError as exc:
-        slo_now, slo_then, slo_error = [], [], str(exc)
+        slo_error = str(exc)
+    # every read at once (`load_all`)
+    reads = [call(executive.headline, window, dimension, value),
+             call(executive.remediation, now, span, chosen.where),
+             call(executive.coverage_by_team, window),
+             call(executive.drift_by_month, dimension, value, now - timedelta(days=365))]
+    if slo_error is None:
+        # a week ago: what the evaluator stored then (evaluating the past would cost the
+        # page seconds; no comparison until it has run for a week)
+        reads += [call(slos.status_rows, settings.slo_dir, now, settings.latency_threshold,
+                       settings.standing_max_age_s),
+                  call(slos.status_rows_at, settings.slo_dir, (now - timedelta(days=7),),
+                       settings.latency_threshold,
+                       int(slos.PAST_STANDING_AGE.total_seconds()), stored_only=True)]
+    values, remediation, coverage, drift, *standings = load_all(*reads)
+    slo_now, (slo_then,) = standings if standings else ([], ([],))
+    high = remediation["open_high"]
     _headline(values, high, slo_now, slo_then, filters.RANGE_LABELS[window])
     st.caption("Changes are against the same number a week earlier.")
     if all(v["value"] is None for v in values.values()) and not high["open"].any():
         st.info(NO_SLIS)
 
     st.subheader("Enforcement coverage by team")
-    coverage = load(executive.coverage_by_team, window)
     if coverage.empty:
         st.info("No coverage yet: send `workload.inventory` events (workload.id, "
                 "workload.enforced, team.name) and let the SLI batch run.")
@@ -158,7 +164,6 @@ def render() -> None:
                                     "severity"), width="stretch")
 
     st.subheader("Drift by month")
-    drift = load(executive.drift_by_month, dimension, value, now - timedelta(days=365))
     if drift.empty:
         st.info("No drift counted yet: send `drift.detected` events and let the SLI batch "
                 "run.")

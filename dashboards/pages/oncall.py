@@ -26,7 +26,7 @@ import streamlit as st
 
 from dashboards import charts, filters, format, writes
 from dashboards.auth import User, can, page_user, require, safe_text
-from dashboards.loaders import client, load, page_filters
+from dashboards.loaders import call, client, load_all, page_filters
 from dashboards.queries import catalog as catalog_q
 from dashboards.queries import oncall as queries
 from dashboards.queries import slos
@@ -153,15 +153,9 @@ def _silence_form(user: User, alert: dict) -> None:
 
 
 def _alerts(user: User, chosen: filters.Filters, settings: slos.SloSettings,
-            in_force: list[silences.Silence], now: datetime) -> None:
+            in_force: list[silences.Silence], now: datetime, loaded: list, error: str | None,
+            states, standing: list) -> None:
     st.subheader("Active alerts")
-    try:
-        loaded, error = slos.load_slos(settings.slo_dir), None
-    except spec.SpecError as exc:
-        loaded, error = [], str(exc)
-    states = load(queries.alert_states)
-    standing = load(slos.status_rows, settings.slo_dir, floor_minute(now),
-                    settings.latency_threshold, settings.standing_max_age_s) if loaded else []
     if error is not None:
         st.error("The SLO files do not validate: burn and budget are shown as the evaluator "
                  "last stored them.")
@@ -214,9 +208,8 @@ def _silences(user: User, table: list[silences.Silence],
             writes.attempt(act)
 
 
-def _deploys(chosen: filters.Filters, start: datetime, end: datetime) -> None:
+def _deploys(by_policy: pd.DataFrame, recent: pd.DataFrame) -> None:
     st.subheader("Deploys blocked by policy")
-    by_policy = load(queries.blocked_by_policy, start, end, chosen.where)
     if by_policy.empty:
         st.info("No deploy gate in this range: send `deploy.gate` events (deploy.id, "
                 "deploy.gate.outcome passed / blocked / overridden, policy.id) from your "
@@ -236,16 +229,14 @@ def _deploys(chosen: filters.Filters, start: datetime, end: datetime) -> None:
                                     "blocked", "Blocked deploys by policy", "blocked"),
                         width="stretch")
     st.subheader("Latest blocked deploys")
-    recent = load(queries.recent_blocks, start, end, chosen.where)
     if recent.empty:
         st.info("No deploy was blocked in this range.")
     else:
         st.dataframe(recent, hide_index=True)
 
 
-def _agents(chosen: filters.Filters, start: datetime, end: datetime) -> None:
+def _agents(rows: pd.DataFrame, at: datetime) -> None:
     st.subheader("Agent health")
-    rows, at = load(queries.agents, start, end, chosen.where)
     if rows.empty:
         st.info("No agent heartbeat in this range: send `agent.heartbeat` events (agent.id, "
                 "agent.status, agent.heartbeat.interval) from each enforcement agent, or run "
@@ -273,14 +264,9 @@ def _agents(chosen: filters.Filters, start: datetime, end: datetime) -> None:
         st.caption(f"The {SHOWN_AGENTS} least healthy of {len(rows):,} agents.")
 
 
-def _ingestion(now: datetime) -> None:
+def _ingestion(rate: float, lag: pd.DataFrame, counters: dict) -> None:
     st.subheader("Ingestion")
-    minute = floor_minute(now)
-    rate = load(queries.event_rate, minute - RATE_WINDOW, minute)
-    hour = filters.Filters("1h").bounds(now)
-    lag = load(queries.ingest_lag, *hour)
     both = lag.loc[lag["source"] == ""]
-    counters = load(queries.collector, *hour)
     cols = st.columns(4)
     cols[0].metric("Events/s", format.number(rate, 2),
                    help="Decisions and other events stored per second over the last 5 whole "
@@ -321,22 +307,17 @@ def _ingestion(now: datetime) -> None:
         st.dataframe(counters["not_stored"], hide_index=True)
 
 
-def _offenders(chosen: filters.Filters, now: datetime) -> None:
-    start, end = filters.Filters("1h").bounds(now)
-    for title, rows in (
-            ("Top offending policies, last hour",
-             load(queries.top_offenders, start, end, chosen.where, "policy", OFFENDERS)),
-            ("Top offending resources, last hour",
-             load(queries.top_resources, start, end, chosen.where, OFFENDERS)),
-            ("Top offending teams, last hour",
-             load(queries.top_offenders, start, end, chosen.where, "team", OFFENDERS))):
+def _offenders(chosen: filters.Filters, policies: pd.DataFrame, resources: pd.DataFrame,
+               teams: pd.DataFrame, catalog: pd.DataFrame) -> None:
+    for title, rows in (("Top offending policies, last hour", policies),
+                        ("Top offending resources, last hour", resources),
+                        ("Top offending teams, last hour", teams)):
         st.subheader(title)
         if rows.empty:
             st.info("No deny or warn in the last hour" + (" for these filters." if chosen.where
                                                           else "."))
         elif "policy" in rows:  # with the owner and runbook the policy catalog gives
-            rows = catalog_q.annotate(rows, load(catalog_q.policies), columns=("owner",
-                                                                              "runbook"))
+            rows = catalog_q.annotate(rows, catalog, columns=("owner", "runbook"))
             st.dataframe(rows.assign(deny_rate=rows["deny_rate"].map(format.percent))
                          .rename(columns={"deny_rate": "deny rate"}), hide_index=True,
                          column_config={"runbook": st.column_config.LinkColumn(
@@ -356,19 +337,44 @@ def render() -> None:
     writes.confirmation()
     writes.read_only_note(user, "silence", "read alerts but not silence them")
     now = datetime.now(timezone.utc)
+    minute = floor_minute(now)
     settings = slos.settings()
-    table = load(queries.table_silences, floor_minute(now))
+    try:
+        loaded, error = slos.load_slos(settings.slo_dir), None
+    except spec.SpecError as exc:
+        loaded, error = [], str(exc)
+    start, end = chosen.bounds(now)
+    hour = filters.Filters("1h").bounds(now)
+    # every read of the page at once (`load_all`); the sections below only draw
+    reads = {
+        "table": call(queries.table_silences, minute),
+        "states": call(queries.alert_states),
+        "by_policy": call(queries.blocked_by_policy, start, end, chosen.where),
+        "recent": call(queries.recent_blocks, start, end, chosen.where),
+        "agents": call(queries.agents, start, end, chosen.where),
+        "rate": call(queries.event_rate, minute - RATE_WINDOW, minute),
+        "lag": call(queries.ingest_lag, *hour),
+        "counters": call(queries.collector, *hour),
+        "policies": call(queries.top_offenders, *hour, chosen.where, "policy", OFFENDERS),
+        "resources": call(queries.top_resources, *hour, chosen.where, OFFENDERS),
+        "teams": call(queries.top_offenders, *hour, chosen.where, "team", OFFENDERS),
+        "catalog": call(catalog_q.policies)}
+    if loaded:
+        reads["standing"] = call(slos.status_rows, settings.slo_dir, minute,
+                                 settings.latency_threshold, settings.standing_max_age_s)
+    got = dict(zip(reads, load_all(*reads.values())))
+    table = got["table"]
     try:
         files, file_error = queries.file_silences(settings.slo_dir, now), None
     except silences.SilenceError as exc:
         files, file_error = [], str(exc)
-    _alerts(user, chosen, settings, [*table, *(s for s, _ in files)], now)
+    _alerts(user, chosen, settings, [*table, *(s for s, _ in files)], now, loaded, error,
+            got["states"], got.get("standing", []))
     _silences(user, table, files, file_error, settings.slo_dir, now)
-    start, end = chosen.bounds(now)
-    _deploys(chosen, start, end)
-    _agents(chosen, start, end)
-    _ingestion(now)
-    _offenders(chosen, now)
+    _deploys(got["by_policy"], got["recent"])
+    _agents(*got["agents"])
+    _ingestion(got["rate"], got["lag"], got["counters"])
+    _offenders(chosen, got["policies"], got["resources"], got["teams"], got["catalog"])
 
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__; tests import the writes

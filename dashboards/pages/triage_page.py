@@ -26,7 +26,7 @@ import streamlit as st
 import triage
 from dashboards import charts, filters, format, writes
 from dashboards.auth import User, can, page_user, require, safe_text
-from dashboards.loaders import client, load, page_filters
+from dashboards.loaders import call, client, load, load_all, page_filters
 from triage import Actor, Verdict
 from triage.model import ACTIVE, MAX_REASON, RULE
 from triage.policy_exceptions import ENGINES, engine_of
@@ -145,11 +145,15 @@ def _selection(base: triage.Filters) -> tuple[triage.Filters, bool]:
     return chosen, bool(policy.strip() or kind)
 
 
-def _queue(start, end, selection, narrowed: bool, triaged: int) -> triage.QueuePage | None:
-    st.subheader("Queue")
+def _queue_read(start, end, selection):
     number = int(st.session_state.get("triage_page", 1))
-    page = load(triage.queue, start, end, selection, limit=PAGE_SIZE,
+    return call(triage.queue, start, end, selection, limit=PAGE_SIZE,
                 offset=(number - 1) * PAGE_SIZE)
+
+
+def _queue(start, end, selection, narrowed: bool, triaged: int, page: triage.QueuePage
+           ) -> triage.QueuePage | None:
+    st.subheader("Queue")
     pages = -(-page.total_groups // PAGE_SIZE)
     if page.total_groups and not page.groups:  # past the end (the queue shrank): the last
         number = st.session_state["triage_page"] = pages
@@ -239,9 +243,8 @@ def _label_selection(user: User, page: triage.QueuePage, start, end, selection) 
         writes.attempt(act)
 
 
-def _history(user: User, start, end) -> None:
+def _history(user: User, start, end, entries: list[triage.HistoryEntry]) -> None:
     st.subheader("Verdict history")
-    entries = load(triage.history, start=start, end=end, limit=HISTORY_LIMIT)
     if not entries:
         st.info("No verdict given in this range yet. Pick a group in the queue and label it "
                 "(true positive, false positive with a reason, or benign); each verdict is "
@@ -276,9 +279,8 @@ def _history(user: User, start, end) -> None:
         writes.attempt(act)
 
 
-def _rules(user: User, start, end) -> None:
+def _rules(user: User, start, end, rules: list[triage.Rule]) -> None:
     st.subheader("Sticky rules")
-    rules = load(triage.rules, include_disabled=True)
     if not rules:
         st.info("No sticky rules. Tick “Make sticky” when labelling a group: later events "
                 "of its fingerprint then get the verdict at each batch, shown as propagated.")
@@ -338,9 +340,8 @@ def bundle(proposals: list[triage.Proposal]) -> bytes:
     return buffer.getvalue()
 
 
-def _exceptions(user: User, start, end, base: triage.Filters) -> None:
+def _exceptions(user: User, groups: list) -> None:
     st.subheader("Exceptions as code")
-    groups = load(triage.false_positive_groups, start, end, base)
     if not groups:
         st.info("No false-positive group in this range. Label a group false positive (with "
                 "its reason) and the exception that would stop it is proposed here, as a "
@@ -387,15 +388,20 @@ def render() -> None:
     base = triage.Filters(team=chosen.team or None, environment=chosen.environment or None,
                           cluster=chosen.cluster or None)
     selection, narrowed = _selection(base)
-    rates = load(triage.fp_rate_by_policy, start, end, base)
-    page = _queue(start, end, selection, narrowed, rates.daily.height)
+    # the page's reads at once (`load_all`); a group's subjects follow once one is chosen
+    rates, queued, entries, rules, fp_groups = load_all(
+        call(triage.fp_rate_by_policy, start, end, base), _queue_read(start, end, selection),
+        call(triage.history, start=start, end=end, limit=HISTORY_LIMIT),
+        call(triage.rules, include_disabled=True),
+        call(triage.false_positive_groups, start, end, base))
+    page = _queue(start, end, selection, narrowed, rates.daily.height, queued)
     if page is not None:
         _label_group(user, page, start, end, selection)
         _label_selection(user, page, start, end, selection)
-    _history(user, start, end)
-    _rules(user, start, end)
+    _history(user, start, end, entries)
+    _rules(user, start, end, rules)
     _fp_rate(rates)
-    _exceptions(user, start, end, base)
+    _exceptions(user, fp_groups)
 
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__; tests import `write`

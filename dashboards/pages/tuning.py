@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboards import charts, filters, format
 from dashboards.auth import page_user, safe_text
-from dashboards.loaders import load, page_filters
+from dashboards.loaders import call, load_all, page_filters
 from dashboards.queries import catalog as catalog_q
 from dashboards.queries import tuning
 
@@ -65,9 +65,8 @@ def _compare(rows: pd.DataFrame, a: str, b: str, days: float) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _impact(policy: str, start, end, where: dict, days: float) -> None:
+def _impact(policy: str, impact: dict, days: float) -> None:
     st.subheader("Audit → enforce impact")
-    impact = load(tuning.audit_impact, policy, start, end, where)
     if not impact["not_enforced"]:
         st.info(f"No decision of {safe_text(policy)} in this range is in audit, dryrun or "
                 "warn mode (`policy.enforcement`), so enforcing it changes nothing here.")
@@ -122,13 +121,14 @@ def render() -> None:
     st.title("Policy tuning")
     start, end = chosen.bounds()
     where = chosen.where
-    rows = load(tuning.policies, start, end, where, chosen.range)
+    # two waves of reads at once (`load_all`): the policies, then the chosen one's
+    rows, catalog = load_all(call(tuning.policies, start, end, where, chosen.range),
+                             call(catalog_q.policies))
     st.subheader("Policies")
     if rows.empty:
         st.info("No decisions in this range. Send `policy.decision` events with `policy.id` "
                 "(and `policy.version`, `policy.enforcement`), or run `policyscope demo`.")
         return
-    catalog = load(catalog_q.policies)
     _policies(rows, catalog)
     if where:
         st.caption("The FP rate is M4 by policy over all teams, environments and clusters "
@@ -137,7 +137,8 @@ def render() -> None:
     names = rows["policy"].tolist()
     policy = _pick("Policy", names, "tuning_policy", "policy", names[0])
     _entry(policy, catalog)
-    versions, series = load(tuning.by_version, policy, start, end, where)
+    (versions, series), impact = load_all(call(tuning.by_version, policy, start, end, where),
+                                          call(tuning.audit_impact, policy, start, end, where))
     st.subheader("By version")
     st.dataframe(_shown(versions), hide_index=True)
 
@@ -157,7 +158,7 @@ def render() -> None:
         st.plotly_chart(charts.line(series.assign(deny=series["deny_rate"] * 100), "time",
                                     "deny", f"Deny rate of {policy} by version", "deny rate (%)",
                                     "version"), width="stretch")
-    _impact(policy, start, end, where, chosen.days)
+    _impact(policy, impact, chosen.days)
 
 
 render()
