@@ -34,7 +34,7 @@ def headline(client: Client, window: str, dimension: str, value: str
     (within a day; else None). One read for all four."""
     rows = frame(client, f"""
         SELECT v.sli, v.at, v.good, v.total, v.value, v.at = l.latest AS is_latest
-        FROM {SLI_VALUES} AS v FINAL INNER JOIN (
+        FROM {SLI_VALUES} AS v INNER JOIN (
             SELECT sli, max(at) AS latest FROM {SLI_VALUES}
             WHERE sli IN {{slis:Array(String)}} AND window = {{window:String}}
               AND dimension = {{dimension:String}} GROUP BY sli) AS l ON v.sli = l.sli
@@ -42,7 +42,8 @@ def headline(client: Client, window: str, dimension: str, value: str
           AND v.dimension = {{dimension:String}} AND v.dimension_value = {{value:String}}
           AND (v.at = l.latest OR (v.at <= l.latest - INTERVAL 7 DAY
                                    AND v.at > l.latest - INTERVAL 8 DAY))
-        ORDER BY v.sli, v.at""", {"slis": list(HEADLINE_SLIS), "window": window,
+        ORDER BY v.sli, v.at, v.computed_at DESC
+        LIMIT 1 BY v.sli, v.at  -- each point's latest computation, as FINAL keeps it""", {"slis": list(HEADLINE_SLIS), "window": window,
                                   "dimension": dimension, "value": value},
                  ["sli", "at", "good", "total", "value", "is_latest"])
     out: dict[str, dict] = {}
@@ -78,10 +79,10 @@ def coverage_by_team(client: Client, window: str) -> pd.DataFrame:
 def drift_by_month(client: Client, dimension: str, value: str, since: datetime
                    ) -> pd.DataFrame:
     """month, drift_events: M5's count over the calendar month (window `month`) at the last
-    evaluation stored inside each month since `since`."""
+    evaluation stored inside each month since `since` (its latest computation)."""
     return frame(client, f"""
-        SELECT toStartOfMonth(at) AS month, argMax(good, at) AS drift_events
-        FROM {SLI_VALUES} FINAL
+        SELECT toStartOfMonth(at) AS month, argMax(good, (at, computed_at)) AS drift_events
+        FROM {SLI_VALUES}
         WHERE sli = 'M5' AND window = 'month' AND dimension = {{dimension:String}}
           AND dimension_value = {{value:String}} AND at >= {{since:DateTime('UTC')}}
           AND good IS NOT NULL

@@ -34,8 +34,11 @@ def sli_values(client: Client, *, sli: str | None, window: str | None, dimension
     else:
         point = "{at:DateTime('UTC')}"
         params["at"] = at
-    sql = (f"SELECT {', '.join(COLUMNS)} FROM {SLI_VALUES} FINAL WHERE {where} AND at = {point} "
-           "ORDER BY sli, window, dimension, dimension_value")
+    # the latest computation of each row, as FINAL would keep it (ReplacingMergeTree by
+    # computed_at), picked by LIMIT 1 BY: FINAL merges every part's range first (3x the time)
+    sql = (f"SELECT {', '.join(COLUMNS)} FROM {SLI_VALUES} WHERE {where} AND at = {point} "
+           "ORDER BY sli, window, dimension, dimension_value, computed_at DESC "
+           "LIMIT 1 BY sli, window, dimension, dimension_value")
     frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(utc_datetime(frame, "at"))
