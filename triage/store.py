@@ -241,15 +241,19 @@ def _with_state_sql(params: dict[str, Any], subjects: str) -> str:
 
 def _with_flags_sql(params: dict[str, Any], subjects: str) -> str:
     """`subjects` with `is_current` and `is_expired` as `_with_state_sql` gives them, by set
-    membership rather than a join (the queue's grouping needs only the two flags)."""
-    latest = (f"SELECT subject_kind, subject_id FROM {TRIAGE_VERDICTS} FINAL WHERE "
-              f"(subject_kind = 'violation' OR (subject_time >= {{start:{_T}}} AND "
-              f"subject_time < {{end:{_T}}}))")
-    return (f"SELECT s.*, (subject_kind, subject_id) IN ({latest} AND verdict != '' AND "
-            f"(expires_at IS NULL OR expires_at > {{now:{_T}}})) AS is_current, "
-            f"(subject_kind, subject_id) IN ({latest} AND verdict = 'benign' AND "
-            f"expires_at IS NOT NULL AND expires_at <= {{now:{_T}}}) AS is_expired "
-            f"FROM ({subjects}) AS s")
+    membership rather than a join (the queue's grouping needs only the two flags): each kind's
+    ids against that kind's verdicts, one string per subject rather than a (kind, id) tuple."""
+    def latest(kind: str, state: str) -> str:
+        times = "" if kind == "violation" else (
+            f" AND subject_time >= {{start:{_T}}} AND subject_time < {{end:{_T}}}")
+        return (f"subject_id IN (SELECT subject_id FROM {TRIAGE_VERDICTS} FINAL WHERE "
+                f"subject_kind = '{kind}'{times} AND {state})")
+    current = f"verdict != '' AND (expires_at IS NULL OR expires_at > {{now:{_T}}})"
+    expired = f"verdict = 'benign' AND expires_at IS NOT NULL AND expires_at <= {{now:{_T}}}"
+    return (f"SELECT s.*, if(subject_kind = 'decision', {latest('decision', current)}, "
+            f"{latest('violation', current)}) AS is_current, "
+            f"if(subject_kind = 'decision', {latest('decision', expired)}, "
+            f"{latest('violation', expired)}) AS is_expired FROM ({subjects}) AS s")
 
 
 def queue_groups(client: Client, start: datetime, end: datetime, filters: Filters,
