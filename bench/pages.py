@@ -70,6 +70,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -486,34 +487,55 @@ def raw_scan(client, runs: int) -> list[float]:
 
 
 class QueryTimes:
-    """Wall time of each `dashboards.loaders.load(query, ...)` call of a page load, by query
-    (`module.function`), while active (the module attribute is patched and restored)."""
+    """While active: the wall time of each query a page load ran (`module.function`, summed
+    over its calls; reads a page runs at once overlap) and the wall time the page spent
+    waiting for reads (`WAITED`: inside `loaders.load` / `loaders.load_all`, cache hashing and
+    pickling included). The module attributes are patched and restored."""
+
+    WAITED = "(waiting for reads)"
 
     def __init__(self):
         self.current: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _add(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.current[name] = self.current.get(name, 0.0) + seconds
 
     @contextmanager
     def active(self):
         import dashboards.loaders as loaders
 
-        original = loaders.load
+        originals = {name: getattr(loaders, name) for name in ("_load", "load", "load_all")}
 
-        def timed(query, *args, **kwargs):
+        def per_query(key, query, args, kwargs):
             t = time.perf_counter()
             try:
-                return original(query, *args, **kwargs)
+                return originals["_load"](key, query, args, kwargs)
             finally:
-                name = f"{query.__module__.rsplit('.', 1)[-1]}.{query.__qualname__}"
-                self.current[name] = self.current.get(name, 0.0) + time.perf_counter() - t
+                self._add(f"{query.__module__.rsplit('.', 1)[-1]}.{query.__qualname__}",
+                          time.perf_counter() - t)
 
-        loaders.load = timed
+        def waited(function):
+            def timed(*args, **kwargs):
+                t = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self._add(self.WAITED, time.perf_counter() - t)
+            return timed
+
+        loaders._load = per_query
+        loaders.load, loaders.load_all = waited(originals["load"]), waited(originals["load_all"])
         try:
             yield self
         finally:
-            loaders.load = original
+            for name, function in originals.items():
+                setattr(loaders, name, function)
 
     def take(self) -> dict[str, float]:
-        taken, self.current = self.current, {}
+        with self._lock:
+            taken, self.current = self.current, {}
         return taken
 
 
@@ -535,7 +557,8 @@ _COMPONENTS = None
 
 
 def fresh_apptest(script: Path, timeout: float):
-    """A fresh AppTest of `script` holding the process's one component registry.
+    """A fresh AppTest of `script` holding the process's one component registry and script
+    cache, as the sessions of one server share them.
 
     A Streamlit server scans the installed packages for custom components once, when it
     starts (`Runtime.__init__` -> `discover_and_register_components`); AppTest does it again
@@ -544,11 +567,17 @@ def fresh_apptest(script: Path, timeout: float):
     registry is discovered once (untimed, as at server start) and handed to each instance."""
     global _COMPONENTS
     from streamlit.components.v2.component_manager import BidiComponentManager
-    from streamlit.testing.v1 import AppTest
+    from streamlit.testing.v1 import AppTest, app_test, local_script_runner
 
     if _COMPONENTS is None:
         _COMPONENTS = BidiComponentManager()
         _COMPONENTS.discover_and_register_components(start_file_watching=False)
+        # A server's Runtime keeps one ScriptCache (compiled page scripts) for all sessions;
+        # AppTest makes a new one per run, so every load would parse and compile app.py and
+        # the page again. One is shared instead (a page edited during a run is not
+        # recompiled: as on a server without its file watcher).
+        shared = app_test.ScriptCache()
+        app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
     at = AppTest.from_file(str(script), default_timeout=timeout)
     at._bidi_component_manager = _COMPONENTS  # noqa: SLF001 - see the docstring
     return at
@@ -612,13 +641,16 @@ def measure_page(page: str, title: str, module: str, params: dict[str, str], loa
     times.take()
     cold_s, at = one_load(module, params, timeout)
     cold_queries = times.take()
-    seconds, per_query, scans = [], [], []
+    cold_queries.pop(times.WAITED, None)
+    seconds, per_query, scans, waited = [], [], [], []
     busy0, own0, load_s = busy_seconds(), own_cpu(), 0.0
     for k in range(loads):
         st.cache_data.clear()
         s, at = one_load(module, params, timeout)
         seconds.append(s)
-        per_query.append(times.take())
+        taken = times.take()
+        waited.append(taken.pop(times.WAITED, 0.0))
+        per_query.append(taken)
         progress(k + 1, loads, s)
         load_s += s
         if interleave:  # the baseline of the same minutes, load by load
@@ -630,14 +662,13 @@ def measure_page(page: str, title: str, module: str, params: dict[str, str], loa
         q.get(n, 0.0) for q in per_query), 4), "max_s": round(max(
             q.get(n, 0.0) for q in per_query), 4)} for n in names),
         key=lambda q: -q["median_s"])
-    in_queries = [sum(q.values()) for q in per_query]
     return {"page": page, "title": title, "module": module, "params": params,
             "cold_s": round(cold_s, 4), "cold_queries": {k: round(v, 4) for k, v in sorted(
                 cold_queries.items(), key=lambda kv: -kv[1])},
             "caches_dropped_before_cold": dropped, "seconds": [round(s, 4) for s in seconds],
             "p50_s": round(statistics.median(seconds), 4), "p95_s": round(p95(seconds), 4),
             "max_s": round(max(seconds), 4), "queries": queries,
-            "in_queries_median_s": round(statistics.median(in_queries), 4),
+            "in_queries_median_s": round(statistics.median(waited), 4),
             "other_cores": round(other, 2), "rendered": rendered(at),
             "raw_scans_s": [round(x, 4) for x in scans],
             "raw_scan_median_s": round(statistics.median(scans), 4) if scans else None}
@@ -748,6 +779,12 @@ def run(args) -> dict:
             "storage": {"dsn": f"chdb://{workdir / 'ch'}", "database": DATABASE},
             "alerting": {"slo_dir": str(SLO_DIR)}}))  # JSON is YAML
         os.environ["POLICYSCOPE_CONFIG"] = str(config)
+        # handed to the pages as `policyscope up` hands it (`dashboards.serve`), not read
+        # from the file on every call
+        from dashboards import config as dashboard_config
+        from policyscope.config import load_config
+
+        dashboard_config.use(load_config(config))
         # quiet the "no runtime" warnings of cache clears outside a script run (AppTest sets
         # Streamlit's log level from its config on every run, so through the config)
         os.environ["STREAMLIT_LOGGER_LEVEL"] = "error"
