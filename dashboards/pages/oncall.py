@@ -1,9 +1,9 @@
 """On-call: the alerts firing or pending -- tier, dimension values, since when, burn rate per
 alert window, budget left, time to exhaustion, a link to the SLO page with its filters set --
-with a silence form per alert and the silences in force (expire one, or edit its file when it
-is kept as code); deploys blocked by policy in the range; agent health; ingestion (events per
-second, ingest lag, the collector's own rejects and drops); and the top offenders of the last
-hour.
+with a silence editor (pick an alert: its labels prefill the matchers) and the silences in
+force (expire one, or edit its file when it is kept as code); deploys blocked by policy in the
+range; agent health; ingestion (events per second, ingest lag, the collector's own rejects and
+drops); and the top offenders of the last hour.
 
 Every read is `dashboards.queries.oncall`'s (the SLO standing is the SLO page's
 `status_rows`). The two writes, `add_silence` and `expire_silence`, check the role on the
@@ -125,13 +125,21 @@ def _silences_frame(table: list[silences.Silence],
 
 # -- sections ----------------------------------------------------------------------------------
 
-def _silence_form(user: User, alert: dict) -> None:
-    """The silence form of one alert: matchers prefilled from its labels, reason and expiry
-    required."""
-    key = f"oncall_silence_{alert['alert_id']}"
-    name = " ".join(filter(None, (alert["slo"], alert["severity"],
+def _alert_name(alert: dict) -> str:
+    return " ".join(filter(None, (alert["slo"], alert["severity"],
                                   slos.label(alert["dimensions"]))))
-    with st.expander(f"Silence {safe_text(name)}"):
+
+
+def _silence_form(user: User, active: list[dict]) -> None:
+    """One silence editor for the active alerts, as Alertmanager's: pick the alert (its
+    labels prefill the matchers), then reason and expiry, both required. The form's widgets
+    are keyed by the chosen alert, so each alert's matchers start from its own labels."""
+    alerts = {a["alert_id"]: a for a in active}
+    with st.expander("Silence an alert"):
+        chosen = st.selectbox("Alert", list(alerts), key="oncall_silence_alert",
+                              format_func=lambda i: _alert_name(alerts[i]))  # plain text
+        alert = alerts[chosen]
+        key = f"oncall_silence_{alert['alert_id']}"
         with st.form(key, clear_on_submit=True):
             options = [f"{k}={v}" for k, v in alert["labels"].items()]
             picked = st.multiselect("Matchers (the alert's labels; a silence matches every "
@@ -176,8 +184,7 @@ def _alerts(user: User, chosen: filters.Filters, settings: slos.SloSettings,
     st.dataframe(_alerts_frame(active, chosen, now), hide_index=True, column_config={
         "open": st.column_config.LinkColumn("open", display_text="SLO page")})
     if can(user, "silence"):
-        for alert in active:
-            _silence_form(user, alert)
+        _silence_form(user, active)
 
 
 def _silences(user: User, table: list[silences.Silence],

@@ -173,7 +173,14 @@ def seeded(chdb_client, dashboard_db, slo_dir, now):
     return chdb_client
 
 
+def choose_alert(at: AppTest, alert: str) -> AppTest:
+    """Pick `alert` in the silence editor (its form then shows that alert's labels)."""
+    at.selectbox(key="oncall_silence_alert").set_value(alert)
+    return rerun(at)
+
+
 def silence_form(at: AppTest, alert: str, reason: str, expiry: str | None) -> AppTest:
+    at = choose_alert(at, alert)
     key = f"oncall_silence_{alert}"
     at.text_area(key=f"{key}_reason").input(reason)
     if expiry is not None:
@@ -200,11 +207,14 @@ def test_active_alerts_show_their_tier_burn_per_window_budget_and_a_link_to_the_
          "open": f"/slos?slo={NAME}&team=search"},
     ]
     assert alerts["since"].notna().all()
-    # a silence form per alert, prefilled with the alert's labels
-    matchers = at.multiselect(key=f"oncall_silence_{PAGE_ALERT}_matchers")
-    assert matchers.value == [f"slo={NAME}", "severity=page", "team=search"]
-    assert at.multiselect(key=f"oncall_silence_{TICKET_ALERT}_matchers").value == [
-        f"slo={NAME}", "severity=ticket", "team=search"]
+    # one silence editor: each alert picked prefills the matchers with its own labels
+    picker = at.selectbox(key="oncall_silence_alert")
+    assert picker.options == [f"{NAME} page team=search", f"{NAME} ticket team=search"]
+    assert len(at.get("form")) == 1
+    for alert, tier in ((PAGE_ALERT, "page"), (TICKET_ALERT, "ticket")):
+        at = choose_alert(at, alert)
+        assert at.multiselect(key=f"oncall_silence_{alert}_matchers").value == [
+            f"slo={NAME}", f"severity={tier}", "team=search"]
 
 
 def test_a_team_filter_keeps_the_alerts_of_that_team(seeded):
