@@ -123,10 +123,15 @@ def increases(client: Client, start: datetime, end: datetime, *,
     """How much each counter grew over [start, end), summed over every run (restarts) and
     every collector, or per `instance` with `by_instance`: columns [instance,] metric,
     source, label, increase; ordered by them. Gauges are not in it (read `snapshots`)."""
+    return grown(snapshots(client, start, end, metrics=metrics, instance=instance,
+                           lookback=lookback), by_instance=by_instance)
+
+
+def grown(frame: pl.DataFrame, *, by_instance: bool = False) -> pl.DataFrame:
+    """`increases` of snapshot rows already read (`snapshots`), for a reader that needs the
+    gauges of the same interval too: one read for both. Pure: no storage."""
     keys = ["instance"] if by_instance else []
     keys += ["metric", "source", "label"]
-    frame = snapshots(client, start, end, metrics=metrics, instance=instance,
-                      lookback=lookback)
     return (frame.filter(pl.col("kind") == "counter")
             .group_by(keys).agg(pl.col("delta").sum().alias("increase"))
             .sort(keys))

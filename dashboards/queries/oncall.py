@@ -279,13 +279,16 @@ COLLECTOR_GAUGES = ["spool_backlog_rows", "spool_backlog_bytes", "insert_seconds
 
 def collector(client: Client, start: datetime, end: datetime) -> dict:
     """The collector's own counters over [start, end), summed over its runs and instances
-    (`collector.self_metrics_read.increases`): snapshots (rows stored; 0 = none recorded),
+    (`collector.self_metrics_read.grown`, one read of the interval's snapshots): snapshots
+    (rows stored; 0 = none recorded),
     accepted, ignored, rejected, dropped (requests refused by admission control plus rows
     dead-lettered by the writer), insert_mean_s; from the latest snapshot of each instance:
     spool_rows, spool_bytes (summed); insert_max_s (the longest insert of the interval);
     and `not_stored`: what, source, reason, records per non-zero series."""
-    grown = self_metrics_read.increases(client, start, end, metrics=COLLECTOR_COUNTERS)
-    gauges = self_metrics_read.snapshots(client, start, end, metrics=COLLECTOR_GAUGES)
+    rows = self_metrics_read.snapshots(client, start, end,
+                                       metrics=[*COLLECTOR_COUNTERS, *COLLECTOR_GAUGES])
+    grown = self_metrics_read.grown(rows.filter(pl.col("metric").is_in(COLLECTOR_COUNTERS)))
+    gauges = rows.filter(pl.col("metric").is_in(COLLECTOR_GAUGES))
 
     def total(*metrics: str) -> int:
         return int(grown.filter(pl.col("metric").is_in(list(metrics)))["increase"].sum())
