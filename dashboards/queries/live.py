@@ -107,22 +107,32 @@ LATEST_COLUMNS = ["event_time", "team", "service", "policy_id", "outcome", "reso
                   "resource_name", "reason"]
 
 
+RECENT_LOOKBACK = timedelta(hours=1)  # where the newest denies are looked for first
+
+
 def recent_denies(client: Client, start: datetime, end: datetime, where: dict[str, str],
                   limit: int = 20) -> pd.DataFrame:
     """The `limit` newest denies and errors in the range. The minute rollup says from which
-    minute on the newest `limit` lie, so only those minutes' raw rows are read."""
+    minute on the newest `limit` lie -- over the last RECENT_LOOKBACK first, the whole range
+    only when that holds fewer -- so only those minutes' raw rows are read."""
     filters, params = dimension_filter(where)
     table, column = DECISION_ROLLUPS.table("1m"), TIME_COLUMNS["1m"]
     bound = {"start": start, "end": end, "limit": int(limit), **params}
-    since = client.query(f"""
-        SELECT minute FROM (
-            SELECT minute, sum(n) OVER (ORDER BY minute DESC) - n AS newer FROM (
-                SELECT {column} AS minute, sum(denies) + sum(errors) AS n FROM {table}
-                WHERE {column} >= toStartOfMinute({{start:DateTime('UTC')}})
-                  AND {column} < {{end:DateTime('UTC')}} {filters}
-                GROUP BY minute HAVING n > 0))
-        WHERE newer < {{limit:UInt32}} ORDER BY minute LIMIT 1""", parameters=bound
-    ).result_rows
+    since = []
+    for lookback in (RECENT_LOOKBACK, None):
+        first = start if lookback is None else max(start, end - lookback)
+        since = client.query(f"""
+            SELECT minute, found FROM (
+                SELECT minute, sum(n) OVER (ORDER BY minute DESC) - n AS newer,
+                       sum(n) OVER () AS found FROM (
+                    SELECT {column} AS minute, sum(denies) + sum(errors) AS n FROM {table}
+                    WHERE {column} >= toStartOfMinute({{first:DateTime('UTC')}})
+                      AND {column} < {{end:DateTime('UTC')}} {filters}
+                    GROUP BY minute HAVING n > 0))
+            WHERE newer < {{limit:UInt32}} ORDER BY minute LIMIT 1""",
+                             parameters={**bound, "first": first}).result_rows
+        if first == start or (since and since[0][1] >= limit):
+            break
     if not since:
         return pd.DataFrame(columns=LATEST_COLUMNS)
     first = max(start, since[0][0].replace(tzinfo=timezone.utc))
@@ -131,4 +141,3 @@ def recent_denies(client: Client, start: datetime, end: datetime, where: dict[st
         SELECT {', '.join(LATEST_COLUMNS)} FROM {DECISIONS.name}
         WHERE {times} AND outcome IN ('deny', 'error') {filters}
         ORDER BY event_time DESC LIMIT {{limit:UInt32}}""", {**bound, **more}, LATEST_COLUMNS)
-

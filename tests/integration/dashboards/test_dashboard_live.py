@@ -169,3 +169,19 @@ def test_an_empty_database_shows_how_to_send_data_and_no_numbers(dashboard_db):
     assert "policyscope demo" in at.info[0].value
     assert len(at.dataframe) == 0
     assert len(at.get("plotly_chart")) == 0
+
+
+@pytest.mark.parametrize("limit,expected", [
+    # the last hour holds the newest 2: found there
+    (2, ["checkout-7fa", "indexer-0"]),
+    # it holds only 3 denies and errors: the whole range is looked at for the 4th
+    (4, ["checkout-7fa", "indexer-0", "query-3", "query-old"]),
+])
+def test_the_newest_denies_come_from_the_last_hour_or_else_the_whole_range(
+        chdb_client, loaded_db, limit, expected):
+    from dashboards.queries import live
+
+    end = (datetime.now(timezone.utc) + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    rows = live.recent_denies(chdb_client, end - timedelta(days=1), end, {}, limit=limit)
+    assert rows["resource_name"].tolist() == expected
+    assert rows["outcome"].tolist() == ["deny", "error", "deny", "deny"][:limit]
