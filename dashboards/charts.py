@@ -139,18 +139,18 @@ def fp_rate_trend(frame: pd.DataFrame) -> go.Figure:
     """False-positive rate (%) per policy per day, one line per policy (`day`, `policy`,
     `fp_rate` as a ratio, `false_positives`, `triaged`; days without verdicts have no row and
     no point), on a daily axis and a 0-100 % scale, the counts in the hover."""
-    fig = go.Figure()
-    for policy, rows in frame.sort_values("day").groupby("policy", sort=True):
-        fig.add_trace(go.Scatter(
-            x=rows["day"], y=rows["fp_rate"] * 100, mode="lines+markers",
-            name=html.escape(str(policy)), customdata=rows[["false_positives", "triaged"]],
-            hovertemplate="%{x}: %{y:.1f} % (%{customdata[0]} of %{customdata[1]})"
-                          "<extra></extra>"))
+    traces = [go.Scatter(
+        x=rows["day"].tolist(), y=(rows["fp_rate"] * 100).tolist(), mode="lines+markers",
+        name=html.escape(str(policy)),
+        customdata=rows[["false_positives", "triaged"]].to_numpy(),  # a list: 2x the time
+        hovertemplate="%{x}: %{y:.1f} % (%{customdata[0]} of %{customdata[1]})<extra></extra>")
+        for policy, rows in frame.sort_values("day").groupby("policy", sort=True)]
     days = pd.to_datetime(frame["day"])
     half_day = pd.Timedelta(hours=12)
-    fig.update_layout(title="False-positive rate by policy per day", yaxis_title="FP rate (%)",
-                      yaxis_range=[-2, 102], xaxis_range=[days.min() - half_day,
-                                                          days.max() + half_day],
-                      xaxis_dtick=86_400_000, xaxis_tickformat="%b %d", margin=MARGIN,
-                      showlegend=True, legend_title_text="")  # named even when one line
-    return fig
+    return go.Figure(traces, {
+        "title": {"text": "False-positive rate by policy per day"},
+        "yaxis": {"title": {"text": "FP rate (%)"}, "range": [-2, 102]},
+        "xaxis": {"range": [days.min() - half_day, days.max() + half_day],
+                  "dtick": 86_400_000, "tickformat": "%b %d"},
+        "margin": MARGIN, "showlegend": True,  # named even when one line
+        "legend": {"title": {"text": ""}}})
