@@ -102,22 +102,23 @@ def window_totals(client: Client, of: str | sources.Rollup, start: datetime, end
 def latency_percentiles(client: Client, start: datetime, end: datetime,
                         quantiles: dict[str, float] | None = None, *,
                         where: dict[str, str] | None = None, by: list[str] | None = None,
-                        measures: tuple[str, ...] = ()) -> pl.DataFrame:
+                        measures: tuple[str, ...] = (), buckets: bool = False) -> pl.DataFrame:
     """Decision-latency percentiles in seconds over [start, end) from the histogram's window
     sums, keyed as `window_totals` keys them, with `latency_count` (the decisions that
     reported a latency), the decision rollup's other `measures` asked for (read in the same
     query) and one column per name of `quantiles` (default p50, p95, p99; null when no
     decision reported a latency). Computed as the SLIs L_p50, L_p95, L_p99 are
     (`metrics.latency.percentiles` over every bucket), so the same window gives the same
-    value."""
+    value. With `buckets`, the histogram's counts (`BUCKETS`, b0 ...) are kept as columns:
+    the distribution and its percentiles from one read."""
     quantiles = dict(QUANTILES if quantiles is None else quantiles)
     wanted = list(dict.fromkeys([*measures, "latency_count"]))
     totals = window_totals(client, sources.DECISIONS, start, end, [*wanted, *BUCKETS],
                            where=where, by=by)
-    buckets = bucket_span(np.ones(BUCKET_COUNT, dtype=bool))  # every bucket, as L_p95 does
-    counts = totals.select(BUCKETS).to_numpy().T.astype(np.int64)[buckets] if totals.height \
-        else np.zeros((len(buckets), 0), dtype=np.int64)
-    values = percentiles(np.ascontiguousarray(counts), list(quantiles.values()), buckets)
-    return totals.drop(BUCKETS).with_columns(
+    span = bucket_span(np.ones(BUCKET_COUNT, dtype=bool))  # every bucket, as L_p95 does
+    counts = totals.select(BUCKETS).to_numpy().T.astype(np.int64)[span] if totals.height \
+        else np.zeros((len(span), 0), dtype=np.int64)
+    values = percentiles(np.ascontiguousarray(counts), list(quantiles.values()), span)
+    return (totals if buckets else totals.drop(BUCKETS)).with_columns(
         pl.Series(name, value, dtype=pl.Float64).fill_nan(None)
         for name, value in zip(quantiles, values))

@@ -203,43 +203,81 @@ def audit_impact(client: Client, policy: str, start: datetime, end: datetime,
     lookup of the false-positive verdicts among them). {not_enforced: decisions in those
     modes, would_block, known_fps (of those denies, labelled false positive), by_resource:
     team, resource_kind, resource_name, would_block, known_fps (the `limit` largest), by_day:
-    day, not_enforced, would_block, known_fps}."""
+    day, not_enforced, would_block, known_fps}. Its three reads are `audit_by_resource`,
+    `audit_by_day` and `audit_false_positives` (a page runs them at once), joined by
+    `audit_combined`."""
+    return audit_combined(audit_by_resource(client, policy, start, end, where, limit),
+                          audit_by_day(client, policy, start, end, where),
+                          audit_false_positives(client, policy, start, end, where))
+
+
+_MODES = "enforcement IN {modes:Array(String)}"
+_RESOURCE = ["team", "resource_kind", "resource_name"]
+
+
+def _audit_bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
+                  limit: int = 0) -> tuple[dict[str, str], dict]:
     sql, params = _bounds(policy, start, end, where)
-    bound = {**params, "modes": list(NOT_ENFORCED), "limit": int(limit)}
-    modes = "enforcement IN {modes:Array(String)}"
-    resource = ["team", "resource_kind", "resource_name"]
-    keys = ", ".join(resource)
-    by_resource = frame(client, f"""
+    return sql, {**params, "modes": list(NOT_ENFORCED), "limit": int(limit)}
+
+
+def audit_by_resource(client: Client, policy: str, start: datetime, end: datetime,
+                      where: dict[str, str], limit: int = 100) -> pd.DataFrame:
+    """team, resource_kind, resource_name, would_block: the `limit` resources with most
+    denies of `policy` not enforced in the range."""
+    sql, bound = _audit_bounds(policy, start, end, where, limit)
+    keys = ", ".join(_RESOURCE)
+    return frame(client, f"""
         SELECT {keys}, sum(n) AS would_block FROM (
             SELECT {keys}, sum(denies) AS n FROM {AUDIT_DENIES}
-            WHERE policy_id = {{policy:String}} AND {modes} AND {sql["hours"]} {sql["filters"]}
+            WHERE policy_id = {{policy:String}} AND {_MODES} AND {sql["hours"]} {sql["filters"]}
             GROUP BY {keys}
             UNION ALL
             SELECT {keys}, count() FROM {DECISIONS.name}
-            WHERE policy_id = {{policy:String}} AND {modes} AND outcome = 'deny'
+            WHERE policy_id = {{policy:String}} AND {_MODES} AND outcome = 'deny'
               AND {sql["edges"]} {sql["filters"]}
             GROUP BY {keys})
         GROUP BY {keys} ORDER BY would_block DESC, {keys} LIMIT {{limit:UInt32}}""", bound,
-                        [*resource, "would_block"])
-    by_day = frame(client, f"""
+                 [*_RESOURCE, "would_block"])
+
+
+def audit_by_day(client: Client, policy: str, start: datetime, end: datetime,
+                 where: dict[str, str]) -> pd.DataFrame:
+    """day, not_enforced, would_block: `policy`'s decisions not enforced per day, and their
+    denies."""
+    sql, bound = _audit_bounds(policy, start, end, where)
+    return frame(client, f"""
         SELECT day, sum(n) AS not_enforced, sum(d) AS would_block FROM (
             SELECT toDateTime(toStartOfDay(hour), 'UTC') AS day, sum(total) AS n,
                    sum(denies) AS d FROM {DECISION_VERSIONS}
-            WHERE policy_id = {{policy:String}} AND {modes} AND {sql["hours"]} {sql["filters"]}
+            WHERE policy_id = {{policy:String}} AND {_MODES} AND {sql["hours"]} {sql["filters"]}
             GROUP BY day
             UNION ALL
             SELECT toDateTime(toStartOfDay(event_time), 'UTC') AS day, count(),
                    countIf(outcome = 'deny') FROM {DECISIONS.name}
-            WHERE policy_id = {{policy:String}} AND {modes} AND {sql["edges"]} {sql["filters"]}
+            WHERE policy_id = {{policy:String}} AND {_MODES} AND {sql["edges"]} {sql["filters"]}
             GROUP BY day)
         GROUP BY day ORDER BY day""", bound, ["day", "not_enforced", "would_block"])
-    # the known false positives are among those denies: per day and resource, merged into both
-    fps = frame(client, f"""
+
+
+def audit_false_positives(client: Client, policy: str, start: datetime, end: datetime,
+                          where: dict[str, str]) -> pd.DataFrame:
+    """day, team, resource_kind, resource_name, known_fps: the denies of `policy` not
+    enforced that analysts labelled false positive."""
+    sql, bound = _audit_bounds(policy, start, end, where)
+    keys = ", ".join(_RESOURCE)
+    return frame(client, f"""
         SELECT toDateTime(toStartOfDay(event_time), 'UTC') AS day, {keys}, count()
-        FROM {sql["false_positives"]} WHERE {modes} AND outcome = 'deny'
-        GROUP BY day, {keys}""", bound, ["day", *resource, "known_fps"])
-    by_resource = by_resource.merge(fps.groupby(resource, as_index=False)["known_fps"].sum(),
-                                    on=resource, how="left")
+        FROM {sql["false_positives"]} WHERE {_MODES} AND outcome = 'deny'
+        GROUP BY day, {keys}""", bound, ["day", *_RESOURCE, "known_fps"])
+
+
+def audit_combined(by_resource: pd.DataFrame, by_day: pd.DataFrame, fps: pd.DataFrame
+                   ) -> dict:
+    """`audit_impact`'s result from its three reads: the known false positives merged into
+    both tables, and the totals."""
+    by_resource = by_resource.merge(fps.groupby(_RESOURCE, as_index=False)["known_fps"].sum(),
+                                    on=_RESOURCE, how="left")
     by_day = by_day.merge(fps.groupby("day", as_index=False)["known_fps"].sum(), on="day",
                           how="left")
     for table in (by_resource, by_day):
