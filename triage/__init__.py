@@ -5,8 +5,9 @@ share one implementation.
 - a *subject* is a deny / warn decision or an open violation (`triage.model`); subjects that
   agree on policy, rule, resource kind and name, and reason share a `Fingerprint`
   (`triage.fingerprint`, the one definition);
-- the *queue* (`queue`, `group_subjects`) holds the subjects of a time range without a current
-  verdict, grouped by fingerprint;
+- the *queue* (`queue`; its page and totals apart: `queue_groups`, `queue_totals`;
+  `group_subjects`) holds the subjects of a time range without a current verdict, grouped by
+  fingerprint;
 - *verdicts* (`label`, `label_group`, `label_matching`, `undo`) are appended to a history
   (`history`); the latest entry per subject counts (`current_verdicts`), and is what M4 reads
   (`triage_verdicts`, kept by a view of the history);
@@ -45,7 +46,7 @@ from triage.policy_exceptions import (
     propose,
     propose_all,
 )
-from triage.queue import find_subjects, group_subjects, queue
+from triage.queue import find_subjects, group_subjects, queue, queue_groups, queue_totals
 from triage.sticky import apply_rules, disable_rule, make_sticky, rules
 from triage.verdicts import (
     current_verdicts,
@@ -63,5 +64,5 @@ __all__ = [
     "VerdictKind", "apply_rules", "current_verdicts", "disable_rule", "false_positive_groups",
     "find_subjects", "fingerprint_id", "fp_rate_by_policy", "group_subjects", "history",
     "label", "label_group", "label_matching", "make_sticky", "propose", "propose_all",
-    "queue", "rules", "undo",
+    "queue", "queue_groups", "queue_totals", "rules", "undo",
 ]

@@ -126,7 +126,8 @@ class QueueGroup:
     the newest and oldest subject time, the highest severity ('' when none reported), and up
     to 20 distinct engines, namespaces and teams among them. `expired` counts those back in
     the queue because their benign verdict expired. Empty values (an event without a
-    namespace) are left out of the lists."""
+    namespace) are left out of the lists. `newest_subjects`: the group's newest subjects,
+    newest first, when the queue was read with them (`queue_groups(..., subjects=N)`)."""
 
     fingerprint: Fingerprint
     subjects: int
@@ -139,6 +140,7 @@ class QueueGroup:
     namespaces: tuple[str, ...]
     teams: tuple[str, ...]
     expired: int
+    newest_subjects: tuple[Subject, ...] = ()
 
     @property
     def id(self) -> str:

@@ -29,23 +29,47 @@ def _page(limit: int, offset: int) -> None:
 
 
 def queue(client: Client, start: datetime, end: datetime, filters: Filters = Filters(), *,
-          limit: int = DEFAULT_PAGE, offset: int = 0, now: datetime | None = None
-          ) -> QueuePage:
+          limit: int = DEFAULT_PAGE, offset: int = 0, subjects: int = 0,
+          now: datetime | None = None) -> QueuePage:
     """One page of the queue over subjects timed in [start, end): groups of subjects without a
-    current verdict by fingerprint, newest group first, `limit` groups from `offset`."""
+    current verdict by fingerprint, newest group first, `limit` groups from `offset`, and the
+    queue's totals (`queue_groups` and `queue_totals` in one; a page that wants them at once
+    reads the two apart)."""
+    now = store.now_or_server(client, now)
+    groups = queue_groups(client, start, end, filters, limit=limit, offset=offset,
+                          subjects=subjects, now=now)
+    total_groups, total_subjects = queue_totals(client, start, end, filters, now=now)
+    return QueuePage(groups, total_groups, total_subjects, offset, limit)
+
+
+def queue_groups(client: Client, start: datetime, end: datetime, filters: Filters = Filters(),
+                 *, limit: int = DEFAULT_PAGE, offset: int = 0, subjects: int = 0,
+                 now: datetime | None = None) -> tuple[QueueGroup, ...]:
+    """`limit` groups of the queue of [start, end) from `offset`, newest group first, each
+    with its `subjects` newest subjects (`QueueGroup.newest_subjects`, as `group_subjects`
+    gives them) when asked for."""
     start, end = check_range(start, end)
     _page(limit, offset)
-    rows, groups, total = store.queue_groups(client, start, end, filters, store.now_or_server(client, now),
-                                             limit, offset)
-    return QueuePage(tuple(QueueGroup(
+    if not 0 <= subjects <= MAX_PAGE:
+        raise ValueError(f"subjects {subjects} is out of range; expected 0 to {MAX_PAGE}")
+    rows = store.queue_groups(client, start, end, filters, store.now_or_server(client, now),
+                              limit, offset, subjects)
+    return tuple(QueueGroup(
         fingerprint=Fingerprint(r["policy_id"], r["rule"], r["resource_kind"],
                                 r["resource_name"], r["subject_reason"]),
         subjects=int(r["subjects"]), decisions=int(r["decisions"]),
         violations=int(r["violations"]), newest=r["newest"], oldest=r["oldest"],
         severity=r["top_severity"], engines=tuple(v for v in r["engines"] if v),
         namespaces=tuple(v for v in r["namespaces"] if v),
-        teams=tuple(v for v in r["teams"] if v),
-        expired=int(r["expired"])) for r in rows), groups, total, offset, limit)
+        teams=tuple(v for v in r["teams"] if v), expired=int(r["expired"]),
+        newest_subjects=tuple(subject(row) for row in r["newest_subjects"])) for r in rows)
+
+
+def queue_totals(client: Client, start: datetime, end: datetime, filters: Filters = Filters(),
+                 *, now: datetime | None = None) -> tuple[int, int]:
+    """The queue of [start, end): (its number of groups, of subjects)."""
+    start, end = check_range(start, end)
+    return store.queue_totals(client, start, end, filters, store.now_or_server(client, now))
 
 
 def group_subjects(client: Client, fingerprint: Fingerprint, start: datetime, end: datetime,

@@ -60,6 +60,13 @@ LIST_LIMIT = 20  # distinct engines / namespaces / teams listed per group
 # the queue's grouping key: the fingerprint fields hashed, as triage_subjects stores it for
 # decisions (migration 0018); a collision of two of a range's groups (64 bits) would merge them
 FINGERPRINT_HASH = "cityHash64(policy_id, rule, resource_kind, resource_name, subject_reason)"
+# the same of a `Fingerprint.as_parameters()`
+_HASH_OF_PARAMETERS = ("cityHash64({fp_policy_id:String}, {fp_rule:String}, "
+                       "{fp_resource_kind:String}, {fp_resource_name:String}, {fp_reason:String})")
+# the queue's page: the newest groups are looked for in the range's last 1/32nd, then in an
+# 8 times longer tail, ... until the tail holds a page of groups or is the whole range
+_TAIL_PARTS = 32
+_TAIL_GROWTH = 8
 
 
 def _utc(value):
@@ -122,104 +129,156 @@ def _filter_sql(filters: Filters, params: dict[str, Any], prefix: str = "f_",
     return "".join(parts)
 
 
+# a violation subject's fields, from its first 'opened' event: subject column -> event column
+_VIOLATION_FIELDS = {"policy_id": "policy_id", "rule": "rule", "resource_kind": "resource_kind",
+                     "resource_name": "resource_name", "subject_reason": "reason",
+                     "namespace": "namespace", "severity": "severity", "team": "team",
+                     "service": "service", "engine": "engine", "environment": "environment",
+                     "cluster": "cluster",
+                     "fingerprint": "cityHash64(policy_id, rule, resource_kind, resource_name, "
+                                    "reason)"}
+_LEAN_COLUMNS = ("subject_kind", "subject_id", "subject_time", "fingerprint")
+# what a queue group's newest subjects carry beyond the group's fingerprint fields
+_NEWEST_FIELDS = ("subject_kind", "subject_id", "subject_time", "namespace", "severity", "team",
+                  "service", "engine", "environment", "cluster", "cur_verdict", "cur_source",
+                  "cur_rule_id", "cur_analyst", "cur_expires_at", "cur_triaged_at",
+                  "is_current")
+
+
 def _subjects_sql(params: dict[str, Any], filters: Filters, *,
                   fingerprint: Fingerprint | None = None,
                   ids: Mapping[str, Sequence[str]] | None = None,
-                  since: datetime | None = None,
-                  hashes: Sequence[int] | None = None) -> str:
+                  since: datetime | None = None, hashes: Sequence[int] | None = None,
+                  tail: bool = False, lean: bool = False) -> str:
     """The subjects with time in [start, end) as one query of `SUBJECT_COLUMNS`: deny / warn
     decisions (one row per event id) and open violations, filtered; with `ids` only those
     (kind -> ids), with `since` only those ingested (a violation: any of its events) since;
-    with `hashes` only the fingerprints whose `FINGERPRINT_HASH` is one of them, and that
-    hash as a last column, `fingerprint`."""
-    kinds = [k for k in ("decision", "violation") if filters.kind in (None, k)
-             and (ids is None or ids.get(k))]
-    fields = ""
-    if fingerprint is not None:
-        params.update(fingerprint.as_parameters())
-        fields = ("AND policy_id = {fp_policy_id:String} AND rule = {fp_rule:String} "
-                  "AND resource_kind = {fp_resource_kind:String} "
-                  "AND resource_name = {fp_resource_name:String} ")
+    with `tail` only those timed in [{tail_start}, end), a violation's events still read from
+    the range's start; with `hashes` only the fingerprints whose `FINGERPRINT_HASH` is one of
+    them, and that hash as a last column, `fingerprint`. `lean`: the `_LEAN_COLUMNS` only
+    (what grouping by fingerprint needs)."""
     if since is not None:
         params["since"] = since
-    hashed = ""
     if hashes is not None:
         params["hashes"] = [int(h) for h in hashes]
-        hashed = " AND fingerprint IN {hashes:Array(UInt64)}"
-    arms = []
-    if "decision" in kinds:
-        extra = _filter_sql(filters, params, skip=("kind",))
-        if ids is not None:
-            params["decision_ids"] = list(ids["decision"])
-            extra += " AND event_id IN {decision_ids:Array(String)}"
-        if since is not None:
-            extra += f" AND ingested_at >= {{since:{_T}}}"
-        if fingerprint is not None:
-            extra += " " + fields + "AND reason = {fp_reason:String}"
-        arms.append(
-            "SELECT 'decision' AS subject_kind, event_id AS subject_id, "
-            "event_time AS subject_time, policy_id, rule, resource_kind, resource_name, "
-            "reason AS subject_reason, namespace, severity, team, service, engine, "
-            f"environment, cluster{', fingerprint' if hashed else ''} "
-            f"FROM {TRIAGE_SUBJECTS} FINAL "
-            f"WHERE event_time >= {{start:{_T}}} AND event_time < {{end:{_T}}} "
-            f"AND outcome IN ('deny', 'warn'){extra}{hashed}")
-    if "violation" in kinds:
-        inner = ""
-        if ids is not None:
-            params["violation_ids"] = list(ids["violation"])
-            inner = " AND violation_id IN {violation_ids:Array(String)}"
-        having = f" AND last_ingested >= {{since:{_T}}}" if since is not None else ""
-        outer = _filter_sql(filters, params, skip=("kind",))
-        if fingerprint is not None:
-            outer += " " + fields + "AND subject_reason = {fp_reason:String}"
-        if hashed:
-            outer += f" AND {FINGERPRINT_HASH} IN {{hashes:Array(UInt64)}}"
-        arms.append(
-            "SELECT 'violation' AS subject_kind, subject_id, subject_time, o.1 AS policy_id, "
-            "o.2 AS rule, o.3 AS resource_kind, o.4 AS resource_name, o.5 AS subject_reason, "
-            "o.6 AS namespace, o.7 AS severity, o.8 AS team, o.9 AS service, o.10 AS engine, "
-            "o.11 AS environment, o.12 AS cluster"
-            f"{', ' + FINGERPRINT_HASH + ' AS fingerprint' if hashed else ''} FROM ("
-            "SELECT violation_id AS subject_id, "
-            "minIf(event_time, violation_status = 'opened') AS subject_time, "
-            "argMinIf((policy_id, rule, resource_kind, resource_name, reason, namespace, "
-            "severity, team, service, engine, environment, cluster), event_time, "
-            "violation_status = 'opened') AS o, "
-            "argMax(violation_status, event_time) AS status, max(ingested_at) AS last_ingested "
-            f"FROM {EVENTS.name} WHERE event_kind = 'policy.violation' "
-            f"AND event_time >= {{start:{_T}}}{inner} GROUP BY violation_id "
-            "HAVING countIf(violation_status = 'opened') > 0 "
-            f"AND status IN ('opened', 'updated') AND subject_time >= {{start:{_T}}} "
-            f"AND subject_time < {{end:{_T}}}{having}) WHERE 1 = 1{outer}")
+    if fingerprint is not None:
+        params.update(fingerprint.as_parameters())
+    first = f"{{{'tail_start' if tail else 'start'}:{_T}}}"  # the first subject time wanted
+    arms = [arm(params, filters, first, fingerprint, ids, since, hashes is not None, tail, lean)
+            for kind, arm in (("decision", _decisions_arm), ("violation", _violations_arm))
+            if filters.kind in (None, kind) and (ids is None or ids.get(kind))]
     if not arms:  # no kind selected: no rows, the same columns
-        arms.append("SELECT '' AS subject_kind, '' AS subject_id, "
-                    "toDateTime64(0, 3, 'UTC') AS subject_time, "
-                    + ", ".join(f"'' AS {c}" for c in SUBJECT_COLUMNS[3:])
-                    + (", toUInt64(0) AS fingerprint" if hashed else "") + " WHERE 0")
+        columns = _LEAN_COLUMNS if lean else SUBJECT_COLUMNS + (
+            ("fingerprint",) if hashes is not None else ())
+        arms.append("SELECT " + ", ".join(
+            "toDateTime64(0, 3, 'UTC') AS subject_time" if c == "subject_time" else
+            "toUInt64(0) AS fingerprint" if c == "fingerprint" else f"'' AS {c}"
+            for c in columns) + " WHERE 0")
     return " UNION ALL ".join(f"SELECT * FROM ({arm})" for arm in arms)
 
 
-def _narrow_subjects_sql(params: dict[str, Any], filters: Filters) -> str:
-    """The subjects of `_subjects_sql` as subject_kind, subject_id, subject_time and
-    `fingerprint` (`FINGERPRINT_HASH`) only: what the queue's grouping reads for every subject
-    of the range (decisions from the narrow columns of `triage_subjects`)."""
+_FINGERPRINT_FIELDS = ("AND policy_id = {fp_policy_id:String} AND rule = {fp_rule:String} "
+                       "AND resource_kind = {fp_resource_kind:String} "
+                       "AND resource_name = {fp_resource_name:String} ")
+
+
+def _decisions_arm(params: dict[str, Any], filters: Filters, first: str,
+                   fingerprint: Fingerprint | None, ids: Mapping[str, Sequence[str]] | None,
+                   since: datetime | None, hashed: bool, tail: bool, lean: bool) -> str:
+    extra = _filter_sql(filters, params, skip=("kind",))
+    if ids is not None:
+        params["decision_ids"] = list(ids["decision"])
+        extra += " AND event_id IN {decision_ids:Array(String)}"
+    if since is not None:
+        extra += f" AND ingested_at >= {{since:{_T}}}"
+    if fingerprint is not None:  # the stored hash first: one integer column to scan
+        extra += (f" AND fingerprint = {_HASH_OF_PARAMETERS} " + _FINGERPRINT_FIELDS
+                  + "AND reason = {fp_reason:String}")
+    if hashed:
+        extra += " AND fingerprint IN {hashes:Array(UInt64)}"
+    # one row per event id: a few subjects asked for (by id or fingerprint) are read as
+    # stored and their duplicates (the same decision inserted twice) dropped by LIMIT BY,
+    # which reads only the matching rows; a whole range merges with FINAL, which is cheaper
+    # than LIMIT BY over every row but reads every column of the range when filtered
+    few = fingerprint is not None or hashed or ids is not None
+    columns = "fingerprint" if lean else (
+        "policy_id, rule, resource_kind, resource_name, reason AS subject_reason, namespace, "
+        f"severity, team, service, engine, environment, cluster{', fingerprint' * hashed}")
+    return ("SELECT 'decision' AS subject_kind, event_id AS subject_id, "
+            f"event_time AS subject_time, {columns} "
+            f"FROM {TRIAGE_SUBJECTS}{'' if few else ' FINAL'} "
+            f"WHERE event_time >= {first} AND event_time < {{end:{_T}}} "
+            f"AND outcome IN ('deny', 'warn'){extra}{' LIMIT 1 BY event_id' * few}")
+
+
+def _violations_arm(params: dict[str, Any], filters: Filters, first: str,
+                    fingerprint: Fingerprint | None, ids: Mapping[str, Sequence[str]] | None,
+                    since: datetime | None, hashed: bool, tail: bool, lean: bool) -> str:
+    """A violation is a subject from its first 'opened' event (its time and fields) while its
+    latest event is 'opened' or 'updated'; its events are grouped from the range's start."""
+    inner = ""
+    if ids is not None:
+        params["violation_ids"] = list(ids["violation"])
+        inner = " AND violation_id IN {violation_ids:Array(String)}"
+    if tail or fingerprint is not None or hashed:
+        # few violations asked for: those with an 'opened' event in [first, end) of the
+        # fingerprint or hashes asked for, found from the narrow event columns first, so that
+        # only their events are grouped
+        opened = _filter_sql(filters, params, skip=("kind",))
+        if fingerprint is not None:
+            opened += " " + _FINGERPRINT_FIELDS + "AND reason = {fp_reason:String}"
+        if hashed:
+            opened += f" AND {_VIOLATION_FIELDS['fingerprint']} IN {{hashes:Array(UInt64)}}"
+        inner += (f" AND violation_id IN (SELECT violation_id FROM {EVENTS.name} "
+                  "WHERE event_kind = 'policy.violation' AND violation_status = 'opened' "
+                  f"AND event_time >= {first} AND event_time < {{end:{_T}}}{opened})")
+    having = f" AND last_ingested >= {{since:{_T}}}" if since is not None else ""
+    outer = _filter_sql(filters, params, skip=("kind",))
+    if fingerprint is not None:
+        outer += " " + _FINGERPRINT_FIELDS + "AND subject_reason = {fp_reason:String}"
+    if hashed:
+        outer += " AND fingerprint IN {hashes:Array(UInt64)}"
+    # the fields read from the first 'opened' event: lean, only the fingerprint and what the
+    # filters compare
+    filtered = {column for name, column in _FILTER_COLUMNS.items()
+                if name != "kind" and getattr(filters, name) is not None}
+    wanted = [c for c in _VIOLATION_FIELDS if not lean or c == "fingerprint" or c in filtered]
+    if not (hashed or lean):
+        wanted.remove("fingerprint")
+    subjects = (
+        "SELECT 'violation' AS subject_kind, subject_id, subject_time, "
+        + ", ".join(f"o.{i} AS {c}" for i, c in enumerate(wanted, 1)) + " FROM ("
+        "SELECT violation_id AS subject_id, "
+        "minIf(event_time, violation_status = 'opened') AS subject_time, "
+        f"argMinIf(tuple({', '.join(_VIOLATION_FIELDS[c] for c in wanted)}), event_time, "
+        "violation_status = 'opened') AS o, "
+        "argMax(violation_status, event_time) AS status, max(ingested_at) AS last_ingested "
+        f"FROM {EVENTS.name} WHERE event_kind = 'policy.violation' "
+        f"AND event_time >= {{start:{_T}}}{inner} GROUP BY violation_id "
+        "HAVING countIf(violation_status = 'opened') > 0 "
+        f"AND status IN ('opened', 'updated') AND subject_time >= {first} "
+        f"AND subject_time < {{end:{_T}}}{having}) WHERE 1 = 1{outer}")
+    return f"SELECT {', '.join(_LEAN_COLUMNS)} FROM ({subjects})" if lean else subjects
+
+
+def _queued_sql(params: dict[str, Any], filters: Filters, *, tail: bool = False) -> str:
+    """The subjects of `_subjects_sql` without a current verdict at {now}, as its
+    `_LEAN_COLUMNS`: what the queue's counts and its page read for every subject of a range
+    (decisions from the narrow columns of `triage_subjects`). Each kind's ids are checked
+    against that kind's current verdicts, by set membership (one string per subject, no
+    join). With `tail` only the subjects timed in [{tail_start}, end)."""
+    first = f"{{{'tail_start' if tail else 'start'}:{_T}}}"
     arms = []
-    if filters.kind in (None, "decision"):
-        extra = _filter_sql(filters, params, skip=("kind",))
-        arms.append("SELECT 'decision' AS subject_kind, event_id AS subject_id, "
-                    f"event_time AS subject_time, fingerprint FROM {TRIAGE_SUBJECTS} FINAL "
-                    f"WHERE event_time >= {{start:{_T}}} AND event_time < {{end:{_T}}} "
-                    f"AND outcome IN ('deny', 'warn'){extra}")
-    if filters.kind in (None, "violation"):
-        violations = _subjects_sql(params, replace(filters, kind="violation"))
-        arms.append(f"SELECT subject_kind, subject_id, subject_time, {FINGERPRINT_HASH} "
-                    f"AS fingerprint FROM ({violations})")
-    if not arms:
-        arms.append("SELECT '' AS subject_kind, '' AS subject_id, "
-                    "toDateTime64(0, 3, 'UTC') AS subject_time, toUInt64(0) AS fingerprint "
-                    "WHERE 0")
-    return " UNION ALL ".join(f"SELECT * FROM ({arm})" for arm in arms)
+    for kind in ("decision", "violation"):
+        if filters.kind not in (None, kind):
+            continue
+        times = "" if kind == "violation" else (
+            f" AND subject_time >= {first} AND subject_time < {{end:{_T}}}")
+        subjects = _subjects_sql(params, replace(filters, kind=kind), tail=tail, lean=True)
+        arms.append(f"SELECT * FROM ({subjects}) WHERE subject_id NOT IN (SELECT subject_id "
+                    f"FROM {TRIAGE_VERDICTS} FINAL WHERE subject_kind = '{kind}'{times} "
+                    f"AND verdict != '' AND (expires_at IS NULL OR expires_at > {{now:{_T}}}))")
+    return " UNION ALL ".join(arms) or _subjects_sql(params, filters, lean=True)  # no rows
 
 
 def _with_state_sql(params: dict[str, Any], subjects: str) -> str:
@@ -239,64 +298,69 @@ def _with_state_sql(params: dict[str, Any], subjects: str) -> str:
         "ON s.subject_kind = v.subject_kind AND s.subject_id = v.subject_id")
 
 
-def _with_flags_sql(params: dict[str, Any], subjects: str) -> str:
-    """`subjects` with `is_current` and `is_expired` as `_with_state_sql` gives them, by set
-    membership rather than a join (the queue's grouping needs only the two flags): each kind's
-    ids against that kind's verdicts, one string per subject rather than a (kind, id) tuple."""
-    def latest(kind: str, state: str) -> str:
-        times = "" if kind == "violation" else (
-            f" AND subject_time >= {{start:{_T}}} AND subject_time < {{end:{_T}}}")
-        return (f"subject_id IN (SELECT subject_id FROM {TRIAGE_VERDICTS} FINAL WHERE "
-                f"subject_kind = '{kind}'{times} AND {state})")
-    current = f"verdict != '' AND (expires_at IS NULL OR expires_at > {{now:{_T}}})"
-    expired = f"verdict = 'benign' AND expires_at IS NOT NULL AND expires_at <= {{now:{_T}}}"
-    return (f"SELECT s.*, if(subject_kind = 'decision', {latest('decision', current)}, "
-            f"{latest('violation', current)}) AS is_current, "
-            f"if(subject_kind = 'decision', {latest('decision', expired)}, "
-            f"{latest('violation', expired)}) AS is_expired FROM ({subjects}) AS s")
+def queue_totals(client: Client, start: datetime, end: datetime, filters: Filters,
+                 now: datetime) -> tuple[int, int]:
+    """The queue of [start, end) at `now`: (the number of its groups, of its subjects)."""
+    params: dict[str, Any] = {"start": start, "end": end, "now": now}
+    (row,) = _select(client, "SELECT uniqExact(fingerprint) AS groups, count() AS subjects "
+                             f"FROM ({_queued_sql(params, filters)})", params)
+    return int(row["groups"]), int(row["subjects"])
 
 
 def queue_groups(client: Client, start: datetime, end: datetime, filters: Filters,
-                 now: datetime, limit: int, offset: int) -> tuple[list[dict[str, Any]], int, int]:
+                 now: datetime, limit: int, offset: int, subjects: int = 0
+                 ) -> list[dict[str, Any]]:
     """Subjects in [start, end) without a current verdict at `now`, grouped by their
-    fingerprint fields, newest group first: (one page of `limit` groups from `offset`,
-    the number of groups, the number of subjects in them).
+    fingerprint fields, newest group first: the page of `limit` groups from `offset`, each
+    with its counts, newest and oldest subject, top severity, engines, namespaces and teams,
+    and (`newest_subjects`) its `subjects` newest subjects as rows of `SUBJECT_COLUMNS` and
+    their state, newest first (as `subjects()` orders them). Groups whose newest subjects tie
+    are ordered by the fingerprint hash.
 
-    Two reads: every subject's kind, id, time and `FINGERPRINT_HASH` (narrow) with its
-    verdict state, grouped by the hash, gives the counts, the newest subject, the totals and
-    the page's groups; then only the page's groups are read whole (their fields, oldest,
-    top severity, engines, namespaces, teams). Groups whose newest subjects tie are ordered
-    by the hash."""
-    params: dict[str, Any] = {"start": start, "end": end, "now": now, "ranks": _RANKS,
-                              "limit": limit, "offset": offset}
-    narrow = _with_flags_sql(params, _narrow_subjects_sql(params, filters))
-    counted = (
-        "SELECT fingerprint, count() AS subjects, countIf(subject_kind = 'decision') AS "
-        "decisions, countIf(subject_kind = 'violation') AS violations, max(subject_time) AS "
-        f"newest, countIf(is_expired) AS expired FROM ({narrow}) WHERE NOT is_current "
-        "GROUP BY fingerprint")
-    page = _select(client, f"SELECT *, count() OVER () AS total_groups, sum(subjects) OVER () "
-                           f"AS total_subjects FROM ({counted}) ORDER BY newest DESC, "
-                           "fingerprint LIMIT {limit:UInt32} OFFSET {offset:UInt32}", params)
+    Which groups: a group's newest subject is its newest in any tail [t, end) of the range
+    that holds one of its subjects, and a group with none there is older than every group
+    found there; so the page's groups are those of the shortest tail (`_TAIL_PARTS`,
+    `_TAIL_GROWTH`) that holds `offset + limit` groups (or the whole range), read narrow.
+    Then only those groups are read whole, over the whole range."""
+    wanted = offset + limit
+    params: dict[str, Any] = {"start": start, "end": end, "now": now, "wanted": wanted}
+    newest = (f"SELECT fingerprint FROM ({_queued_sql(params, filters, tail=True)}) "
+              "GROUP BY fingerprint ORDER BY max(subject_time) DESC, fingerprint "
+              "LIMIT {wanted:UInt32}")
+    tail = (end - start) / _TAIL_PARTS
+    while True:
+        params["tail_start"] = max(start, end - tail)
+        page = [r["fingerprint"] for r in _select(client, newest, params)][offset:]
+        if len(page) >= limit or params["tail_start"] == start:
+            break
+        tail *= _TAIL_GROWTH
     if not page:
-        if offset == 0:
-            return [], 0, 0
-        (totals,) = _select(client, f"SELECT count() AS groups, sum(subjects) AS subjects "
-                                    f"FROM ({counted})", params)
-        return [], int(totals["groups"]), int(totals["subjects"] or 0)
-    whole = _with_state_sql(params, _subjects_sql(params, filters,
-                                                  hashes=[r["fingerprint"] for r in page]))
+        return []
+    params = {"start": start, "end": end, "now": now, "ranks": _RANKS, "subjects": subjects}
+    whole = _with_state_sql(params, _subjects_sql(params, filters, hashes=page))
     keys = "policy_id, rule, resource_kind, resource_name, subject_reason"
+    # a group's newest subjects: the smallest by (-time in ms, kind, id)
+    newest = (f"groupArraySorted({{subjects:UInt32}})((-toUnixTimestamp64Milli(subject_time), "
+              f"{', '.join(_NEWEST_FIELDS)})) AS newest_rows, " if subjects else "")
     details = {r["fingerprint"]: r for r in _select(client, (
         f"SELECT fingerprint, {', '.join(f'any({k}) AS {k}' for k in keys.split(', '))}, "
-        "min(subject_time) AS oldest, arrayElement({ranks:Array(String)}, "
+        f"{newest}"
+        "count() AS subjects, countIf(subject_kind = 'decision') AS decisions, "
+        "countIf(subject_kind = 'violation') AS violations, countIf(is_expired) AS expired, "
+        "max(subject_time) AS newest, min(subject_time) AS oldest, "
+        "arrayElement({ranks:Array(String)}, "
         "toUInt64(max(indexOf({ranks:Array(String)}, severity)))) AS top_severity, "
         f"arraySort(groupUniqArray({LIST_LIMIT})(engine)) AS engines, "
         f"arraySort(groupUniqArray({LIST_LIMIT})(namespace)) AS namespaces, "
         f"arraySort(groupUniqArray({LIST_LIMIT})(team)) AS teams "
         f"FROM ({whole}) WHERE NOT is_current GROUP BY fingerprint"), params)}
-    rows = [{**details[r["fingerprint"]], **r} for r in page if r["fingerprint"] in details]
-    return rows, int(page[0]["total_groups"]), int(page[0]["total_subjects"])
+    rows = [details[h] for h in page if h in details]
+    for row in rows:
+        fields = {k: row[k] for k in keys.split(", ")}
+        row["newest_subjects"] = [
+            {**fields, **dict(zip(_NEWEST_FIELDS, (_utc(v) for v in values[1:])))}
+            for values in row.pop("newest_rows", ())]
+    return rows
 
 
 def subjects(client: Client, start: datetime, end: datetime, filters: Filters, now: datetime,

@@ -145,10 +145,12 @@ def _selection(base: triage.Filters) -> tuple[triage.Filters, bool]:
     return chosen, bool(policy.strip() or kind)
 
 
-def _queue_read(start, end, selection):
-    number = int(st.session_state.get("triage_page", 1))
-    return call(triage.queue, start, end, selection, limit=PAGE_SIZE,
-                offset=(number - 1) * PAGE_SIZE)
+def _queue_reads(start, end, selection):
+    """The queue page's groups and the queue's totals: two reads the page runs at once."""
+    offset = (int(st.session_state.get("triage_page", 1)) - 1) * PAGE_SIZE
+    return (call(triage.queue_groups, start, end, selection, limit=PAGE_SIZE, offset=offset,
+                 subjects=SUBJECTS_SHOWN),
+            call(triage.queue_totals, start, end, selection))
 
 
 def _queue(start, end, selection, narrowed: bool, triaged: int, page: triage.QueuePage
@@ -158,7 +160,7 @@ def _queue(start, end, selection, narrowed: bool, triaged: int, page: triage.Que
     if page.total_groups and not page.groups:  # past the end (the queue shrank): the last
         number = st.session_state["triage_page"] = pages
         page = load(triage.queue, start, end, selection, limit=PAGE_SIZE,
-                    offset=(number - 1) * PAGE_SIZE)
+                    offset=(number - 1) * PAGE_SIZE, subjects=SUBJECTS_SHOWN)
     if not page.total_groups:
         if narrowed:
             st.info("Nothing in the queue matches this policy and kind: clear them to see "
@@ -192,8 +194,7 @@ def _label_group(user: User, page: triage.QueuePage, start, end, selection) -> N
                           format_func=lambda i: _group_name(groups[i]))
     filters.keep("triage_group", "group", chosen)
     group = groups[chosen]
-    subjects = load(triage.group_subjects, group.fingerprint, start, end, selection,
-                    limit=SUBJECTS_SHOWN)
+    subjects = group.newest_subjects  # read with the queue's page
     st.dataframe(pd.DataFrame([{
         "subject": f"{s.ref.kind}:{s.ref.id}", "time": s.time, "severity": s.severity,
         "namespace": s.namespace, "team": s.team, "service": s.service,
@@ -389,12 +390,14 @@ def render() -> None:
                           cluster=chosen.cluster or None)
     selection, narrowed = _selection(base)
     # the page's reads at once (`load_all`); a group's subjects follow once one is chosen
-    rates, queued, entries, rules, fp_groups = load_all(
-        call(triage.fp_rate_by_policy, start, end, base), _queue_read(start, end, selection),
+    groups_read, totals_read = _queue_reads(start, end, selection)
+    rates, groups, totals, entries, rules, fp_groups = load_all(
+        call(triage.fp_rate_by_policy, start, end, base), groups_read, totals_read,
         call(triage.history, start=start, end=end, limit=HISTORY_LIMIT),
         call(triage.rules, include_disabled=True),
         call(triage.false_positive_groups, start, end, base))
-    page = _queue(start, end, selection, narrowed, rates.daily.height, queued)
+    page = _queue(start, end, selection, narrowed, rates.daily.height,
+                  triage.QueuePage(groups, *totals, groups_read.kwargs["offset"], PAGE_SIZE))
     if page is not None:
         _label_group(user, page, start, end, selection)
         _label_selection(user, page, start, end, selection)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -95,6 +96,51 @@ def test_a_group_lists_its_subjects_newest_first(store):
         ("decision", "d1")]
     assert subjects[0].severity == "critical" and subjects[0].namespace == "shop"
     assert all(s.verdict == "" and not s.current for s in subjects)
+
+
+def test_the_queue_page_carries_each_groups_newest_subjects_as_the_group_lists_them(store):
+    later = NOW + timedelta(days=1)
+    triage.label(store, ANA, [SubjectRef("decision", "d2")], TP, start=START, end=END, now=NOW)
+    triage.label(store, ANA, [SubjectRef("decision", "d3")],
+                 Verdict("benign", "accepted", expires_at=NOW + SECOND), start=START, end=END,
+                 now=NOW)  # expired by `later`: back in the queue, shown with its verdict
+    for shown in (1, 2, 50):
+        for group in page(store, at=later, subjects=shown).groups:
+            listed = triage.group_subjects(store, group.fingerprint, START, END, now=later,
+                                           limit=shown)
+            assert group.newest_subjects == tuple(listed)
+    (api,) = [g for g in page(store, at=later, subjects=50).groups if g.fingerprint == API]
+    assert [s.ref.id for s in api.newest_subjects] == ["v1", "w1", "d3", "d1"]
+    assert api.newest_subjects[2].verdict == "benign" and not api.newest_subjects[2].current
+    assert page(store).groups[0].newest_subjects == ()  # only when asked for
+
+
+def test_the_queue_page_is_the_newest_groups_of_the_whole_range(chdb_client, database):
+    """Pages of a queue whose newest groups lie in different tails of the range (the queue
+    looks for them in the range's last 1/32nd first, then in longer tails) against the plain
+    definition: every group's newest subject, newest group first."""
+    import random
+
+    rng, span_ms = random.Random(7), int((END - START).total_seconds() * 1000)
+    prints = [replace(API, resource_name=f"pod-{i}") for i in range(60)]
+    rows, newest, taken = [], {}, set()
+    for i in range(400):  # many subjects near the end, a few spread over the range
+        before_end = 0
+        while before_end == 0 or before_end in taken:  # distinct ms: no ties between groups
+            before_end = 1 + int((span_ms - 1) * rng.random() ** 6)
+        taken.add(before_end)
+        when = END - timedelta(milliseconds=before_end)
+        print_ = prints[rng.randrange(len(prints) if i % 3 else 8)]
+        rows.append(deny(f"s{i}", when, print_))
+        newest[print_] = max(newest.get(print_, START), when)
+    insert_decisions(chdb_client, rows)
+    expected = sorted(newest, key=lambda f: newest[f], reverse=True)
+    for limit, offset in ((5, 0), (5, 5), (25, 0), (7, 30), (10, 55), (3, 100)):
+        groups = triage.queue_groups(chdb_client, START, END, limit=limit, offset=offset,
+                                     now=NOW)
+        assert [g.fingerprint for g in groups] == expected[offset:offset + limit]
+        assert [g.newest for g in groups] == [newest[f] for f in expected[offset:][:limit]]
+    assert triage.queue_totals(chdb_client, START, END, now=NOW) == (len(newest), 400)
 
 
 def test_a_selection_of_no_subject_kind_reads_nothing(store):
