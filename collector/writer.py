@@ -57,6 +57,9 @@ def transient(exc: Exception) -> bool:
         isinstance(exc, DatabaseError) and reason_of(exc) in TRANSIENT_REASONS)
 
 
+FIRST_BACKOFF = 0.2  # seconds before a failed insert is retried; doubled each time, up to 30
+
+
 class StorageStateError(OperationalError):
     """Bisection met a transient refusal: the batch is not poison, retry it whole (handled
     wherever unreachable storage is)."""
@@ -67,8 +70,9 @@ class ClickHouseWriter:
     (`None`) it only inserts what it is given (`store_accepted`: the dead-letter replay)."""
 
     def __init__(self, client: Client, database: str, spool: Spool | None, *, instance: str,
-                 max_rows: int, max_delay: float):
+                 max_rows: int, max_delay: float, first_backoff: float = FIRST_BACKOFF):
         self.client = client
+        self.first_backoff = first_backoff  # seconds before the first retry; doubles to 30
         self.database = database
         self.spool = spool
         self.instance = instance
@@ -125,7 +129,7 @@ class ClickHouseWriter:
         self._thread = None
 
     def _run(self) -> None:
-        backoff, rejected_in_a_row = 0.2, 0
+        backoff, rejected_in_a_row = self.first_backoff, 0
         while not self._stop.is_set():
             frames = self.spool.take(self.max_rows, self.max_delay, self._draining)
             if not frames:
@@ -154,7 +158,7 @@ class ClickHouseWriter:
                 backoff = min(backoff * 2, 30.0)
                 continue
             self.insert_latency.observe(time.perf_counter() - began)
-            backoff, rejected_in_a_row = 0.2, 0
+            backoff, rejected_in_a_row = self.first_backoff, 0
             self.failing_since = None
             self.spool.done(frames)
 
