@@ -21,7 +21,7 @@ up: $(BIN)/policyscope  ## install, then run collector + dashboard + demo traffi
 	$(BIN)/policyscope up --demo
 
 # two workers (one chDB per process: tests isolate by database; a file's tests stay together,
-# so module fixtures are built once): about 20 % less than one worker on two cores
+# so module fixtures are built once): 14-22 min on two cores, against ~26 on one worker
 test: $(BIN)/policyscope $(CHROMIUM) $(CHECKOV)  ## install, then run the whole test suite
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
