@@ -155,8 +155,9 @@ def _subjects_sql(params: dict[str, Any], filters: Filters, *,
     (kind -> ids), with `since` only those ingested (a violation: any of its events) since;
     with `tail` only those timed in [{tail_start}, end), a violation's events still read from
     the range's start; with `hashes` only the fingerprints whose `FINGERPRINT_HASH` is one of
-    them, and that hash as a last column, `fingerprint`. `lean`: the `_LEAN_COLUMNS` only
-    (what grouping by fingerprint needs)."""
+    them, and that hash as a last column, `fingerprint`. `lean` (one kind at a time): the
+    `_LEAN_COLUMNS` only (what grouping by fingerprint needs), decisions with their `id_hash`
+    (migration 0019) after them."""
     if since is not None:
         params["since"] = since
     if hashes is not None:
@@ -201,7 +202,7 @@ def _decisions_arm(params: dict[str, Any], filters: Filters, first: str,
     # which reads only the matching rows; a whole range merges with FINAL, which is cheaper
     # than LIMIT BY over every row but reads every column of the range when filtered
     few = fingerprint is not None or hashed or ids is not None
-    columns = "fingerprint" if lean else (
+    columns = "fingerprint, id_hash" if lean else (
         "policy_id, rule, resource_kind, resource_name, reason AS subject_reason, namespace, "
         f"severity, team, service, engine, environment, cluster{', fingerprint' * hashed}")
     return ("SELECT 'decision' AS subject_kind, event_id AS subject_id, "
@@ -264,20 +265,23 @@ def _violations_arm(params: dict[str, Any], filters: Filters, first: str,
 def _queued_sql(params: dict[str, Any], filters: Filters, *, tail: bool = False) -> str:
     """The subjects of `_subjects_sql` without a current verdict at {now}, as its
     `_LEAN_COLUMNS`: what the queue's counts and its page read for every subject of a range
-    (decisions from the narrow columns of `triage_subjects`). Each kind's ids are checked
-    against that kind's current verdicts, by set membership (one string per subject, no
-    join). With `tail` only the subjects timed in [{tail_start}, end)."""
+    (decisions from the narrow columns of `triage_subjects`). Each kind's subjects are
+    checked against that kind's current verdicts by set membership, no join: decisions by
+    `id_hash` (an integer per subject, migration 0019), violations (few) by their id. With
+    `tail` only the subjects timed in [{tail_start}, end)."""
     first = f"{{{'tail_start' if tail else 'start'}:{_T}}}"
     arms = []
-    for kind in ("decision", "violation"):
+    for kind, key, ids in (("decision", "id_hash", "cityHash64(subject_id)"),
+                           ("violation", "subject_id", "subject_id")):
         if filters.kind not in (None, kind):
             continue
         times = "" if kind == "violation" else (
             f" AND subject_time >= {first} AND subject_time < {{end:{_T}}}")
         subjects = _subjects_sql(params, replace(filters, kind=kind), tail=tail, lean=True)
-        arms.append(f"SELECT * FROM ({subjects}) WHERE subject_id NOT IN (SELECT subject_id "
-                    f"FROM {TRIAGE_VERDICTS} FINAL WHERE subject_kind = '{kind}'{times} "
-                    f"AND verdict != '' AND (expires_at IS NULL OR expires_at > {{now:{_T}}}))")
+        arms.append(f"SELECT {', '.join(_LEAN_COLUMNS)} FROM ({subjects}) WHERE {key} NOT IN "
+                    f"(SELECT {ids} FROM {TRIAGE_VERDICTS} FINAL WHERE subject_kind = '{kind}'"
+                    f"{times} AND verdict != '' AND (expires_at IS NULL OR expires_at > "
+                    f"{{now:{_T}}}))")
     return " UNION ALL ".join(arms) or _subjects_sql(params, filters, lean=True)  # no rows
 
 

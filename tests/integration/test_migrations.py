@@ -170,7 +170,8 @@ def test_every_migration_statement_is_safe_to_repeat(migration):
             r"(CREATE (TABLE|VIEW|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS|"
             r"ALTER TABLE \S+ (ADD|DROP|MODIFY) \w+ IF (NOT )?EXISTS|"
             r"ALTER TABLE \S+ MODIFY (COLUMN|TTL|SETTING|COMMENT) |"
-            r"ALTER TABLE \S+ MATERIALIZE INDEX \w+$)",  # rebuilding an index is harmless
+            # rebuilding an index, or a column computed by its DEFAULT, is harmless
+            r"ALTER TABLE \S+ MATERIALIZE (INDEX|COLUMN) \w+$)",
             statement), f"not idempotent: {statement[:80]}"
 
 
@@ -361,6 +362,46 @@ def test_0015_fills_the_tuning_rollups_from_raw_decisions_and_keeps_them_current
         agree()
         traffic(60)
         agree()
+    finally:
+        chdb_client.database = previous
+        chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def test_0019_gives_stored_and_later_triage_subjects_the_hash_of_their_id(chdb_client):
+    """Decisions stored before 0019 get `id_hash` by its MATERIALIZE, later ones by its
+    DEFAULT through 0018's view; both are cityHash64 of the event id, and 0019 can repeat."""
+    from datetime import datetime, timezone
+
+    from tests.builders.rows import dec, insert_decisions
+
+    database = "t_migrate_0019"
+    chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+    chdb_client.command(f"CREATE DATABASE {database}")
+    previous = chdb_client.database
+    chdb_client.database = database
+    try:
+        for mig in [m for m in migrations.available() if m.version < 19]:
+            for statement in mig.statements(database):
+                chdb_client.command(statement)
+        when = datetime(2026, 11, 2, 10, tzinfo=timezone.utc)
+        insert_decisions(chdb_client, [dec(when, "deny", event_id="before")])
+        (latest,) = [m for m in migrations.available() if m.version == 19]
+        for _ in range(2):  # a crash before it is recorded runs it again
+            for statement in latest.statements(database):
+                chdb_client.command(statement)
+        insert_decisions(chdb_client, [dec(when, "warn", event_id="after"),
+                                       dec(when, "allow", event_id="allowed")])
+        rows = chdb_client.query(
+            f"SELECT event_id, id_hash, cityHash64(event_id) FROM {database}.triage_subjects "
+            "ORDER BY event_id").result_rows
+        assert [r[0] for r in rows] == ["after", "before"]  # allows are no subjects
+        assert all(r[1] == r[2] != 0 for r in rows)
+        parts, with_hash = chdb_client.query(
+            "SELECT (SELECT count() FROM system.parts WHERE database = {d:String} AND "
+            "table = 'triage_subjects' AND active), (SELECT count() FROM system.parts_columns "
+            "WHERE database = {d:String} AND table = 'triage_subjects' AND active AND "
+            "column = 'id_hash')", parameters={"d": database}).result_rows[0]
+        assert parts >= 2 and with_hash == parts  # in every part, not computed when read
     finally:
         chdb_client.database = previous
         chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
