@@ -58,8 +58,9 @@ _RANKS = list(reversed(SEVERITIES))  # info .. critical: a higher index is more 
 _T = "DateTime64(3, 'UTC')"
 LIST_LIMIT = 20  # distinct engines / namespaces / teams listed per group
 # the queue's grouping key: the fingerprint fields hashed, as triage_subjects stores it for
-# decisions (migration 0018); a collision of two of a range's groups (64 bits) would merge them
-FINGERPRINT_HASH = "cityHash64(policy_id, rule, resource_kind, resource_name, subject_reason)"
+# decisions (migration 0018) and the violations' reads compute from their first opened event;
+# a collision of two of a range's groups (64 bits) would merge them
+FINGERPRINT_HASH = "cityHash64(policy_id, rule, resource_kind, resource_name, reason)"
 # the same of a `Fingerprint.as_parameters()`
 _HASH_OF_PARAMETERS = ("cityHash64({fp_policy_id:String}, {fp_rule:String}, "
                        "{fp_resource_kind:String}, {fp_resource_name:String}, {fp_reason:String})")
@@ -134,9 +135,7 @@ _VIOLATION_FIELDS = {"policy_id": "policy_id", "rule": "rule", "resource_kind": 
                      "resource_name": "resource_name", "subject_reason": "reason",
                      "namespace": "namespace", "severity": "severity", "team": "team",
                      "service": "service", "engine": "engine", "environment": "environment",
-                     "cluster": "cluster",
-                     "fingerprint": "cityHash64(policy_id, rule, resource_kind, resource_name, "
-                                    "reason)"}
+                     "cluster": "cluster", "fingerprint": FINGERPRINT_HASH}
 _LEAN_COLUMNS = ("subject_kind", "subject_id", "subject_time", "fingerprint")
 # what a queue group's newest subjects carry beyond the group's fingerprint fields
 _NEWEST_FIELDS = ("subject_kind", "subject_id", "subject_time", "namespace", "severity", "team",
