@@ -84,7 +84,9 @@ def screenshot(page, path: Path) -> Path:
 
 
 def nav_titles(page) -> list[str]:
-    """The page titles of the sidebar navigation, in order (without their icons' names)."""
-    links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]'
-                         ).all_inner_texts()
+    """The page titles of the sidebar navigation, in order (without their icons' names),
+    once it is drawn (a run after a login may still be on its way on a loaded machine)."""
+    locator = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]')
+    locator.first.wait_for(timeout=30_000)
+    links = locator.all_inner_texts()
     return [t.strip().splitlines()[-1].strip() for t in links]

@@ -213,8 +213,10 @@ def test_a_role_sees_its_pages_only(guarded, browser, name, role):
         goto(tab, guarded.dashboard)
         log_in(tab, name, PASSWORD)
         wanted = [TITLES_IN_NAV[p] for p in NAV_ORDER if p in visible_pages(User(name, role))]
+        logged_in = tab.get_by_text(f"Logged in as {name} ({role})")
+        logged_in.wait_for(timeout=30_000)  # the run after the login has drawn the page
         assert nav_titles(tab) == wanted
-        assert tab.get_by_text(f"Logged in as {name} ({role})").count() == 1
+        assert logged_in.count() == 1
     finally:
         tab.close()
 
