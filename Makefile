@@ -20,10 +20,10 @@ $(BIN)/policyscope: pyproject.toml
 up: $(BIN)/policyscope  ## install, then run collector + dashboard + demo traffic on embedded chDB
 	$(BIN)/policyscope up --demo
 
-# two workers (one chDB per process: tests isolate by database; a file's tests stay together,
-# so module fixtures are built once): 14-22 min on two cores, against ~26 on one worker
+# one worker: two pytest-xdist workers (`-n 2 --dist loadfile`, 14-22 min against ~26) made
+# timing-bound browser tests flaky on two cores
 test: $(BIN)/policyscope $(CHROMIUM) $(CHECKOV)  ## install, then run the whole test suite
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest
 
 $(CHECKOV): $(BIN)/policyscope
 	$(PYTHON) -m venv $(VENV)/tools/checkov
