@@ -2,7 +2,9 @@
 `policyscope sli show` prints), coverage by team, the monthly drift trend, and violations by
 severity -- open ones over 30 days and time to remediate -- from the violation lifecycle the
 M3 family defines (`metrics.sli.remediation.lifecycles`), because the catalogue breaks M3 down
-by team, service, policy, environment, cluster and remediation kind, not by severity.
+by team, service, policy, environment, cluster and remediation kind, not by severity. That
+lifecycle is computed and counted inside ClickHouse (a few rows per severity travel); the
+tests check it against the definition counted plainly.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import pandas as pd
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from dashboards.queries import frame
-from metrics import read, sources
-from metrics.sli.remediation import LOOKBACK_DAYS, lifecycles
+from dashboards.queries import TIME, dimension_filter, frame, time_range
+from metrics import read
+from metrics.sli.remediation import LOOKBACK_DAYS
 from metrics.windows import floor_minute
+from schemas.events import EVENTS
 from schemas.tables import SLI_VALUES
 
 HIGH = ("critical", "high")
@@ -90,69 +93,84 @@ def drift_by_month(client: Client, dimension: str, value: str, since: datetime
                                            "since": since}, ["month", "drift_events"])
 
 
-def violations(client: Client, end: datetime, span: timedelta, where: dict[str, str]
-               ) -> pl.DataFrame:
-    """One row per violation that can be open or remediated within `span` before `end`
-    (opened up to LOOKBACK_DAYS before, as M3 looks back): the M3 lifecycle (`opened_at`,
-    `remediated_at`, `closed_at`, `duration_ms`, `remediation_kind`) and `severity` (the
-    latest a violation's events gave), of the violations `where` selects."""
-    columns = ["violation_id", "violation_status", "remediation_kind", "team", "service",
-               "policy_id", "environment", "cluster", "severity"]
-    events = sources.events(client, "policy.violation", columns,
-                            end - span - timedelta(days=LOOKBACK_DAYS), end)
-    for name, wanted in where.items():
-        events = events.filter(pl.col(name) == wanted)
-    life = lifecycles(events)
-    severity = events.filter(pl.col("severity") != "").group_by("violation_id").agg(
-        pl.col("severity").sort_by("event_time").last())
-    return life.join(severity, on="violation_id", how="left").with_columns(
-        pl.col("severity").fill_null(""))
+# M3's lifecycle of a violation (`metrics.sli.remediation.lifecycles` is the definition), in
+# ClickHouse: per violation with an `opened` event, opened = its first; of the closing events
+# (remediated, suppressed) at or after it, closed = the first, remediated = the first
+# remediation; severity = the latest non-empty one its events gave ('' when none).
+_LIFECYCLES = f"""
+    SELECT severity, opened_at, closed_at, remediated_at,
+           dateDiff('millisecond', opened_at, remediated_at) AS duration_ms
+    FROM (SELECT severity, opened_at,
+                 arrayFilter(t -> t >= opened_at, closings) AS closing,
+                 arrayFilter(t -> t >= opened_at, remediations) AS remediation,
+                 if(empty(closing), NULL, arrayMin(closing)) AS closed_at,
+                 if(empty(remediation), NULL, arrayMin(remediation)) AS remediated_at
+          FROM (SELECT minIf(event_time, violation_status = 'opened') AS opened_at,
+                       countIf(violation_status = 'opened') AS opens,
+                       groupArrayIf(event_time, violation_status IN ('remediated', 'suppressed'))
+                           AS closings,
+                       groupArrayIf(event_time, violation_status = 'remediated') AS remediations,
+                       argMaxIf(severity, event_time, severity != '') AS severity
+                FROM {EVENTS.name}
+                WHERE event_kind = 'policy.violation' AND {{times}} {{filters}}
+                GROUP BY violation_id HAVING opens > 0))"""
+
+# The page's numbers per severity from the lifecycles, in one pass: the violations open at each
+# point (opened before it, not closed before it: M3_open's rule), and of those remediated in
+# [span_start, end) the count, mean and median (R-7, as Polars' median) of the durations, and of
+# those remediated since `weekly_from` the durations' sum and count per week (from Monday).
+_BY_SEVERITY = f"""
+    SELECT toString(severity),
+           sumForEach(arrayMap(p -> toUInt64(opened_at < p AND
+                                             (closed_at IS NULL OR closed_at >= p)),
+                               {{{{points:Array({TIME})}}}})) AS open,
+           countIf(recent) AS remediated,
+           avgIf(duration_ms, recent) / 1000 AS mean_s,
+           quantileExactInclusiveIf(0.5)(duration_ms, recent) / 1000 AS p50_s,
+           sumMapIf([week], [assumeNotNull(duration_ms)], in_weeks) AS week_ms,
+           sumMapIf([week], [toUInt64(1)], in_weeks) AS week_n
+    FROM (SELECT *, remediated_at >= {{{{span_start:{TIME}}}}}
+                    AND remediated_at < {{{{end:{TIME}}}}} AS recent,
+                 remediated_at >= {{{{weekly_from:{TIME}}}}} AS in_weeks,
+                 toMonday(remediated_at) AS week
+          FROM ({_LIFECYCLES}))
+    GROUP BY severity"""
 
 
 def remediation(client: Client, end: datetime, span: timedelta, where: dict[str, str],
                 days: int = 30) -> dict[str, pd.DataFrame]:
-    """The page's violation numbers from one read of the lifecycles (`violations` over
-    max(`span`, `days`)): `open_high` (`_open_high`) and `table` / `weekly`
-    (`_mttr_by_severity`)."""
-    life = violations(client, end, max(span, timedelta(days=days)), where)
-    table, weekly = _mttr_by_severity(life, end, span)
-    return {"open_high": _open_high(life, end, days), "table": table, "weekly": weekly}
+    """The page's violation numbers, from M3's lifecycles of the violations `where` selects
+    over the events before `end` (opened up to LOOKBACK_DAYS before max(`span`, `days`), as
+    M3 looks back), in one read:
 
-
-def _open_high(life: pl.DataFrame, end: datetime, days: int) -> pd.DataFrame:
-    """day, open: the high and critical violations open (opened before the point, neither
-    remediated nor suppressed before it -- M3_open's rule) at `end` and at each of the `days`
-    days before it (the same time of day)."""
-    high = life.filter(pl.col("severity").is_in(HIGH))
+    - `open_high`: at, open -- the high and critical violations open at `end` and at each of
+      the `days` days before it (the same time of day);
+    - `table`: severity, remediated, mean_s, p50_s over the violations remediated in
+      [end - span, end), each duration remediated - opened, most severe first;
+    - `weekly`: week, severity, mean_s over those remediated in the last 30 days.
+    An empty severity reads '(none)'."""
+    counted = max(span, timedelta(days=days))
+    times, params = time_range(end - counted - timedelta(days=LOOKBACK_DAYS), end)
+    filters, more = dimension_filter(where)
     points = [floor_minute(end) - timedelta(days=k) for k in range(days, -1, -1)]
-    at = np.array([p.replace(tzinfo=None) for p in points], dtype="datetime64[ms]")
-    opened = high.get_column("opened_at").dt.replace_time_zone(None).to_numpy() \
-        .astype("datetime64[ms]")
-    closed = high.get_column("closed_at").dt.replace_time_zone(None).to_numpy() \
-        .astype("datetime64[ms]")  # NaT: still open
-    still = np.isnat(closed)[:, None] | (closed[:, None] >= at[None, :])
-    counts = ((opened[:, None] < at[None, :]) & still).sum(axis=0)
-    return pd.DataFrame({"at": points, "open": [int(c) for c in counts]})
-
-
-def _mttr_by_severity(life: pl.DataFrame, end: datetime, span: timedelta
-                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per severity over [end - span, end): remediated, mean_s, p50_s; per week of the last
-    30 days and severity: week, severity, mean_s) over violations remediated then, each
-    remediation's duration as M3 counts it (remediated - opened)."""
-    life = life.filter(pl.col("remediated_at").is_not_null()).with_columns(
-        (pl.col("duration_ms") / 1000).alias("seconds"))
-    start = end - span
-    recent = life.filter((pl.col("remediated_at") >= start) & (pl.col("remediated_at") < end))
-    table = recent.group_by("severity").agg(
-        pl.len().alias("remediated"), pl.col("seconds").mean().alias("mean_s"),
-        pl.col("seconds").median().alias("p50_s"))
+    sql = _BY_SEVERITY.format(times=times, filters=filters)
+    rows = client.query(sql, parameters={
+        **params, **more, "points": points, "span_start": end - span,
+        "weekly_from": end - timedelta(days=30)}).result_rows
     rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
-    table = table.with_columns(pl.col("severity").replace_strict(
-        rank, default=len(rank)).alias("_rank")).sort("_rank").drop("_rank").with_columns(
-        pl.col("severity").replace("", "(none)"))
-    weekly = life.filter(pl.col("remediated_at") >= end - timedelta(days=30)).with_columns(
-        pl.col("remediated_at").dt.truncate("1w").alias("week")).group_by(
-        "week", "severity").agg(pl.col("seconds").mean().alias("mean_s")).sort(
-        "week", "severity").with_columns(pl.col("severity").replace("", "(none)"))
-    return table.to_pandas(), weekly.select("week", "severity", "mean_s").to_pandas()
+    rows.sort(key=lambda r: (rank.get(r[0], len(rank)), r[0]))
+    open_now = np.zeros(len(points), dtype=np.int64)
+    for severity, open_counts, *_ in rows:
+        if severity in HIGH:
+            open_now += np.array(open_counts, dtype=np.int64)
+    named = [(severity or "(none)", *rest) for severity, *rest in rows]
+    table = pd.DataFrame([(s, n, mean, p50) for s, _, n, mean, p50, _, _ in named if n],
+                         columns=["severity", "remediated", "mean_s", "p50_s"])
+    weeks = sorted((week, severity, total_ms / n / 1000)  # (weeks, values) of each sumMap
+                   for severity, *_, (weeks_ms, ms), (_, counts) in named
+                   for week, total_ms, n in zip(weeks_ms, ms, counts))
+    weekly = pd.DataFrame(
+        [(pd.Timestamp(week, tz="UTC"), s, mean) for week, s, mean in weeks],
+        columns=["week", "severity", "mean_s"])
+    return {"open_high": pd.DataFrame({"at": points, "open": [int(c) for c in open_now]}),
+            "table": table, "weekly": weekly}

@@ -202,3 +202,115 @@ def test_an_empty_store_says_what_to_send(dashboard_db):
     assert any(t.startswith("No coverage yet") for t in shown)
     assert any("No SLOs in" in t for t in shown)
     assert figures(at) == []
+
+
+# -- the page's violation numbers against M3's lifecycle (the definition) --------------------
+
+def plain_remediation(client, end: datetime, span: timedelta, where: dict, days: int = 30
+                      ) -> dict:
+    """What `executive.remediation` must give, the plain way: the events read as rows,
+    `metrics.sli.remediation.lifecycles` (M3's definition), each violation's latest non-empty
+    severity, then counted per point, severity and week in Polars."""
+    import numpy as np
+    import polars as pl
+
+    from dashboards.queries.executive import HIGH, SEVERITY_ORDER
+    from metrics import sources
+    from metrics.sli.remediation import LOOKBACK_DAYS, lifecycles
+
+    columns = ["violation_id", "violation_status", "remediation_kind", "team", "service",
+               "policy_id", "environment", "cluster", "severity"]
+    counted = max(span, timedelta(days=days))
+    events = sources.events(client, "policy.violation", columns,
+                            end - counted - timedelta(days=LOOKBACK_DAYS), end)
+    for name, wanted in where.items():
+        events = events.filter(pl.col(name) == wanted)
+    severity = events.filter(pl.col("severity") != "").group_by("violation_id").agg(
+        pl.col("severity").sort_by("event_time").last())
+    life = lifecycles(events).join(severity, on="violation_id", how="left").with_columns(
+        pl.col("severity").fill_null(""))
+
+    points = [floor_minute(end) - timedelta(days=k) for k in range(days, -1, -1)]
+    high = life.filter(pl.col("severity").is_in(HIGH))
+    open_high = [sum(1 for o, c in zip(high["opened_at"], high["closed_at"])
+                     if o < p and (c is None or c >= p)) for p in points]
+
+    done = life.filter(pl.col("remediated_at").is_not_null()).with_columns(
+        (pl.col("duration_ms") / 1000).alias("seconds"))
+    recent = done.filter((pl.col("remediated_at") >= end - span)
+                         & (pl.col("remediated_at") < end))
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    table = [{"severity": s or "(none)", "remediated": len(g),
+              "mean_s": float(np.mean(g)), "p50_s": float(np.median(g))}
+             for s, g in sorted(((s, list(g["seconds"])) for (s,), g in
+                                 recent.group_by("severity")),
+                                key=lambda sg: rank.get(sg[0], len(rank)))]
+    weekly = done.filter(pl.col("remediated_at") >= end - timedelta(days=30)).with_columns(
+        pl.col("remediated_at").dt.truncate("1w").alias("week")).group_by(
+        "week", "severity").agg(pl.col("seconds").mean()).sort("week", "severity")
+    return {"open_high": open_high, "table": table,
+            "weekly": [(w, s or "(none)", m) for w, s, m in weekly.iter_rows()]}
+
+
+def test_violation_numbers_equal_m3s_lifecycle_counted_plainly(chdb_client, database, now):
+    """Violations of every shape M3's lifecycle treats -- closed before opening (ignored),
+    suppressed then remediated, reopened (the first opening counts), never opened (left
+    out), severity changed or given only later, an empty severity, two teams -- at random
+    times over four months: the page's one read gives what the definition gives, counted
+    plainly, for several spans and a team filter."""
+    import random
+
+    from dashboards.queries.executive import remediation
+
+    rng = random.Random(12)
+    rows, ms = [], timedelta(milliseconds=1)
+    for k in range(400):
+        vid, team = f"v{k}", rng.choice(["payments", "search"])
+        severities = ["critical", "high", "medium", "low", ""]
+        opened = now - timedelta(minutes=rng.randrange(1, 120 * 1440)) + k * ms
+        shape = rng.choice(["open", "remediated", "suppressed", "suppressed-then-remediated",
+                            "closed-before-opening", "reopened", "never-opened",
+                            "severity-later"])
+        sev = rng.choice(severities)
+
+        def add(status, when, severity=sev, kind=""):
+            rows.append(violation(vid, status, when, severity, team=team, kind=kind))
+
+        first = sev if shape != "severity-later" else ""
+        if shape != "never-opened":
+            add("opened", opened, first)
+        if shape == "reopened":
+            add("opened", opened + timedelta(hours=rng.randrange(1, 48)))
+        after = opened + timedelta(minutes=rng.randrange(1, 20 * 1440))
+        if shape in ("remediated", "reopened", "never-opened", "severity-later"):
+            if after < now:
+                add("remediated", after, kind="auto")
+        if shape in ("suppressed", "suppressed-then-remediated"):
+            add("suppressed", after)
+            later = after + timedelta(hours=rng.randrange(1, 100))
+            if shape.endswith("remediated") and later < now:
+                add("remediated", later, rng.choice(severities), kind="manual")
+        if shape == "closed-before-opening":
+            add("remediated", opened - timedelta(hours=rng.randrange(1, 100)))
+    rows = [r for r in rows if r["event_time"] < now]
+    insert_events(chdb_client, rows)
+
+    checked = 0
+    for span, where in [(D, {}), (30 * D, {}), (90 * D, {}), (30 * D, {"team": "search"})]:
+        got = remediation(chdb_client, now, span, where)
+        want = plain_remediation(chdb_client, now, span, where)
+        assert [int(n) for n in got["open_high"]["open"]] == want["open_high"]
+        assert list(got["open_high"]["at"]) == [
+            floor_minute(now) - timedelta(days=k) for k in range(30, -1, -1)]
+        table = got["table"].to_dict("records")
+        assert [(r["severity"], r["remediated"]) for r in table] == [
+            (r["severity"], r["remediated"]) for r in want["table"]]
+        for mine, plain in zip(table, want["table"]):
+            assert mine["mean_s"] == pytest.approx(plain["mean_s"])
+            assert mine["p50_s"] == pytest.approx(plain["p50_s"])
+        weekly = list(got["weekly"].itertuples(index=False, name=None))
+        assert [(w.to_pydatetime(), s) for w, s, _ in weekly] == [
+            (w, s) for w, s, _ in want["weekly"]]
+        assert [m for *_, m in weekly] == pytest.approx([m for *_, m in want["weekly"]])
+        checked += sum(want["open_high"]) + len(want["table"]) + len(want["weekly"])
+    assert checked > 100  # the shapes gave numbers to compare, not empty frames
