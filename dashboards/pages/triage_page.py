@@ -356,25 +356,40 @@ def _exceptions(user: User, groups: list) -> None:
         "propagated": g.propagated, "engines": ", ".join(g.engines),
         "namespaces": ", ".join(g.namespaces), "labelled by": ", ".join(g.analysts),
         "reasons": " | ".join(g.reasons)} for g in groups]), hide_index=True)
-    proposals = []
+    engines = {}  # each group's format: its engine's, else the one chosen on the page
     for group in groups:
-        st.text(f"{group.fingerprint.policy_id} · {group.fingerprint.resource_kind}/"
-                f"{group.fingerprint.resource_name} ({group.subjects} false positives)")
         try:
-            engine = engine_of(group)
-        except triage.UnsupportedEngine as unsupported:
-            st.caption(safe_text(unsupported))
-            engine = st.selectbox("Exception format", ENGINES,
-                                  key=f"triage_engine_{group.fingerprint.id}")
-        proposal = triage.propose(group, engine=engine, proposed_by=user.name)
-        proposals.append(proposal)
-        st.code(proposal.text, language="json" if proposal.engine == "opa" else "yaml")
-        for note in proposal.notes:
-            st.caption(safe_text(note))
-        st.download_button(f"Download {safe_text(proposal.filename)}", proposal.text,
-                           file_name=proposal.filename, mime=proposal.media_type,
-                           key=f"triage_download_{group.fingerprint.id}")
-    st.download_button(f"Download all {len(proposals)} exceptions (zip)", bundle(proposals),
+            engines[group.fingerprint.id] = engine_of(group)
+        except triage.UnsupportedEngine:
+            engines[group.fingerprint.id] = st.session_state.get(
+                f"triage_engine_{group.fingerprint.id}", ENGINES[0])
+    # one group's exception at a time (the table lists them all); every one in the zip
+    chosen = groups[0] if len(groups) == 1 else st.selectbox(
+        "Exception for", groups, key="triage_exception_group", format_func=lambda g: (
+            f"{g.fingerprint.policy_id} · {g.fingerprint.resource_kind}/"
+            f"{g.fingerprint.resource_name} ({g.subjects} false positives)"))
+    st.text(f"{chosen.fingerprint.policy_id} · {chosen.fingerprint.resource_kind}/"
+            f"{chosen.fingerprint.resource_name} ({chosen.subjects} false positives)")
+    try:
+        engine_of(chosen)
+    except triage.UnsupportedEngine as unsupported:
+        st.caption(safe_text(unsupported))
+        engines[chosen.fingerprint.id] = st.selectbox(
+            "Exception format", ENGINES, key=f"triage_engine_{chosen.fingerprint.id}")
+    proposal = triage.propose(chosen, engine=engines[chosen.fingerprint.id],
+                              proposed_by=user.name)
+    st.code(proposal.text, language="json" if proposal.engine == "opa" else "yaml")
+    for note in proposal.notes:
+        st.caption(safe_text(note))
+    st.download_button(f"Download {safe_text(proposal.filename)}", proposal.text,
+                       file_name=proposal.filename, mime=proposal.media_type,
+                       key=f"triage_download_{chosen.fingerprint.id}")
+
+    def every_exception() -> bytes:  # made when the button is clicked, not on every run
+        return bundle([triage.propose(g, engine=engines[g.fingerprint.id],
+                                      proposed_by=user.name) for g in groups])
+
+    st.download_button(f"Download all {len(groups)} exceptions (zip)", every_exception,
                        file_name="policyscope-exceptions.zip", mime="application/zip",
                        key="triage_download_all")
 

@@ -335,6 +335,28 @@ def test_a_false_positive_group_gets_its_kyverno_policy_exception_as_yaml(seeded
     assert len(downloads) == 2  # the group's, and all of them
 
 
+def test_with_several_false_positive_groups_one_exception_is_shown_at_a_time(seeded):
+    """The table lists every group; the exception shown is the chosen group's, and the zip
+    of all of them stays one button."""
+    start, end = bounds()
+    for fingerprint in (API, LATEST):
+        triage.label_group(seeded, ANA, fingerprint, Verdict("false_positive", REASON),
+                           start=start, end=end)
+    at = open_page("triage_page.py")
+
+    groups = dataframe_after(at, "Exceptions as code")
+    assert sorted(groups["policy"]) == sorted([API.policy_id, LATEST.policy_id])
+    chooser = at.selectbox(key="triage_exception_group")
+    shown = []
+    for index in range(len(chooser.options)):
+        at.selectbox(key="triage_exception_group").select_index(index).run()
+        (code,) = [c.value for c in at.code]
+        shown.append(yaml.safe_load(code)["spec"]["exceptions"][0]["policyName"])
+        labels = [b.proto.label for b in at.get("download_button")]
+        assert len(labels) == 2 and labels[1] == "Download all 2 exceptions (zip)"
+    assert sorted(shown) == sorted([API.policy_id, LATEST.policy_id])
+
+
 def test_the_download_of_every_exception_holds_one_file_per_group(seeded):
     start, end = bounds()
     for fingerprint in (API, LATEST):
