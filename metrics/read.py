@@ -5,6 +5,7 @@ percentiles from the histogram.
 - `sli_values`: rows of `sli_values` at one evaluation time (default the latest stored).
 - `window_totals`: the sums of a rollup's measures over one window [start, end), overall or
   filtered (`where`) and grouped (`by`), exact to the minute (`metrics.sources`);
+  `window_totals_sets`: several (where, by) selections of one window in one read;
   `interval_sums` / `interval_sums_sets`: the same over many (point, window) intervals at once.
 - `latency_percentiles`: percentiles over [start, end) from the histogram's window sums, by
   the same function as the SLIs L_p50 / L_p95 / L_p99 (`metrics.latency.percentiles`, over
@@ -97,6 +98,17 @@ def window_totals(client: Client, of: str | sources.Rollup, start: datetime, end
                 pl.lit(0, sums.schema.get(m, pl.Int64)).alias(m) for m in wanted)],
                 how="vertical_relaxed")
     return sums.sort(keys)
+
+
+def window_totals_sets(client: Client, of: str | sources.Rollup, start: datetime,
+                       end: datetime, measures: list[str],
+                       selections: list[tuple[dict[str, str], list[str]]]) -> list[pl.DataFrame]:
+    """`window_totals(..., where=w, by=b)` for each (w, b) of `selections`, from one read of
+    the combined rollups (`interval_sums_sets`): one frame per selection, in order, columns
+    key and `measures`; a key without buckets in the window is left out."""
+    frames = interval_sums_sets(client, of, _interval(start, end), measures, selections)
+    return [frame.select(pl.col("key").cast(pl.String), *measures).sort("key")
+            for frame in frames]
 
 
 def latency_percentiles(client: Client, start: datetime, end: datetime,

@@ -362,9 +362,9 @@ def render() -> None:
         "rate": call(queries.event_rate, minute - RATE_WINDOW, minute),
         "lag": call(queries.ingest_lag, *hour),
         "counters": call(queries.collector, *hour),
-        "policies": call(queries.top_offenders, *hour, chosen.where, "policy", OFFENDERS),
+        "offenders": call(queries.top_offenders, *hour, chosen.where, ("policy", "team"),
+                          OFFENDERS),
         "resources": call(queries.top_resources, *hour, chosen.where, OFFENDERS),
-        "teams": call(queries.top_offenders, *hour, chosen.where, "team", OFFENDERS),
         "catalog": call(catalog_q.policies)}
     if loaded:
         reads["standing"] = call(slos.status_rows, settings.slo_dir, minute,
@@ -381,7 +381,8 @@ def render() -> None:
     _deploys(got["by_policy"], got["recent"])
     _agents(*got["agents"])
     _ingestion(got["rate"], got["lag"], got["counters"])
-    _offenders(chosen, got["policies"], got["resources"], got["teams"], got["catalog"])
+    _offenders(chosen, got["offenders"]["policy"], got["resources"], got["offenders"]["team"],
+               got["catalog"])
 
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__; tests import the writes

@@ -19,8 +19,8 @@
   hour, and the collector's own counters (`collector_metrics`, through
   `collector.self_metrics_read`): accepted, rejected by reason, dropped, spool backlog,
   insert latency;
-- top offenders: policies and teams by denies from the decision rollups, resources from the
-  raw decisions of the last hour (grouped, LIMIT).
+- top offenders: policies and teams by denies from one read of the decision rollups,
+  resources from the denies and warns of the last hour (`triage_subjects`, grouped, LIMIT).
 """
 
 from __future__ import annotations
@@ -323,12 +323,17 @@ OFFENDER_MEASURES = ["total", "denies", "warns", "errors"]
 
 
 def top_offenders(client: Client, start: datetime, end: datetime, where: dict[str, str],
-                  dimension: str, limit: int = 10) -> pd.DataFrame:
-    """(dimension), denies, warns, errors, decisions, deny_rate: the `limit` values of a
-    decision dimension (policy, team, ...) with most denies (then warns) over [start, end),
-    from the decision rollups; values with neither are left out."""
-    sums = read.window_totals(client, "decisions", start, end, OFFENDER_MEASURES,
-                              where=where, by=[dimension])
+                  dimensions: tuple[str, ...], limit: int = 10) -> dict[str, pd.DataFrame]:
+    """For each decision dimension of `dimensions` (policy, team, ...): its `limit` values
+    with most denies (then warns) over [start, end) -- columns (dimension), denies, warns,
+    errors, decisions, deny_rate -- from one read of the decision rollups; values with
+    neither are left out."""
+    sums = read.window_totals_sets(client, "decisions", start, end, OFFENDER_MEASURES,
+                                   [(where, [d]) for d in dimensions])
+    return {d: _offenders_of(frame, d, limit) for d, frame in zip(dimensions, sums)}
+
+
+def _offenders_of(sums: pl.DataFrame, dimension: str, limit: int) -> pd.DataFrame:
     sums = sums.filter((pl.col("denies") + pl.col("warns")) > 0).with_columns(
         pl.col("key").str.replace(f"^{dimension}=", "").replace("", "(none)")
         .alias(dimension))

@@ -115,6 +115,29 @@ def test_window_totals_equal_a_count_over_the_rows(chdb_client, decisions, where
         assert {m: keyed[key][m] for m in measures} == counted, key
 
 
+def test_window_totals_sets_give_each_selection_what_a_count_over_its_rows_gives(
+        chdb_client, decisions):
+    """Several (where, by) selections of one window from one read: each equals a count over
+    the rows it selects, keyed as `window_totals` keys them (values with no row left out)."""
+    measures = ["total", "errors", "denies", "latency_count"]
+    selections = [({}, ["team"]), ({}, ["engine"]), ({"team": "payments"}, ["engine"]),
+                  ({"engine": "opa"}, []), ({"team": "nobody"}, ["engine"])]
+    got = read.window_totals_sets(chdb_client, "decisions", START, AT, measures, selections)
+
+    assert len(got) == len(selections)
+    for (where, by), frame in zip(selections, got):
+        rows = inside(decisions, START, AT, **where)
+        if by:
+            values = sorted({r[by[0]] for r in rows})
+            expected = {f"{by[0]}={v}": brute([r for r in rows if r[by[0]] == v])
+                        for v in values}
+        else:
+            expected = {"": brute(rows)}
+        keyed = {r["key"]: {m: r[m] for m in measures} for r in frame.iter_rows(named=True)}
+        assert keyed == expected, (where, by)
+    assert got[-1].height == 0
+
+
 def test_window_totals_of_an_empty_window_are_zero(chdb_client, decisions):
     empty = AT - timedelta(days=3)
     totals = read.window_totals(chdb_client, "decisions", empty - timedelta(hours=2), empty,

@@ -321,6 +321,20 @@ def test_top_offenders_of_the_last_hour(seeded, chdb_client):
         {"team": "payments", "denies": 2, "warns": 1, "decisions": 3}]
 
 
+def test_a_team_filter_narrows_the_top_offenders_to_its_decisions(seeded):
+    """Policies and teams come from one read of the rollups for both: with a team in the
+    URL, both lists hold only that team's decisions."""
+    at = open_page("oncall.py", {"team": "payments"})
+
+    policies = dataframe_after(at, "Top offending policies, last hour")
+    assert policies[["policy", "denies", "warns", "errors", "decisions"]].to_dict(
+        "records") == [{"policy": "k8s.require-non-root", "denies": 2, "warns": 1,
+                        "errors": 0, "decisions": 3}]
+    teams = dataframe_after(at, "Top offending teams, last hour")
+    assert teams[["team", "denies", "warns", "decisions"]].to_dict("records") == [
+        {"team": "payments", "denies": 2, "warns": 1, "decisions": 3}]
+
+
 def test_an_empty_store_says_what_to_send_or_run_in_every_section(dashboard_db, slo_dir):
     at = open_page("oncall.py")
 
