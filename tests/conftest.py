@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from policyscope.config import load_config
 from core.storage import connect
+from policyscope.config import load_config
 from schemas.migrations import migrate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -31,13 +32,17 @@ def chdb_client(chdb_path):
 
 
 @pytest.fixture
-def database(chdb_client) -> str:
-    """A fresh, migrated database for one test."""
+def database(chdb_client) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped after it: the session's one engine
+    then holds a test's tables only while it runs (every query of the system tables -- the
+    SQL guard's fuzzing reads them after each statement -- grows with the tables kept)."""
     name = f"t{os.getpid()}_{next(_counter)}"
     chdb_client.command(f"CREATE DATABASE IF NOT EXISTS {name}")
     migrate(chdb_client, name)
     chdb_client.database = name  # unqualified table names in a test mean its own database
-    return name
+    yield name
+    chdb_client.database = "default"
+    chdb_client.command(f"DROP DATABASE IF EXISTS {name} SYNC")
 
 
 @pytest.fixture
