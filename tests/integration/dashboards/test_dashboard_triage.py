@@ -306,6 +306,11 @@ def test_the_fp_rate_by_policy_and_its_chart_come_from_the_current_verdicts(seed
     assert set(lines) == {API.policy_id, LATEST.policy_id}
     assert set(lines[API.policy_id].values()) == {100.0}
     assert set(lines[LATEST.policy_id].values()) == {0.0}
+    hover = {t["name"]: t["text"] for t in chart["data"]}  # "false positives of triaged"
+    assert sum(int(h.split(" of ")[0]) for h in hover[API.policy_id]) == 5
+    assert sum(int(h.split(" of ")[1]) for h in hover[API.policy_id]) == 5
+    assert [h.split(" of ")[0] for h in hover[LATEST.policy_id]] == ["0"] * len(
+        hover[LATEST.policy_id])
 
 
 def test_a_false_positive_group_gets_its_kyverno_policy_exception_as_yaml(seeded):
