@@ -20,10 +20,10 @@ $(BIN)/policyscope: pyproject.toml
 up: $(BIN)/policyscope  ## install, then run collector + dashboard + demo traffic on embedded chDB
 	$(BIN)/policyscope up --demo
 
-# one worker: two pytest-xdist workers (`-n 2 --dist loadfile`, 14-22 min against ~26) made
-# timing-bound browser tests flaky on two cores
+# two pytest-xdist workers, a test file per worker (the browser tests of one file share one
+# running stack): about 16 min against ~26 on one worker
 test: $(BIN)/policyscope $(CHROMIUM) $(CHECKOV)  ## install, then run the whole test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 $(CHECKOV): $(BIN)/policyscope
 	$(PYTHON) -m venv $(VENV)/tools/checkov
