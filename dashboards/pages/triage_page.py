@@ -32,6 +32,7 @@ from triage.model import ACTIVE, MAX_REASON, RULE
 from triage.policy_exceptions import ENGINES, engine_of
 
 PAGE_SIZE = 25  # groups per queue page
+_LABEL_TARGET = "triage_label_target"  # session key: the group the label form was drawn for
 SUBJECTS_SHOWN = 50  # subjects of the chosen group listed
 HISTORY_LIMIT = 200  # history entries listed (newest first)
 VERDICTS = {"true_positive": "true positive", "false_positive": "false positive (reason required)",
@@ -202,6 +203,11 @@ def _label_group(user: User, page: triage.QueuePage, start, end, selection) -> N
         "expired benign": s.verdict == "benign"} for s in subjects]), hide_index=True)
     if not can(user, "label"):
         return
+    # the group the form was drawn for in the previous run: a submit reruns the page, whose
+    # queue may have moved on since (newer groups, another first group), and the verdict is
+    # for the group the analyst saw
+    shown = st.session_state.get(_LABEL_TARGET)
+    st.session_state[_LABEL_TARGET] = group.fingerprint
     with st.form("triage_label", clear_on_submit=True):
         verdict = _verdict_fields("triage_label")
         sticky = st.checkbox("Make sticky: later events of this fingerprint get this verdict "
@@ -211,7 +217,8 @@ def _label_group(user: User, page: triage.QueuePage, start, end, selection) -> N
     if submitted:
         def act() -> str:
             given = verdict()
-            done = write(user, triage.label_group, group.fingerprint, given, start=start,
+            target = shown if shown is not None else group.fingerprint
+            done = write(user, triage.label_group, target, given, start=start,
                          end=end, filters=selection, sticky_rule=sticky)
             rule = (f"; sticky rule {done.rule_id[:8]} made: later matching subjects get it"
                     if done.rule_id else "")

@@ -457,6 +457,30 @@ def test_an_analyst_may_label(seeded, log_in):
 
 # -- M4 -------------------------------------------------------------------------------------
 
+def test_the_form_labels_the_group_it_was_drawn_for_when_the_queue_moved_on(seeded, now):
+    """A submit reruns the page: if newer groups have pushed the chosen one off the queue's
+    first page meanwhile (another group is first now), the verdict still goes to the group
+    the analyst saw."""
+    import streamlit as st
+
+    at = open_page("triage_page.py")
+    shown = at.selectbox(key="triage_group").value
+    assert shown == API.id
+    insert_decisions(seeded, [
+        deny(f"n{k}", now - timedelta(seconds=30), triage.Fingerprint(
+            "k8s.new", "r", "Pod", f"new-{k}", "denied"), namespace="shop")
+        for k in range(30)])
+    st.cache_data.clear()  # as after the loaders' TTL: the rerun reads the queue again
+
+    at = label_group(at, "true_positive")
+
+    assert at.success, [e.value for e in at.error]
+    assert "Labelled 5 subjects" in at.success[0].value
+    labelled = {r[0] for r in seeded.query(
+        "SELECT subject_id FROM triage_verdicts FINAL WHERE verdict != ''").result_rows}
+    assert labelled == {"d1", "d2", "d3", "w1", "v1"}  # API's group, none of the new ones
+
+
 def test_labelling_from_the_page_moves_m4_at_the_next_batch(seeded, now):
     def m4(at: datetime) -> dict:
         rows = seeded.query(
