@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,17 @@ from schemas.migrations import migrate
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CONFORMANCE = SHARED / "conformance" / "otlp-examples"
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept():
+    """`sys.modules['__main__']` as it was before each test: Streamlit runs a page script as
+    `__main__` (AppTest too) and leaves it there, and a process pool started later in the same
+    test process (the collector's normalizer workers, spawned) re-runs `__main__` by its path
+    in each child -- a dashboard page, which then fails there and breaks the pool."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
