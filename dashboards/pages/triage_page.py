@@ -348,6 +348,11 @@ def bundle(proposals: list[triage.Proposal]) -> bytes:
     return buffer.getvalue()
 
 
+def _fp_group_name(group) -> str:
+    return (f"{group.fingerprint.policy_id} · {group.fingerprint.resource_kind}/"
+            f"{group.fingerprint.resource_name} ({group.subjects} false positives)")
+
+
 def _exceptions(user: User, groups: list) -> None:
     st.subheader("Exceptions as code")
     if not groups:
@@ -364,23 +369,20 @@ def _exceptions(user: User, groups: list) -> None:
         "namespaces": ", ".join(g.namespaces), "labelled by": ", ".join(g.analysts),
         "reasons": " | ".join(g.reasons)} for g in groups]), hide_index=True)
     engines = {}  # each group's format: its engine's, else the one chosen on the page
+    unsupported = {}  # why a group's engine has no format of its own
     for group in groups:
         try:
             engines[group.fingerprint.id] = engine_of(group)
-        except triage.UnsupportedEngine:
+        except triage.UnsupportedEngine as why:
+            unsupported[group.fingerprint.id] = why
             engines[group.fingerprint.id] = st.session_state.get(
                 f"triage_engine_{group.fingerprint.id}", ENGINES[0])
     # one group's exception at a time (the table lists them all); every one in the zip
     chosen = groups[0] if len(groups) == 1 else st.selectbox(
-        "Exception for", groups, key="triage_exception_group", format_func=lambda g: (
-            f"{g.fingerprint.policy_id} · {g.fingerprint.resource_kind}/"
-            f"{g.fingerprint.resource_name} ({g.subjects} false positives)"))
-    st.text(f"{chosen.fingerprint.policy_id} · {chosen.fingerprint.resource_kind}/"
-            f"{chosen.fingerprint.resource_name} ({chosen.subjects} false positives)")
-    try:
-        engine_of(chosen)
-    except triage.UnsupportedEngine as unsupported:
-        st.caption(safe_text(unsupported))
+        "Exception for", groups, key="triage_exception_group", format_func=_fp_group_name)
+    st.text(_fp_group_name(chosen))
+    if chosen.fingerprint.id in unsupported:
+        st.caption(safe_text(unsupported[chosen.fingerprint.id]))
         engines[chosen.fingerprint.id] = st.selectbox(
             "Exception format", ENGINES, key=f"triage_engine_{chosen.fingerprint.id}")
     proposal = triage.propose(chosen, engine=engines[chosen.fingerprint.id],
