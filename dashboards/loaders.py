@@ -9,7 +9,9 @@ arguments, so reruns (a widget change, another page) do not query again within a
 A page states its independent reads up front with `load_all`, which runs those not cached
 concurrently, each on a client of its own (a client runs one call at a time), the way a
 Grafana dashboard queries its panels at once: a page of ten small reads then waits about as
-long as its slowest few, not their sum. `load` is one read, in the script's own thread.
+long as its slowest few, not their sum. `reading` starts them the same way and hands each
+result over when the page asks for it, so a page draws its quick sections while its slow
+reads run. `load` is one read, in the script's own thread.
 
 The query functions (`dashboards.queries`) take the client first; arguments must be
 hashable by Streamlit (str, numbers, datetimes, dicts, tuples) and results picklable.
@@ -110,12 +112,29 @@ def call(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
     return Call(query, args, kwargs)
 
 
-def load_all(*calls: Call) -> list[Any]:
-    """What `load` gives for each call, in order: the reads run at once, up to `CONCURRENCY`
-    (cached ones return at once). The first failure is raised, as `load` would raise it."""
+class Reads:
+    """The results of `reading`'s calls, by position: `reads[i]` waits for call i only (a
+    failed call raises there, as `load` would)."""
+
+    def __init__(self, results: list[Callable[[], Any]]) -> None:
+        self._results = results
+
+    def __getitem__(self, index: int) -> Any:
+        return self._results[index]()
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
+@contextmanager
+def reading(*calls: Call) -> Iterator[Reads]:
+    """The calls started at once, up to `CONCURRENCY` (cached ones return at once), for a page
+    that draws what has arrived while the rest is read: each result is waited for when it is
+    asked for. Leaving the block waits for every call."""
     key = store()
     if len(calls) < 2:
-        return [_load(key, c.query, c.args, c.kwargs) for c in calls]
+        yield Reads([lambda c=c: _load(key, c.query, c.args, c.kwargs) for c in calls])
+        return
     context = get_script_run_ctx()  # the cache and any warning belong to this page's run
 
     def attach() -> None:
@@ -125,7 +144,14 @@ def load_all(*calls: Call) -> list[Any]:
     with ThreadPoolExecutor(min(CONCURRENCY, len(calls)), thread_name_prefix="page-read",
                             initializer=attach) as pool:
         futures = [pool.submit(_load, key, c.query, c.args, c.kwargs) for c in calls]
-        return [f.result() for f in futures]
+        yield Reads([f.result for f in futures])
+
+
+def load_all(*calls: Call) -> list[Any]:
+    """What `load` gives for each call, in order: the reads run at once (`reading`). The
+    first failure is raised, as `load` would raise it."""
+    with reading(*calls) as reads:
+        return [reads[i] for i in range(len(reads))]
 
 
 def page_filters() -> filters.Filters:

@@ -26,7 +26,7 @@ import streamlit as st
 import triage
 from dashboards import charts, filters, format, writes
 from dashboards.auth import User, can, page_user, require, safe_text
-from dashboards.loaders import call, client, load, load_all, page_filters
+from dashboards.loaders import call, client, load, page_filters, reading
 from triage import Actor, Verdict
 from triage.model import ACTIVE, MAX_REASON, RULE
 from triage.policy_exceptions import ENGINES, engine_of
@@ -413,23 +413,27 @@ def render() -> None:
     base = triage.Filters(team=chosen.team or None, environment=chosen.environment or None,
                           cluster=chosen.cluster or None)
     selection, narrowed = _selection(base)
-    # the page's reads at once (`load_all`); a group's subjects follow once one is chosen
+    # the page's reads at once (`reading`), the queue's (the slowest) first; the sections
+    # below the queue are drawn while those run, into their places after the queue's
     groups_read, totals_read = _queue_reads(start, end, selection)
-    rates, groups, totals, entries, rules, fp_groups = load_all(
-        call(triage.fp_rate_by_policy, start, end, base), groups_read, totals_read,
-        call(triage.history, start=start, end=end, limit=HISTORY_LIMIT),
-        call(triage.rules, include_disabled=True),
-        call(triage.false_positive_groups, start, end, base))
-    page = _queue(start, end, selection, narrowed, rates.daily.height,
-                  triage.QueuePage(groups, *totals, groups_read.kwargs["offset"], PAGE_SIZE))
-    if page is not None:
-        _label_group(user, page, start, end, selection)
-        _label_selection(user, page, start, end, selection)
-    _history(user, start, end, entries)
-    _rules(user, start, end, rules)
-    _fp_rate(rates)
-    _exceptions(user, fp_groups)
-
+    queue_section = st.container()
+    with reading(groups_read, totals_read,
+                 call(triage.fp_rate_by_policy, start, end, base),
+                 call(triage.history, start=start, end=end, limit=HISTORY_LIMIT),
+                 call(triage.rules, include_disabled=True),
+                 call(triage.false_positive_groups, start, end, base)) as reads:
+        _history(user, start, end, reads[3])
+        _rules(user, start, end, reads[4])
+        rates = reads[2]
+        _fp_rate(rates)
+        _exceptions(user, reads[5])
+        with queue_section:
+            page = _queue(start, end, selection, narrowed, rates.daily.height,
+                          triage.QueuePage(reads[0], *reads[1], groups_read.kwargs["offset"],
+                                           PAGE_SIZE))
+            if page is not None:
+                _label_group(user, page, start, end, selection)
+                _label_selection(user, page, start, end, selection)
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__; tests import `write`
     render()
