@@ -489,8 +489,9 @@ def raw_scan(client, runs: int) -> list[float]:
 class QueryTimes:
     """While active: the wall time of each query a page load ran (`module.function`, summed
     over its calls; reads a page runs at once overlap) and the wall time the page spent
-    waiting for reads (`WAITED`: inside `loaders.load` / `loaders.load_all`, cache hashing and
-    pickling included). The module attributes are patched and restored."""
+    waiting for reads (`WAITED`: inside `loaders.load` and for each result of reads run at
+    once, `loaders.Reads` -- what `load_all` and `reading` hand over --, cache hashing and
+    pickling included). The attributes are patched and restored."""
 
     WAITED = "(waiting for reads)"
 
@@ -506,7 +507,8 @@ class QueryTimes:
     def active(self):
         import dashboards.loaders as loaders
 
-        originals = {name: getattr(loaders, name) for name in ("_load", "load", "load_all")}
+        originals = {name: getattr(loaders, name) for name in ("_load", "load")}
+        result = loaders.Reads.__getitem__
 
         def per_query(key, query, args, kwargs):
             t = time.perf_counter()
@@ -526,12 +528,14 @@ class QueryTimes:
             return timed
 
         loaders._load = per_query
-        loaders.load, loaders.load_all = waited(originals["load"]), waited(originals["load_all"])
+        loaders.load = waited(originals["load"])
+        loaders.Reads.__getitem__ = waited(result)
         try:
             yield self
         finally:
             for name, function in originals.items():
                 setattr(loaders, name, function)
+            loaders.Reads.__getitem__ = result
 
     def take(self) -> dict[str, float]:
         with self._lock:
@@ -789,6 +793,12 @@ def run(args) -> dict:
         # Streamlit's log level from its config on every run, so through the config)
         os.environ["STREAMLIT_LOGGER_LEVEL"] = "error"
         client, _ = connect(f"chdb://{workdir / 'ch'}", DATABASE)
+        # a reused store gets the migrations added since it was built, as `policyscope up`
+        # applies them at start
+        from schemas.migrations import migrate
+
+        for name in migrate(client, DATABASE):
+            log(f"migration applied to the store: {name}")
         worker = Worker(client, workdir, meta)
         log(f"catching up to now: {worker.catch_up():,} decisions added")
         machine.wait_idle(args.wait_idle, args.wait_idle_timeout, log)

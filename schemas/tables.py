@@ -116,8 +116,12 @@ TRIAGE_VERDICTS_VIEW = "triage_verdicts_mv"  # triage_history -> triage_verdicts
 # the deny and warn decisions, narrow, the queue's subjects (migration 0018): a copy of raw
 # rows, so it keeps the raw tables' retention; filled by its view `<name>_mv`
 TRIAGE_SUBJECTS = "triage_subjects"
-TRIAGE: tuple[str, ...] = (TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_SUBJECTS)
-RAW_COPIES: tuple[str, ...] = (TRIAGE_SUBJECTS,)  # tables of raw rows beside RAW, same TTL
+# the violations' queue state, one row per violation (migration 0020): raw rows aggregated, so
+# it keeps the raw tables' retention too; filled by its view `<name>_mv`
+TRIAGE_VIOLATIONS = "triage_violations"
+TRIAGE: tuple[str, ...] = (TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_SUBJECTS, TRIAGE_VIOLATIONS)
+# tables of raw rows beside RAW, with the same TTL
+RAW_COPIES: tuple[str, ...] = (TRIAGE_SUBJECTS, TRIAGE_VIOLATIONS)
 
 # -- the collector's own counters (collector/self_metrics.py writes, self_metrics_read.py reads)
 
@@ -144,10 +148,10 @@ def all_tables() -> tuple[str, ...]:
 
 def all_views() -> tuple[str, ...]:
     """Every materialized view the migrations create: one per rollup table (the tuning
-    ones included), the one copying the queue's subjects, and the one keeping the latest
-    verdict per subject (`TRIAGE_VERDICTS_VIEW`)."""
+    ones included), the ones filling the queue's subjects and violations, and the one keeping
+    the latest verdict per subject (`TRIAGE_VERDICTS_VIEW`)."""
     return (*(t.view for f in ROLLUPS.values() for t in f.tables),
-            *(f"{t}_mv" for t in (*TUNING, TRIAGE_SUBJECTS)), TRIAGE_VERDICTS_VIEW)
+            *(f"{t}_mv" for t in (*TUNING, *RAW_COPIES)), TRIAGE_VERDICTS_VIEW)
 
 
 # -- what the SLI batch reads, as its watermark sees it -----------------------------------------

@@ -12,10 +12,11 @@ issues UPDATE, DELETE or ALTER.
 
 Rows go in as mappings column -> value (`HISTORY_COLUMNS`, `RULE_COLUMNS`) and come out as
 dicts (datetimes timezone-aware UTC) or Polars frames; the modules that own the objects build
-them. Every read of events is bounded by a time range: subjects by their time in
-[start, end), violations by events since `start`. Decision subjects are read from
-`triage_subjects` (migration 0018: the deny and warn decisions, the columns a subject has,
-copied at insert time), not from every decision.
+them. Every read of subjects is bounded by a time range, their time in [start, end). Decision
+subjects are read from `triage_subjects` (migration 0018: the deny and warn decisions, the
+columns a subject has, copied at insert time), not from every decision; violation subjects
+from `triage_violations` (migration 0020: each violation's first opening, its fields and its
+latest status, kept at insert time), not from every violation event.
 """
 
 from __future__ import annotations
@@ -28,8 +29,14 @@ from typing import Any
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from schemas.events import EVENTS, SEVERITIES
-from schemas.tables import TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_SUBJECTS, TRIAGE_VERDICTS
+from schemas.events import SEVERITIES
+from schemas.tables import (
+    TRIAGE_HISTORY,
+    TRIAGE_RULES,
+    TRIAGE_SUBJECTS,
+    TRIAGE_VERDICTS,
+    TRIAGE_VIOLATIONS,
+)
 from triage.fingerprint import Fingerprint
 from triage.model import Filters
 
@@ -57,10 +64,10 @@ _FILTER_COLUMNS = {"team": "team", "environment": "environment", "cluster": "clu
 _RANKS = list(reversed(SEVERITIES))  # info .. critical: a higher index is more severe
 _T = "DateTime64(3, 'UTC')"
 LIST_LIMIT = 20  # distinct engines / namespaces / teams listed per group
-# the queue's grouping key: the fingerprint fields hashed, as triage_subjects stores it for
-# decisions (migration 0018) and the violations' reads compute from their first opened event;
-# a collision of two of a range's groups (64 bits) would merge them
-FINGERPRINT_HASH = "cityHash64(policy_id, rule, resource_kind, resource_name, reason)"
+# the queue's grouping key is `fingerprint`: cityHash64(policy_id, rule, resource_kind,
+# resource_name, reason), stored at insert time for decisions (triage_subjects, migration 0018)
+# and violations (triage_violations, 0020, from their first opening); a collision of two of a
+# range's groups (64 bits) would merge them.
 # the same of a `Fingerprint.as_parameters()`
 _HASH_OF_PARAMETERS = ("cityHash64({fp_policy_id:String}, {fp_rule:String}, "
                        "{fp_resource_kind:String}, {fp_resource_name:String}, {fp_reason:String})")
@@ -130,12 +137,11 @@ def _filter_sql(filters: Filters, params: dict[str, Any], prefix: str = "f_",
     return "".join(parts)
 
 
-# a violation subject's fields, from its first 'opened' event: subject column -> event column
-_VIOLATION_FIELDS = {"policy_id": "policy_id", "rule": "rule", "resource_kind": "resource_kind",
-                     "resource_name": "resource_name", "subject_reason": "reason",
-                     "namespace": "namespace", "severity": "severity", "team": "team",
-                     "service": "service", "engine": "engine", "environment": "environment",
-                     "cluster": "cluster", "fingerprint": FINGERPRINT_HASH}
+# a violation subject's fields, from its first 'opened' event: the subject columns in the order
+# of `triage_violations.fields` (migration 0020)
+_VIOLATION_FIELDS = ("policy_id", "rule", "resource_kind", "resource_name", "subject_reason",
+                     "namespace", "severity", "team", "service", "engine", "environment",
+                     "cluster")
 _LEAN_COLUMNS = ("subject_kind", "subject_id", "subject_time", "fingerprint")
 # what a queue group's newest subjects carry beyond the group's fingerprint fields
 _NEWEST_FIELDS = ("subject_kind", "subject_id", "subject_time", "namespace", "severity", "team",
@@ -152,11 +158,10 @@ def _subjects_sql(params: dict[str, Any], filters: Filters, *,
     """The subjects with time in [start, end) as one query of `SUBJECT_COLUMNS`: deny / warn
     decisions (one row per event id) and open violations, filtered; with `ids` only those
     (kind -> ids), with `since` only those ingested (a violation: any of its events) since;
-    with `tail` only those timed in [{tail_start}, end), a violation's events still read from
-    the range's start; with `hashes` only the fingerprints whose `FINGERPRINT_HASH` is one of
-    them, and that hash as a last column, `fingerprint`. `lean` (one kind at a time): the
-    `_LEAN_COLUMNS` only (what grouping by fingerprint needs), decisions with their `id_hash`
-    (migration 0019) after them."""
+    with `tail` only those timed in [{tail_start}, end); with `hashes` only the fingerprints
+    whose hash is one of them, and that hash as a last column, `fingerprint`. `lean` (one kind
+    at a time): the `_LEAN_COLUMNS` only (what grouping by fingerprint needs) and each
+    subject's `id_hash` after them (migrations 0019, 0020)."""
     if since is not None:
         params["since"] = since
     if hashes is not None:
@@ -215,70 +220,65 @@ def _violations_arm(params: dict[str, Any], filters: Filters, first: str,
                     fingerprint: Fingerprint | None, ids: Mapping[str, Sequence[str]] | None,
                     since: datetime | None, hashed: bool, tail: bool, lean: bool) -> str:
     """A violation is a subject from its first 'opened' event (its time and fields) while its
-    latest event is 'opened' or 'updated'; its events are grouped from the range's start."""
-    inner = ""
+    latest event is 'opened' or 'updated': that state per violation is kept by
+    `triage_violations` (migration 0020), whose rows are merged here -- only those of the
+    violations with a row opened in [first, end) (and of the fingerprints asked for), as the
+    row holding a violation's first opening has that opening's time and fingerprint as its
+    own. The fields are merged only where they are shown or compared."""
+    chosen = ""
     if ids is not None:
         params["violation_ids"] = list(ids["violation"])
-        inner = " AND violation_id IN {violation_ids:Array(String)}"
-    if tail or fingerprint is not None or hashed:
-        # few violations asked for: those with an 'opened' event in [first, end) of the
-        # fingerprint or hashes asked for, found from the narrow event columns first, so that
-        # only their events are grouped
-        opened = _filter_sql(filters, params, skip=("kind",))
-        if fingerprint is not None:
-            opened += " " + _FINGERPRINT_FIELDS + "AND reason = {fp_reason:String}"
-        if hashed:
-            opened += f" AND {_VIOLATION_FIELDS['fingerprint']} IN {{hashes:Array(UInt64)}}"
-        inner += (f" AND violation_id IN (SELECT violation_id FROM {EVENTS.name} "
-                  "WHERE event_kind = 'policy.violation' AND violation_status = 'opened' "
-                  f"AND event_time >= {first} AND event_time < {{end:{_T}}}{opened})")
+        chosen = " AND violation_id IN {violation_ids:Array(String)}"
+    opened = chosen
+    if fingerprint is not None:
+        opened += f" AND finalizeAggregation(fingerprint) = {_HASH_OF_PARAMETERS}"
+    if hashed:
+        opened += " AND finalizeAggregation(fingerprint) IN {hashes:Array(UInt64)}"
     having = f" AND last_ingested >= {{since:{_T}}}" if since is not None else ""
     outer = _filter_sql(filters, params, skip=("kind",))
-    if fingerprint is not None:
-        outer += " " + _FINGERPRINT_FIELDS + "AND subject_reason = {fp_reason:String}"
+    if fingerprint is not None:  # the hash first, then the fields (a collision)
+        outer += (f" AND fingerprint = {_HASH_OF_PARAMETERS} " + _FINGERPRINT_FIELDS
+                  + "AND subject_reason = {fp_reason:String}")
     if hashed:
         outer += " AND fingerprint IN {hashes:Array(UInt64)}"
-    # the fields read from the first 'opened' event: lean, only the fingerprint and what the
-    # filters compare
-    filtered = {column for name, column in _FILTER_COLUMNS.items()
-                if name != "kind" and getattr(filters, name) is not None}
-    wanted = [c for c in _VIOLATION_FIELDS if not lean or c == "fingerprint" or c in filtered]
-    if not (hashed or lean):
-        wanted.remove("fingerprint")
+    fields = not lean or fingerprint is not None or any(
+        getattr(filters, name) is not None for name in _FILTER_COLUMNS if name != "kind")
+    columns = ", ".join(f"f.{i} AS {c}" for i, c in enumerate(_VIOLATION_FIELDS, 1))
+    merged = (
+        "SELECT violation_id AS subject_id, id_hash, min(opened_at) AS opened, "
+        "argMinMerge(fingerprint) AS fp, argMaxMerge(status) AS latest, "
+        f"max(ingested_at) AS last_ingested{', argMinMerge(fields) AS f' * fields} "
+        f"FROM {TRIAGE_VIOLATIONS} WHERE id_hash IN (SELECT id_hash FROM {TRIAGE_VIOLATIONS} "
+        f"WHERE opened_at >= {first} AND opened_at < {{end:{_T}}}{opened}){chosen} "
+        "GROUP BY id_hash, violation_id HAVING latest IN ('opened', 'updated') "
+        f"AND opened >= {first} AND opened < {{end:{_T}}}{having}")
     subjects = (
-        "SELECT 'violation' AS subject_kind, subject_id, subject_time, "
-        + ", ".join(f"o.{i} AS {c}" for i, c in enumerate(wanted, 1)) + " FROM ("
-        "SELECT violation_id AS subject_id, "
-        "minIf(event_time, violation_status = 'opened') AS subject_time, "
-        f"argMinIf(tuple({', '.join(_VIOLATION_FIELDS[c] for c in wanted)}), event_time, "
-        "violation_status = 'opened') AS o, "
-        "argMax(violation_status, event_time) AS status, max(ingested_at) AS last_ingested "
-        f"FROM {EVENTS.name} WHERE event_kind = 'policy.violation' "
-        f"AND event_time >= {{start:{_T}}}{inner} GROUP BY violation_id "
-        "HAVING countIf(violation_status = 'opened') > 0 "
-        f"AND status IN ('opened', 'updated') AND subject_time >= {first} "
-        f"AND subject_time < {{end:{_T}}}{having}) WHERE 1 = 1{outer}")
-    return f"SELECT {', '.join(_LEAN_COLUMNS)} FROM ({subjects})" if lean else subjects
+        "SELECT 'violation' AS subject_kind, subject_id, assumeNotNull(opened) AS subject_time"
+        f"{', ' + columns if fields else ''}, fp AS fingerprint, id_hash FROM ({merged}) "
+        f"WHERE 1 = 1{outer}")
+    wanted = (*_LEAN_COLUMNS, "id_hash") if lean else SUBJECT_COLUMNS + (
+        ("fingerprint",) if hashed else ())
+    return f"SELECT {', '.join(wanted)} FROM ({subjects})"
 
 
 def _queued_sql(params: dict[str, Any], filters: Filters, *, tail: bool = False) -> str:
     """The subjects of `_subjects_sql` without a current verdict at {now}, as its
     `_LEAN_COLUMNS`: what the queue's counts and its page read for every subject of a range
     (decisions from the narrow columns of `triage_subjects`). Each kind's subjects are
-    checked against that kind's current verdicts by set membership, no join: decisions by
-    `id_hash` (an integer per subject, migration 0019), violations (few) by their id. With
-    `tail` only the subjects timed in [{tail_start}, end)."""
+    checked against that kind's current verdicts by set membership, no join, by `id_hash`
+    (cityHash64 of the subject id, stored: migrations 0019, 0020). With `tail` only the
+    subjects timed in [{tail_start}, end)."""
     first = f"{{{'tail_start' if tail else 'start'}:{_T}}}"
     arms = []
-    for kind, key, ids in (("decision", "id_hash", "cityHash64(subject_id)"),
-                           ("violation", "subject_id", "subject_id")):
+    for kind in ("decision", "violation"):
         if filters.kind not in (None, kind):
             continue
         times = "" if kind == "violation" else (
             f" AND subject_time >= {first} AND subject_time < {{end:{_T}}}")
         subjects = _subjects_sql(params, replace(filters, kind=kind), tail=tail, lean=True)
-        arms.append(f"SELECT {', '.join(_LEAN_COLUMNS)} FROM ({subjects}) WHERE {key} NOT IN "
-                    f"(SELECT {ids} FROM {TRIAGE_VERDICTS} FINAL WHERE subject_kind = '{kind}'"
+        arms.append(f"SELECT {', '.join(_LEAN_COLUMNS)} FROM ({subjects}) "
+                    "WHERE id_hash NOT IN (SELECT cityHash64(subject_id) FROM "
+                    f"{TRIAGE_VERDICTS} FINAL WHERE subject_kind = '{kind}'"
                     f"{times} AND verdict != '' AND (expires_at IS NULL OR expires_at > "
                     f"{{now:{_T}}}))")
     return " UNION ALL ".join(arms) or _subjects_sql(params, filters, lean=True)  # no rows

@@ -1,9 +1,11 @@
-"""Violation subjects of the triage queue (triage/store.py) against the definition counted
-plainly over the raw violation events: of its events from the range's start on, a violation
-is a subject of [start, end) when its first 'opened' one lies in the range and its latest one
-is 'opened' or 'updated'; its fields are that first opening's. Random histories (re-openings,
-openings with other fields, events before and after the range, violations never opened,
-duplicates) are stored in several inserts."""
+"""Violation subjects of the triage queue, read from `triage_violations` (migration 0020: each
+violation's state kept at insert time), against the definition counted plainly over the raw
+violation events: a violation is a subject of [start, end) when its first 'opened' event lies
+in the range and its latest event is 'opened' or 'updated'; its time and fields are that first
+opening's, whatever range is asked for. Random histories (re-openings, openings with other
+fields, events before and after the range, violations never opened, duplicates) are stored in
+several inserts with merges stopped, so the table holds rows of one violation that the read
+has to merge."""
 
 from __future__ import annotations
 
@@ -46,10 +48,7 @@ def histories(rng: random.Random, count: int) -> dict[str, list[dict]]:
 def plainly(made: dict[str, list[dict]], start, end) -> dict[str, dict]:
     """The subjects of [start, end) by the definition, by id: their shown fields."""
     found = {}
-    for vid, every in made.items():
-        events = [e for e in every if e["event_time"] >= start]
-        if not events:
-            continue
+    for vid, events in made.items():
         opened = [e for e in events if e["violation_status"] == "opened"]
         if not opened:
             continue
@@ -70,7 +69,8 @@ def plainly(made: dict[str, list[dict]], start, end) -> dict[str, dict]:
 def test_violation_subjects_are_the_definition_counted_plainly(chdb_client, database, seed):
     rng = random.Random(seed)
     made = histories(rng, 120)
-    # opened before the range, then again in it: a subject from its second opening
+    # opened before the range, then again in it (another insert, another row): a subject of
+    # the range its first opening lies in only
     made["again"] = [violation("again", "opened", START - timedelta(minutes=5),
                                event_id="again-0", team="payments", severity="low"),
                      violation("again", "opened", START + timedelta(minutes=5),
@@ -78,10 +78,13 @@ def test_violation_subjects_are_the_definition_counted_plainly(chdb_client, data
     events = [e for evs in made.values() for e in evs]
     rng.shuffle(events)
     third = len(events) // 3
+    chdb_client.command("SYSTEM STOP MERGES triage_violations")  # rows stay as inserted
     for batch in ([made["again"][0]], [made["again"][1]], events[:third],
                   events[third:2 * third], events[2 * third:],
                   rng.sample(events, 20)):  # the last: duplicates
         insert_events(chdb_client, batch)
+    rows = chdb_client.query("SELECT count() FROM triage_violations").result_rows[0][0]
+    assert rows > len(made)  # unmerged rows of one violation, merged by the reads
     for start, end in ((START, END), (T("11-02 11:00"), END), (START - timedelta(hours=3),
                                                                  END + timedelta(hours=2))):
         want = plainly(made, start, end)
@@ -108,3 +111,27 @@ def test_violation_subjects_are_the_definition_counted_plainly(chdb_client, data
                                        Filters(kind="violation"), limit=500, now=NOW)
         assert {s.ref.id for s in listed} == {
             vid for vid, s in want.items() if s["fingerprint"] == one}
+
+
+def test_migration_0020_fills_the_table_from_stored_violations(chdb_client, database):
+    """Created over a store that already holds violation events (0020 on an upgrade), the
+    table is filled from them once; its view keeps it after."""
+    from schemas import migrations
+
+    insert_events(chdb_client, [violation("old", "opened", T("11-02 10:00")),
+                                violation("old", "updated", T("11-02 10:30"))])
+    chdb_client.command(f"DROP VIEW {database}.triage_violations_mv")
+    chdb_client.command(f"DROP TABLE {database}.triage_violations")
+    insert_events(chdb_client, [violation("gap", "opened", T("11-02 10:40"))])
+    (fill,) = [m for m in migrations.available() if m.version == 20]
+    for _ in range(2):  # a crash before it is recorded runs it again: filled once
+        for statement in fill.statements(database):
+            chdb_client.command(statement)
+    insert_events(chdb_client, [violation("new", "opened", T("11-02 11:00")),
+                                violation("old", "remediated", T("11-02 11:10"))])
+    got = triage_store.subjects(chdb_client, START, END, Filters(kind="violation"), NOW,
+                                include_current=True, limit=10)
+    assert sorted(got.get_column("subject_id").to_list()) == ["gap", "new"]
+    rows = chdb_client.query(f"SELECT count() FROM {database}.triage_violations "
+                             "WHERE violation_id = 'gap'").result_rows[0][0]
+    assert rows == 1
