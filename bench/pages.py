@@ -35,6 +35,9 @@ What it does:
   page load (interleaved: the speed of this machine changes within minutes) and `--raw-runs`
   after the pages. A page's ratio is against the median of the scans between its own loads;
   the run's median of all scans is reported beside it;
+* the measuring process is prepared as the dashboard server prepares itself before its first
+  request (`dashboards.serve.prepare_process`: every page's code imported, the objects
+  allocated so far frozen out of the garbage collector's passes);
 * each page (read from `dashboards/app.py`'s PAGES at run time, so pages added later are
   measured too) at each `--ranges` value: a fresh `streamlit.testing.v1.AppTest` per load,
   switched to the page, run to the end (all its queries, charts and elements, as the server
@@ -792,6 +795,9 @@ def run(args) -> dict:
         # quiet the "no runtime" warnings of cache clears outside a script run (AppTest sets
         # Streamlit's log level from its config on every run, so through the config)
         os.environ["STREAMLIT_LOGGER_LEVEL"] = "error"
+        from dashboards.serve import prepare_process
+
+        prepare_process()  # as `dashboards.serve` does before serving the first request
         client, _ = connect(f"chdb://{workdir / 'ch'}", DATABASE)
         # a reused store gets the migrations added since it was built, as `policyscope up`
         # applies them at start

@@ -12,6 +12,10 @@ login whose secrets are missing.
 
 from __future__ import annotations
 
+import ast
+import gc
+import importlib
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -41,7 +45,33 @@ def serve(config: DashboardSettings) -> None:
     log.info("dashboard on http://%s:%d, login: %s", dashboard.dashboard_host,
              dashboard.dashboard_port, login)
     _route_through_app()
+    prepare_process()
     bootstrap.run(str(APP), False, [], flags)
+
+
+def prepare_process() -> None:
+    """What the serving process does once, before the first request: import what every page
+    imports (pandas, Plotly, the queries, ...: what a page's first run would load) and move
+    everything allocated so far out of the cyclic garbage collector's reach (`gc.freeze`), as
+    a preforking web server does. Those objects live as long as the process; left in the
+    collector's oldest generation, each of its full passes walked all of them inside whichever
+    page run it fell in, a spike in that page's render time (bench/RESULTS.md, the pages
+    section). The pages themselves are not run: their imports are read from their source."""
+    for path in sorted((APP.parent / "pages").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module] + [  # `from package import module`
+                    f"{node.module}.{alias.name}" for alias in node.names
+                    if importlib.util.find_spec(node.module).submodule_search_locations
+                    and importlib.util.find_spec(f"{node.module}.{alias.name}")]
+            else:
+                continue
+            for name in names:
+                importlib.import_module(name)
+    gc.collect()
+    gc.freeze()
 
 
 def _route_through_app() -> None:

@@ -26,7 +26,7 @@ import streamlit as st
 
 from dashboards import charts, filters, format, writes
 from dashboards.auth import User, can, page_user, require, safe_text
-from dashboards.loaders import call, client, load_all, page_filters
+from dashboards.loaders import call, client, page_filters, reading
 from dashboards.queries import catalog as catalog_q
 from dashboards.queries import oncall as queries
 from dashboards.queries import slos
@@ -352,10 +352,14 @@ def render() -> None:
         loaded, error = [], str(exc)
     start, end = chosen.bounds(now)
     hour = filters.Filters("1h").bounds(now)
-    # every read of the page at once (`load_all`); the sections below only draw
+    # every read of the page at once (`reading`), in the order of the sections, which are
+    # drawn as their reads arrive
     reads = {
         "table": call(queries.table_silences, minute),
         "states": call(queries.alert_states),
+        **({"standing": call(slos.status_rows, settings.slo_dir, minute,
+                             settings.latency_threshold, settings.standing_max_age_s)}
+           if loaded else {}),
         "by_policy": call(queries.blocked_by_policy, start, end, chosen.where),
         "recent": call(queries.recent_blocks, start, end, chosen.where),
         "agents": call(queries.agents, start, end, chosen.where),
@@ -366,24 +370,25 @@ def render() -> None:
                           OFFENDERS),
         "resources": call(queries.top_resources, *hour, chosen.where, OFFENDERS),
         "catalog": call(catalog_q.policies)}
-    if loaded:
-        reads["standing"] = call(slos.status_rows, settings.slo_dir, minute,
-                                 settings.latency_threshold, settings.standing_max_age_s)
-    got = dict(zip(reads, load_all(*reads.values())))
-    table = got["table"]
-    try:
-        files, file_error = queries.file_silences(settings.slo_dir, now), None
-    except silences.SilenceError as exc:
-        files, file_error = [], str(exc)
-    _alerts(user, chosen, settings, [*table, *(s for s, _ in files)], now, loaded, error,
-            got["states"], got.get("standing", []))
-    _silences(user, table, files, file_error, settings.slo_dir, now)
-    _deploys(got["by_policy"], got["recent"])
-    _agents(*got["agents"])
-    _ingestion(got["rate"], got["lag"], got["counters"])
-    _offenders(chosen, got["offenders"]["policy"], got["resources"], got["offenders"]["team"],
-               got["catalog"])
+    position = {name: i for i, name in enumerate(reads)}
+    with reading(*reads.values()) as arrived:
+        def got(name: str):
+            return arrived[position[name]]
 
+        table = got("table")
+        try:
+            files, file_error = queries.file_silences(settings.slo_dir, now), None
+        except silences.SilenceError as exc:
+            files, file_error = [], str(exc)
+        _alerts(user, chosen, settings, [*table, *(s for s, _ in files)], now, loaded, error,
+                got("states"), got("standing") if loaded else [])
+        _silences(user, table, files, file_error, settings.slo_dir, now)
+        _deploys(got("by_policy"), got("recent"))
+        _agents(*got("agents"))
+        _ingestion(got("rate"), got("lag"), got("counters"))
+        offenders = got("offenders")
+        _offenders(chosen, offenders["policy"], got("resources"), offenders["team"],
+                   got("catalog"))
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__; tests import the writes
     render()
