@@ -4,7 +4,7 @@ resource; an image's SBOM, vulnerability and secret events. Every string from ev
 as text (tables, st.text, st.code), never as Markdown or HTML.
 
 Each section draws its inputs first, in its own container; then the four sections' reads run
-at once (`load_all`) and each container is filled with its results."""
+at once (`reading`) and each container is filled with its results as they arrive."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboards import charts, filters, format
 from dashboards.auth import page_user, safe_text
-from dashboards.loaders import Call, call, load, load_all, page_filters
+from dashboards.loaders import Call, call, load, page_filters, reading
 from dashboards.queries import debug
 
 PAGE_SIZE = 50
@@ -50,7 +50,8 @@ def _decision_log(search: Call, found, start, end) -> None:
     filters.seed("debug_event", "event", ids[0], ids)
     event_id = st.selectbox("Record", ids, key="debug_event")
     filters.keep("debug_event", "event", event_id)
-    shown, extra = load(debug.record, event_id, start, end)
+    at = rows.loc[rows["event_id"] == event_id, "event_time"].iloc[0]  # the row's own time
+    shown, extra = load(debug.record, event_id, start, end, at)
     st.subheader("Record")
     st.dataframe(shown, hide_index=True)
     st.subheader("Extra attributes")
@@ -143,19 +144,22 @@ def render() -> None:
     with boxes[3]:
         image = _image_inputs(start, end)
     reads = [c for c in (search, latency, trail, image) if c is not None]
-    found = dict(zip(map(id, reads), load_all(*reads)))
-    if search is not None:
-        with boxes[0]:
-            _decision_log(search, found[id(search)], start, end)
-    with boxes[1]:
-        _latency(found[id(latency)], st.session_state["debug_latency_by"],
-                 st.session_state["debug_latency_value"].strip())
-    if trail is not None:
-        with boxes[2]:
-            _trail(found[id(trail)])
-    if image is not None:
-        with boxes[3]:
-            _image(found[id(image)])
+    with reading(*reads) as arrived:  # each section drawn as its read arrives
+        def found(read: Call):
+            return arrived[reads.index(read)]
+
+        if search is not None:
+            with boxes[0]:
+                _decision_log(search, found(search), start, end)
+        with boxes[1]:
+            _latency(found(latency), st.session_state["debug_latency_by"],
+                     st.session_state["debug_latency_value"].strip())
+        if trail is not None:
+            with boxes[2]:
+                _trail(found(trail))
+        if image is not None:
+            with boxes[3]:
+                _image(found(image))
 
 
 render()

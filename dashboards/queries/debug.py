@@ -10,7 +10,7 @@ from datetime import datetime
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
-from dashboards.queries import dimension_filter, frame, time_range
+from dashboards.queries import TIME, dimension_filter, frame, time_range
 from metrics import read
 from metrics.latency import bucket_lower, bucket_upper
 from schemas.events import DECISIONS, EVENTS
@@ -50,12 +50,19 @@ def search(client: Client, field: str, value: str, start: datetime, end: datetim
     return rows.head(page_size), len(rows) > page_size
 
 
-def record(client: Client, event_id: str, start: datetime, end: datetime
-           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def record(client: Client, event_id: str, start: datetime, end: datetime,
+           at: datetime | pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(field, value) of every column of one decision in the range, and its extra
-    attributes (key, value); both empty when there is none."""
+    attributes (key, value); both empty when there is none. `at`, the decision's time when
+    known (a search result's row; naive: UTC), narrows the read to it: the sort key then
+    prunes the range to that day."""
     columns = [c for c in DECISIONS.column_names if c != "attributes"]
     times, params = time_range(start, end)
+    if at is not None:
+        stamp = pd.Timestamp(at)
+        times += f" AND event_time = {{at:{TIME}}}"
+        params["at"] = (stamp.tz_localize("UTC") if stamp.tzinfo is None
+                        else stamp.tz_convert("UTC")).to_pydatetime()
     rows = client.query(f"""
         SELECT {', '.join(columns)}, attributes FROM {DECISIONS.name}
         WHERE {times} AND event_id = {{event_id:String}} LIMIT 1""",

@@ -87,6 +87,23 @@ def test_searching_a_resource_lists_its_decisions_newest_first_and_opens_a_recor
     assert not any("<script>" in t for t in texts(at))
 
 
+def test_a_record_is_read_at_its_rows_time_when_that_is_known(seeded, chdb_client):
+    """The page hands `record` the search row's time: the read is narrowed to it (a wrong
+    time finds nothing), a naive time is UTC, and without a time the range is searched."""
+    from dashboards.queries import debug
+
+    end = datetime.now(timezone.utc) + M
+    start = end - timedelta(days=30)
+    rows, _ = debug.search(chdb_client, "event id", "d1", start, end, {})
+    at = rows["event_time"].iloc[0]
+    for when in (at, None, at.to_pydatetime().astimezone(timezone.utc).replace(tzinfo=None)):
+        shown, extra = debug.record(chdb_client, "d1", start, end, when)
+        assert dict(shown.itertuples(index=False))["event_id"] == "d1"
+        assert len(extra) == 2
+    shown, extra = debug.record(chdb_client, "d1", start, end, at + timedelta(seconds=1))
+    assert shown.empty and extra.empty
+
+
 @pytest.mark.parametrize(("field", "value", "expected"), [
     pytest.param("trace id", TRACE.upper(), ["d1"], id="a trace id matches in any case"),
     pytest.param("actor", "alice", ["d1"], id="an actor"),
