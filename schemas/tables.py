@@ -123,6 +123,11 @@ TRIAGE: tuple[str, ...] = (TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_SUBJECTS, TRIAGE
 # tables of raw rows beside RAW, with the same TTL
 RAW_COPIES: tuple[str, ...] = (TRIAGE_SUBJECTS, TRIAGE_VIOLATIONS)
 
+# -- the agents' latest heartbeat per day (migration 0021; the On-call page reads it) ----------
+
+AGENT_HEARTBEATS_DAILY = "agent_heartbeats_1d"  # filled by its view `<name>_mv`
+AGENTS: tuple[str, ...] = (AGENT_HEARTBEATS_DAILY,)
+
 # -- the collector's own counters (collector/self_metrics.py writes, self_metrics_read.py reads)
 
 COLLECTOR_METRICS = "collector_metrics"
@@ -142,16 +147,17 @@ CATALOG: tuple[str, ...] = (POLICY_CATALOG,)
 def all_tables() -> tuple[str, ...]:
     """Every table name of the registry (not the views), in no particular order."""
     rollups = tuple(t.name for f in ROLLUPS.values() for t in f.tables)
-    return (*RAW, *rollups, *TUNING, *BATCH, *ALERTING, *TRIAGE, *COLLECTOR, *IMPORTERS,
-            *CATALOG, SCHEMA_MIGRATIONS)
+    return (*RAW, *rollups, *TUNING, *BATCH, *ALERTING, *TRIAGE, *AGENTS, *COLLECTOR,
+            *IMPORTERS, *CATALOG, SCHEMA_MIGRATIONS)
 
 
 def all_views() -> tuple[str, ...]:
     """Every materialized view the migrations create: one per rollup table (the tuning
-    ones included), the ones filling the queue's subjects and violations, and the one keeping
-    the latest verdict per subject (`TRIAGE_VERDICTS_VIEW`)."""
+    ones included), the ones filling the queue's subjects and violations and the agents'
+    daily heartbeats, and the one keeping the latest verdict per subject
+    (`TRIAGE_VERDICTS_VIEW`)."""
     return (*(t.view for f in ROLLUPS.values() for t in f.tables),
-            *(f"{t}_mv" for t in (*TUNING, *RAW_COPIES)), TRIAGE_VERDICTS_VIEW)
+            *(f"{t}_mv" for t in (*TUNING, *RAW_COPIES, *AGENTS)), TRIAGE_VERDICTS_VIEW)
 
 
 # -- what the SLI batch reads, as its watermark sees it -----------------------------------------

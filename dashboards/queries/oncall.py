@@ -13,7 +13,8 @@
 - agent health: every agent that sent an `agent.heartbeat` in the range, its latest report
   judged when read by the rule of the SLI M8 (`metrics.sli.agents`): healthy, stale (its
   latest heartbeat older than twice its interval) or degraded (fresh, reporting another
-  status);
+  status); the range's whole days from each agent's latest heartbeat per day
+  (`agent_heartbeats_1d`), its partial days from the raw heartbeats;
 - ingestion: events per second stored over the last whole minutes (the decision rollup and
   the other events), the ingest lag (`ingested_at` - `event_time`) of what landed in the last
   hour, and the collector's own counters (`collector_metrics`, through
@@ -34,11 +35,12 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from collector import self_metrics_read
-from dashboards.queries import dimension_filter, frame, time_range
+from dashboards.queries import TIME, dimension_filter, frame, time_range
 from metrics import read
 from metrics.sli.agents import DEFAULT_INTERVAL_S
+from metrics.windows import ceil_day, floor_day
 from schemas.events import DECISIONS, EVENTS
-from schemas.tables import TRIAGE_SUBJECTS
+from schemas.tables import AGENT_HEARTBEATS_DAILY, TRIAGE_SUBJECTS
 from slo import silences as silence_store
 from slo import store
 from slo.lifecycle import FIRING, PENDING, TIERS
@@ -175,6 +177,7 @@ HEALTHY, STALE, DEGRADED = "healthy", "stale", "degraded"
 AGENT_STATES = (STALE, DEGRADED, HEALTHY)  # the order the page lists them in
 HEALTHY_STATUSES = ("healthy", "")  # as M8 counts them: no status reported is healthy
 MAX_AGENTS = 10_000
+AGENT_DIMENSIONS = ("team", "environment", "cluster")  # agent_heartbeats_1d keeps these
 AGENT_COLUMNS = ["agent_id", "engine", "team", "environment", "cluster", "status",
                  "interval_s", "last_heartbeat"]
 
@@ -197,22 +200,37 @@ def agents(client: Client, start: datetime, end: datetime, where: dict[str, str]
     last_heartbeat, age_s and state (`agent_state`) at the time of the read; stale first,
     then degraded, then healthy, the oldest heartbeat first; the time of the read).
 
-    Each agent's latest time is found from two narrow columns (agent_id, event_time) over the
-    range; its report is read at that time only (the sort key's event_time prunes the rest),
-    not by an argMax over every heartbeat's six columns (30 agents x 30 days: 1.3M rows)."""
+    The range's whole days are read from `agent_heartbeats_1d` (migration 0021: each agent's
+    latest report per day and team, environment, cluster), its partial days at either edge
+    from the raw heartbeats; an agent's latest report is the latest of both. A filter on
+    another dimension than those reads the raw heartbeats only."""
     times, params = time_range(start, end)
     filters, more = dimension_filter(where)
-    heartbeats = f"event_kind = 'agent.heartbeat' AND {times} {filters}"
-    latest = ("argMax((engine, team, environment, cluster, agent_status, "
-              "heartbeat_interval_seconds), event_time)")  # a tuple: a null interval is kept
+    days_start, days_end = ceil_day(start), floor_day(end)
+    whole_days = days_start < days_end and set(where) <= set(AGENT_DIMENSIONS)
+    if not whole_days:  # every heartbeat of the range is read raw
+        days_start = days_end = start
+    params.update(days_start=days_start, days_end=days_end)
+    dims = ", ".join(AGENT_DIMENSIONS)
+    report = "(engine, agent_status, heartbeat_interval_seconds)"  # a null interval is kept
+    parts = [f"""
+        SELECT agent_id, {dims}, argMax({report}, event_time) AS report,
+               max(event_time) AS last_at
+        FROM {EVENTS.name}
+        WHERE event_kind = 'agent.heartbeat' AND {times} AND NOT (
+              event_time >= {{days_start:{TIME}}} AND event_time < {{days_end:{TIME}}}) {filters}
+        GROUP BY agent_id, {dims}"""]
+    if whole_days:
+        parts.append(f"""
+        SELECT agent_id, {dims}, argMaxMerge(latest), max(last_heartbeat)
+        FROM {AGENT_HEARTBEATS_DAILY}
+        WHERE day >= {{days_start:{TIME}}} AND day < {{days_end:{TIME}}} {filters}
+        GROUP BY agent_id, {dims}""")
     at = datetime.now(timezone.utc)
     rows = frame(client, f"""
-        SELECT agent_id, latest.1, latest.2, latest.3, latest.4, latest.5, latest.6, last
-        FROM (SELECT agent_id, {latest} AS latest, max(event_time) AS last
-              FROM {EVENTS.name}
-              WHERE {heartbeats} AND (agent_id, event_time) IN (
-                  SELECT agent_id, max(event_time) FROM {EVENTS.name} WHERE {heartbeats}
-                  GROUP BY agent_id)
+        SELECT agent_id, l.1.1, l.2, l.3, l.4, l.1.2, l.1.3, last
+        FROM (SELECT agent_id, argMax((report, {dims}), last_at) AS l, max(last_at) AS last
+              FROM ({" UNION ALL ".join(parts)})
               GROUP BY agent_id)
         ORDER BY last LIMIT {{limit:UInt32}}""", {**params, **more, "limit": MAX_AGENTS},
                  AGENT_COLUMNS)
