@@ -150,9 +150,18 @@ def _summed_in_intervals(client: Client, rollup: Rollup, intervals: pl.DataFrame
               0: f"({bounds['m1']}) OR ({bounds['m2']})"}
     # each bucket's list of the intervals it lies in; buckets with the same list and key are
     # summed first (few distinct lists), so the per-interval sums merge few partial states
+    def tagged(level: int, column: str) -> tuple[str, str]:
+        """A bucket's list of the intervals it lies in, and a condition on the buckets read:
+        for one interval the list is [1] and the condition keeps the buckets inside it, so
+        no list is computed per bucket."""
+        condition = inside[level].format(time=column)
+        if len(ranges) == 1:
+            return "[toUInt64(1)]", f" AND ({condition.replace('[i]', '[1]')})"
+        return f"arrayFilter(i -> {condition}, range(1, {len(ranges) + 1}))", ""
+
     union = " UNION ALL ".join(
-        f"SELECT arrayFilter(i -> {inside[level].format(time=column)}, range(1, "
-        f"{len(ranges) + 1})) AS interval_ids, {columns} FROM {table} WHERE {base} AND {where} "
+        f"SELECT {tagged(level, column)[0]} AS interval_ids, {columns} FROM {table} "
+        f"WHERE {base} AND {where}{tagged(level, column)[1]} "
         f"GROUP BY {', '.join(['interval_ids', *source_names])}"
         for level, column, table, where in levels) or \
         f"SELECT CAST([], 'Array(UInt64)') AS interval_ids, {columns} FROM {tables[2]} WHERE 0 " \

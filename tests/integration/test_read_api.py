@@ -184,3 +184,35 @@ def test_filtered_percentiles_are_those_of_the_filtered_rows(chdb_client, decisi
         chosen = inside(decisions, START, AT, team=team, engine="kyverno")
         assert row["total"] == len(chosen)
         assert row["p90"] == pytest.approx(quantile(histogram(chosen), 0.9), rel=1e-12)
+
+
+def test_one_window_over_days_hours_and_minutes_equals_a_count_and_the_many_window_read(
+        chdb_client, database):
+    """A window of several days starting and ending inside an hour reads day, hour and
+    minute buckets; alone (one interval: each bucket's interval is known) it sums what a
+    count over its rows gives, and what the same window gives read together with another
+    (each bucket tagged with the intervals it lies in)."""
+    rng = random.Random(5)
+    start, end = AT - timedelta(days=3, minutes=17), AT + timedelta(minutes=41)
+    rows = [{"event_id": f"d{i}", "event_time": AT - timedelta(seconds=rng.randint(
+                -3600, 4 * 86_400)), "team": rng.choice(TEAMS), "engine": "opa",
+             "policy_id": "p1", "outcome": rng.choice(OUTCOMES),
+             "latency_seconds": round(10 ** rng.uniform(-3.7, 0.5), 6)} for i in range(600)]
+    columns = list(rows[0])
+    chdb_client.insert("policy_decisions", [[r[c] for c in columns] for r in rows],
+                       column_names=columns)
+    measures = ["total", "errors", "denies", "latency_count"]
+    alone = read.window_totals(chdb_client, "decisions", start, end, measures, where={},
+                               by=["team"])
+    expected = {f"team={t}": brute(inside(rows, start, end, team=t)) for t in TEAMS}
+    assert {r["key"]: {m: r[m] for m in measures} for r in alone.iter_rows(named=True)} == \
+        expected
+    assert all(0 < v["total"] < len(rows) for v in expected.values())
+    utc = pl.Datetime("us", "UTC")
+    intervals = pl.DataFrame({"at": [end, end], "window": ["w", "short"],
+                              "start": [start, end - timedelta(hours=2, minutes=3)]},
+                             schema={"at": utc, "window": pl.String, "start": utc})
+    together = read.interval_sums(chdb_client, "decisions", intervals, measures, where={},
+                                  by=["team"]).filter(pl.col("window") == "w")
+    assert {r["key"]: {m: r[m] for m in measures} for r in together.iter_rows(named=True)} \
+        == expected
