@@ -137,12 +137,12 @@ def render() -> None:
     names = rows["policy"].tolist()
     policy = _pick("Policy", names, "tuning_policy", "policy", names[0])
     _entry(policy, catalog)
-    (versions, series), *audit = load_all(
-        call(tuning.by_version, policy, start, end, where),
-        call(tuning.audit_by_resource, policy, start, end, where),
-        call(tuning.audit_by_day, policy, start, end, where),
-        call(tuning.audit_false_positives, policy, start, end, where))
-    impact = tuning.audit_combined(*audit)
+    counts, verdicts, by_resource = load_all(
+        call(tuning.decision_counts, policy, start, end, where),
+        call(tuning.verdict_counts, policy, start, end, where),
+        call(tuning.audit_by_resource, policy, start, end, where))
+    versions, series = tuning.versions_of(counts, verdicts)
+    impact = tuning.audit_combined(by_resource, counts, verdicts)
     st.subheader("By version")
     st.dataframe(_shown(versions), hide_index=True)
 

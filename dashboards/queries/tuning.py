@@ -60,8 +60,8 @@ def _bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
     - `edges`: the raw decisions in [start, end) outside those hours;
     - `filters`: the dimension filter (columns both the rollups and the raw table have);
     - `labelled`: the policy's decisions in the range with a current verdict (one row per
-      event id), found by `IN` on the verdicts' ids, and `false_positives` those labelled
-      false positive; `is_false_positive`: a condition on their `event_id`. No join and no
+      event id), found by `IN` on the verdicts' ids; `is_false_positive`: a condition on
+      their `event_id`. No join and no
       FINAL: an `IN` over the policy's subjects and LIMIT 1 BY event id cost a quarter.
     """
     times, params = time_range(start, end)
@@ -80,7 +80,6 @@ def _bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
         "edges": f"{times} AND NOT ({spans})",
         "filters": filters,
         "labelled": labelled(f"SELECT subject_id FROM ({_VERDICTS})"),
-        "false_positives": labelled(fps),
         "is_false_positive": f"event_id IN ({fps})",
     }, {"policy": policy, "hours_start": first, "hours_end": last, "bounds": list(BOUNDS),
         **params, **more}
@@ -125,66 +124,107 @@ def _percentiles(histograms: list[dict]) -> list[dict[str, float | None]]:
             for i in range(len(histograms))]
 
 
-ROW_COLUMNS = ["time", "version", "decisions", "denies", "warns", "errors", "first_seen",
-               "last_seen", "buckets", "triaged", "false_positives"]
+_MODES = "enforcement IN {modes:Array(String)}"
+_RESOURCE = ["team", "resource_kind", "resource_name"]
+COUNT_COLUMNS = ["time", "version", "not_enforced", "decisions", "denies", "warns", "errors",
+                 "first_seen", "last_seen", "buckets"]
+VERDICT_COLUMNS = ["time", "version", "not_enforced", "deny", "false_positive", *_RESOURCE,
+                   "subjects"]
 VERSION_TABLE = ["version", "decisions", "deny_rate", "warn_rate", "error_rate", "p50_s",
                  "p95_s", "p99_s", "triaged", "false_positives", "fp_rate", "first_seen",
                  "last_seen"]
 
 
-def by_version(client: Client, policy: str, start: datetime, end: datetime,
-               where: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One read of `policy`'s decisions in the range, grouped by time bucket (minute, hour or
-    day, as the Live page's series) and version -- the version rollup's whole hours, the raw
-    decisions of the partial hours at the edges (all of them for a series in minutes), and
-    the current verdicts among them -- giving
+def _series_bounds(policy: str, start: datetime, end: datetime, where: dict[str, str]
+                   ) -> tuple[str, dict[str, str], dict]:
+    """The time bucket function of the range's series (minute, hour or day, as the Live
+    page's), the conditions and the parameters of the reads bucketed by it (`_bounds`: a
+    series in minutes reads raw rows only)."""
+    chosen = grain(start, end)
+    sql, params = _bounds(policy, start, end, where, rollup_grain=chosen != "1m")
+    return BUCKETS[chosen], sql, {**params, "modes": list(NOT_ENFORCED)}
+
+
+def decision_counts(client: Client, policy: str, start: datetime, end: datetime,
+                    where: dict[str, str]) -> pd.DataFrame:
+    """`policy`'s decisions in the range by time bucket (`_series_bounds`), version and
+    whether they were enforced -- the version rollup's whole hours and the raw decisions of
+    the partial hours at the edges: time, version, not_enforced (audit / dryrun / warn),
+    decisions, denies, warns, errors, first_seen, last_seen, buckets (the latency histogram,
+    bucket index -> count). One read gives the versions (`versions_of`) and the decisions
+    not enforced per day (`audit_combined`)."""
+    bucket, sql, params = _series_bounds(policy, start, end, where)
+    return frame(client, f"""
+        SELECT time, version, not_enforced, sum(n), sum(d), sum(w), sum(e), min(f), max(l),
+               sumMap(b) FROM (
+            SELECT toDateTime({bucket}(hour), 'UTC') AS time, policy_version AS version,
+                   {_MODES} AS not_enforced, sum(total) AS n, sum(denies) AS d,
+                   sum(warns) AS w, sum(errors) AS e, min(first_seen) AS f,
+                   max(last_seen) AS l, sumMap(latency_buckets) AS b
+            FROM {DECISION_VERSIONS}
+            WHERE policy_id = {{policy:String}} AND {sql["hours"]} {sql["filters"]}
+            GROUP BY time, version, not_enforced
+            UNION ALL
+            SELECT toDateTime({bucket}(event_time), 'UTC') AS time, policy_version,
+                   {_MODES}, count(), countIf(outcome = 'deny'), countIf(outcome = 'warn'),
+                   countIf(outcome = 'error'), min(event_time), max(event_time), {_LATENCY}
+            FROM {DECISIONS.name}
+            WHERE policy_id = {{policy:String}} AND {sql["edges"]} {sql["filters"]}
+            GROUP BY time, policy_version, {_MODES})
+        GROUP BY time, version, not_enforced
+        ORDER BY time, version, not_enforced""", params, COUNT_COLUMNS)
+
+
+def verdict_counts(client: Client, policy: str, start: datetime, end: datetime,
+                   where: dict[str, str]) -> pd.DataFrame:
+    """`policy`'s decisions in the range with a current verdict (the `labelled` lookup of
+    `_bounds`), counted by time bucket, version, whether enforced, whether a deny and
+    whether labelled false positive: time, version, not_enforced, deny, false_positive,
+    team, resource_kind, resource_name (set only for the denies not enforced labelled false
+    positive -- the known FPs enforcing would block -- else ''), subjects. One read gives
+    the versions' FP rates (`versions_of`) and the known false positives of the audit ->
+    enforce impact (`audit_combined`)."""
+    bucket, sql, params = _series_bounds(policy, start, end, where)
+    kept = ", ".join(f"if(known, {c}, '')" for c in _RESOURCE)
+    return frame(client, f"""
+        SELECT time, version, not_enforced, deny, false_positive, {kept}, count() FROM (
+            SELECT toDateTime({bucket}(event_time), 'UTC') AS time, policy_version AS version,
+                   {_MODES} AS not_enforced, outcome = 'deny' AS deny,
+                   {sql["is_false_positive"]} AS false_positive,
+                   not_enforced AND deny AND false_positive AS known, {", ".join(_RESOURCE)}
+            FROM {sql["labelled"]})
+        GROUP BY ALL ORDER BY time, version""", params, VERDICT_COLUMNS)
+
+
+def versions_of(counts: pd.DataFrame, verdicts: pd.DataFrame
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From `decision_counts` and `verdict_counts`:
 
     - one row per version seen, oldest first: version ('' when unversioned), decisions,
       deny_rate, warn_rate, error_rate, p50_s, p95_s, p99_s, triaged, false_positives,
       fp_rate (None when nothing is triaged), first_seen, last_seen;
     - its series: time, version, decisions, deny_rate."""
-    chosen = grain(start, end)
-    sql, params = _bounds(policy, start, end, where, rollup_grain=chosen != "1m")
-    bucket = BUCKETS[chosen]
-    rows = frame(client, f"""
-        SELECT c.time, c.version, c.n, c.d, c.w, c.e, c.f, c.l, c.b, v.triaged, v.fps FROM (
-            SELECT time, version, sum(n) AS n, sum(d) AS d, sum(w) AS w, sum(e) AS e,
-                   min(f) AS f, max(l) AS l, sumMap(b) AS b FROM (
-                SELECT toDateTime({bucket}(hour), 'UTC') AS time, policy_version AS version,
-                       sum(total) AS n, sum(denies) AS d, sum(warns) AS w, sum(errors) AS e,
-                       min(first_seen) AS f, max(last_seen) AS l, sumMap(latency_buckets) AS b
-                FROM {DECISION_VERSIONS}
-                WHERE policy_id = {{policy:String}} AND {sql["hours"]} {sql["filters"]}
-                GROUP BY time, version
-                UNION ALL
-                SELECT toDateTime({bucket}(event_time), 'UTC') AS time, policy_version, count(),
-                       countIf(outcome = 'deny'), countIf(outcome = 'warn'),
-                       countIf(outcome = 'error'), min(event_time), max(event_time), {_LATENCY}
-                FROM {DECISIONS.name}
-                WHERE policy_id = {{policy:String}} AND {sql["edges"]} {sql["filters"]}
-                GROUP BY time, policy_version)
-            GROUP BY time, version) AS c
-        LEFT JOIN (
-            SELECT toDateTime({bucket}(event_time), 'UTC') AS time, policy_version AS version,
-                   count() AS triaged, countIf({sql["is_false_positive"]}) AS fps
-            FROM {sql["labelled"]} GROUP BY time, version) AS v
-        ON v.time = c.time AND v.version = c.version
-        ORDER BY c.time, c.version""", params, ROW_COLUMNS)
-    series = rows[["time", "version", "decisions"]].assign(
-        deny_rate=rows["denies"] / rows["decisions"])
-    if rows.empty:
+    per_time = counts.groupby(["time", "version"], as_index=False, sort=True)[
+        ["decisions", "denies"]].sum()
+    series = per_time[["time", "version", "decisions"]].assign(
+        deny_rate=per_time["denies"] / per_time["decisions"])
+    if counts.empty:
         return pd.DataFrame(columns=VERSION_TABLE), series
+    labelled = {version: (int(group["subjects"].sum()),
+                          int(group.loc[group["false_positive"].astype(bool), "subjects"].sum()))
+                for version, group in verdicts.groupby("version", sort=False)}
     merged = {}
-    for version, group in rows.groupby("version", sort=False):
+    for version, group in counts.groupby("version", sort=False):
         histogram: dict[int, int] = {}
         for buckets in group["buckets"]:
             for index, count in buckets.items():
                 histogram[int(index)] = histogram.get(int(index), 0) + int(count)
+        triaged, fps = labelled.get(version, (0, 0))
         merged[version] = {"version": version, "first_seen": group["first_seen"].min(),
                            "last_seen": group["last_seen"].max(), "histogram": histogram,
+                           "triaged": triaged, "false_positives": fps,
                            **{c: int(group[c].sum()) for c in (
-                               "decisions", "denies", "warns", "errors", "triaged",
-                               "false_positives")}}
+                               "decisions", "denies", "warns", "errors")}}
     ordered = sorted(merged.values(), key=lambda r: (r["first_seen"], r["version"]))
     quantiles = _percentiles([r.pop("histogram") for r in ordered])
     out = pd.DataFrame([{**r, **q} for r, q in zip(ordered, quantiles)])
@@ -196,36 +236,34 @@ def by_version(client: Client, policy: str, start: datetime, end: datetime,
     return out.assign(**rate)[VERSION_TABLE], series
 
 
+def by_version(client: Client, policy: str, start: datetime, end: datetime,
+               where: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`versions_of` `policy`'s `decision_counts` and `verdict_counts` in the range (a page
+    runs the two reads at once)."""
+    return versions_of(decision_counts(client, policy, start, end, where),
+                       verdict_counts(client, policy, start, end, where))
+
+
 def audit_impact(client: Client, policy: str, start: datetime, end: datetime,
                  where: dict[str, str], limit: int = 100) -> dict:
     """What enforcing `policy` would have blocked: its denies in audit / dryrun / warn mode
-    in the range (the rollups' whole hours and the raw edges, by resource and by day, and one
-    lookup of the false-positive verdicts among them). {not_enforced: decisions in those
+    in the range, and those labelled false positive. {not_enforced: decisions in those
     modes, would_block, known_fps (of those denies, labelled false positive), by_resource:
     team, resource_kind, resource_name, would_block, known_fps (the `limit` largest), by_day:
-    day, not_enforced, would_block, known_fps}. Its three reads are `audit_by_resource`,
-    `audit_by_day` and `audit_false_positives` (a page runs them at once), joined by
-    `audit_combined`."""
+    day, not_enforced, would_block, known_fps}. Its reads are `audit_by_resource`,
+    `decision_counts` and `verdict_counts` (a page runs them at once, the last two shared
+    with `by_version`), joined by `audit_combined`."""
     return audit_combined(audit_by_resource(client, policy, start, end, where, limit),
-                          audit_by_day(client, policy, start, end, where),
-                          audit_false_positives(client, policy, start, end, where))
-
-
-_MODES = "enforcement IN {modes:Array(String)}"
-_RESOURCE = ["team", "resource_kind", "resource_name"]
-
-
-def _audit_bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
-                  limit: int = 0) -> tuple[dict[str, str], dict]:
-    sql, params = _bounds(policy, start, end, where)
-    return sql, {**params, "modes": list(NOT_ENFORCED), "limit": int(limit)}
+                          decision_counts(client, policy, start, end, where),
+                          verdict_counts(client, policy, start, end, where))
 
 
 def audit_by_resource(client: Client, policy: str, start: datetime, end: datetime,
                       where: dict[str, str], limit: int = 100) -> pd.DataFrame:
     """team, resource_kind, resource_name, would_block: the `limit` resources with most
     denies of `policy` not enforced in the range."""
-    sql, bound = _audit_bounds(policy, start, end, where, limit)
+    sql, params = _bounds(policy, start, end, where)
+    bound = {**params, "modes": list(NOT_ENFORCED), "limit": int(limit)}
     keys = ", ".join(_RESOURCE)
     return frame(client, f"""
         SELECT {keys}, sum(n) AS would_block FROM (
@@ -241,48 +279,29 @@ def audit_by_resource(client: Client, policy: str, start: datetime, end: datetim
                  [*_RESOURCE, "would_block"])
 
 
-def audit_by_day(client: Client, policy: str, start: datetime, end: datetime,
-                 where: dict[str, str]) -> pd.DataFrame:
-    """day, not_enforced, would_block: `policy`'s decisions not enforced per day, and their
-    denies."""
-    sql, bound = _audit_bounds(policy, start, end, where)
-    return frame(client, f"""
-        SELECT day, sum(n) AS not_enforced, sum(d) AS would_block FROM (
-            SELECT toDateTime(toStartOfDay(hour), 'UTC') AS day, sum(total) AS n,
-                   sum(denies) AS d FROM {DECISION_VERSIONS}
-            WHERE policy_id = {{policy:String}} AND {_MODES} AND {sql["hours"]} {sql["filters"]}
-            GROUP BY day
-            UNION ALL
-            SELECT toDateTime(toStartOfDay(event_time), 'UTC') AS day, count(),
-                   countIf(outcome = 'deny') FROM {DECISIONS.name}
-            WHERE policy_id = {{policy:String}} AND {_MODES} AND {sql["edges"]} {sql["filters"]}
-            GROUP BY day)
-        GROUP BY day ORDER BY day""", bound, ["day", "not_enforced", "would_block"])
+def _day(times: pd.Series) -> pd.Series:
+    return pd.to_datetime(times).dt.floor("D")
 
 
-def audit_false_positives(client: Client, policy: str, start: datetime, end: datetime,
-                          where: dict[str, str]) -> pd.DataFrame:
-    """day, team, resource_kind, resource_name, known_fps: the denies of `policy` not
-    enforced that analysts labelled false positive."""
-    sql, bound = _audit_bounds(policy, start, end, where)
-    keys = ", ".join(_RESOURCE)
-    return frame(client, f"""
-        SELECT toDateTime(toStartOfDay(event_time), 'UTC') AS day, {keys}, count()
-        FROM {sql["false_positives"]} WHERE {_MODES} AND outcome = 'deny'
-        GROUP BY day, {keys}""", bound, ["day", *_RESOURCE, "known_fps"])
-
-
-def audit_combined(by_resource: pd.DataFrame, by_day: pd.DataFrame, fps: pd.DataFrame
+def audit_combined(by_resource: pd.DataFrame, counts: pd.DataFrame, verdicts: pd.DataFrame
                    ) -> dict:
-    """`audit_impact`'s result from its three reads: the known false positives merged into
-    both tables, and the totals."""
-    by_resource = by_resource.merge(fps.groupby(_RESOURCE, as_index=False)["known_fps"].sum(),
-                                    on=_RESOURCE, how="left")
-    by_day = by_day.merge(fps.groupby("day", as_index=False)["known_fps"].sum(), on="day",
-                          how="left")
+    """`audit_impact`'s result from its reads: the decisions not enforced per day from
+    `counts`, the known false positives of `verdicts` merged into both tables, and the
+    totals."""
+    audit = counts[counts["not_enforced"].astype(bool)]
+    by_day = audit.assign(day=_day(audit["time"])).groupby("day", as_index=False).agg(
+        not_enforced=("decisions", "sum"), would_block=("denies", "sum"))
+    known = verdicts[(verdicts["not_enforced"].astype(bool) & verdicts["deny"].astype(bool)
+                      & verdicts["false_positive"].astype(bool))]
+    fps = known.assign(day=_day(known["time"]))
+    by_resource = by_resource.merge(
+        fps.groupby(_RESOURCE, as_index=False).agg(known_fps=("subjects", "sum")),
+        on=_RESOURCE, how="left")
+    by_day = by_day.merge(fps.groupby("day", as_index=False).agg(
+        known_fps=("subjects", "sum")), on="day", how="left")
     for table in (by_resource, by_day):
         table["known_fps"] = table["known_fps"].fillna(0).astype("int64")
     return {"not_enforced": int(by_day["not_enforced"].sum()),
             "would_block": int(by_day["would_block"].sum()),
-            "known_fps": int(fps["known_fps"].sum()), "by_resource": by_resource,
+            "known_fps": int(fps["subjects"].sum()), "by_resource": by_resource,
             "by_day": by_day}
