@@ -254,8 +254,8 @@ LAG_COLUMNS = ["source", "events", "p50_s", "p95_s", "max_s"]
 def event_rate(client: Client, start: datetime, end: datetime) -> float | None:
     """Events stored per second with event_time in [start, end) (whole minutes): decisions
     from their rollup, other events counted; None for an empty interval."""
-    decisions = read.window_totals(client, "decisions", start, end, ["total"]).filter(
-        pl.col("dimension") == "")["total"].sum()
+    decisions = read.window_totals(client, "decisions", start, end, ["total"],
+                                   where={})["total"].sum()  # the overall row only
     times, params = time_range(start, end)
     others = client.query(f"SELECT count() FROM {EVENTS.name} WHERE {times}",
                           parameters=params).result_rows[0][0]
