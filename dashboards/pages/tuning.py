@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboards import charts, filters, format
 from dashboards.auth import page_user, safe_text
-from dashboards.loaders import call, load_all, page_filters
+from dashboards.loaders import call, page_filters, reading
 from dashboards.queries import catalog as catalog_q
 from dashboards.queries import tuning
 
@@ -121,26 +121,36 @@ def render() -> None:
     st.title("Policy tuning")
     start, end = chosen.bounds()
     where = chosen.where
-    # two waves of reads at once (`load_all`): the policies, then the chosen one's
-    rows, catalog = load_all(call(tuning.policies, start, end, where, chosen.range),
-                             call(catalog_q.policies))
-    st.subheader("Policies")
-    if rows.empty:
-        st.info("No decisions in this range. Send `policy.decision` events with `policy.id` "
-                "(and `policy.version`, `policy.enforcement`), or run `policyscope demo`.")
-        return
-    _policies(rows, catalog)
-    if where:
-        st.caption("The FP rate is M4 by policy over all teams, environments and clusters "
-                   "(SLI values break down one dimension at a time).")
-
-    names = rows["policy"].tolist()
-    policy = _pick("Policy", names, "tuning_policy", "policy", names[0])
-    _entry(policy, catalog)
-    counts, verdicts, by_resource = load_all(
-        call(tuning.decision_counts, policy, start, end, where),
-        call(tuning.verdict_counts, policy, start, end, where),
-        call(tuning.audit_by_resource, policy, start, end, where))
+    # the policy list first (totals only), so the chosen policy's reads start while the
+    # policies' percentiles and FP rates are still read; each section is drawn into its
+    # place as its reads arrive (`reading`)
+    with reading(call(tuning.policy_names, start, end, where),
+                 call(tuning.policies, start, end, where, chosen.range),
+                 call(catalog_q.policies)) as first:
+        names = first[0]
+        st.subheader("Policies")
+        if not names:
+            st.info("No decisions in this range. Send `policy.decision` events with "
+                    "`policy.id` (and `policy.version`, `policy.enforcement`), or run "
+                    "`policyscope demo`.")
+            return
+        table = st.container()
+        policy = _pick("Policy", names, "tuning_policy", "policy", names[0])
+        entry = st.container()
+        with reading(call(tuning.decision_counts, policy, start, end, where),
+                     call(tuning.verdict_counts, policy, start, end, where),
+                     call(tuning.audit_by_resource, policy, start, end, where)) as second:
+            catalog = first[2]
+            with table:
+                if not first[1].empty:  # (a policy list read a moment later is never empty)
+                    _policies(first[1], catalog)
+                if where:
+                    st.caption("The FP rate is M4 by policy over all teams, environments "
+                               "and clusters (SLI values break down one dimension at a "
+                               "time).")
+            with entry:
+                _entry(policy, catalog)
+            counts, verdicts, by_resource = (second[k] for k in range(3))
     versions, series = tuning.versions_of(counts, verdicts)
     impact = tuning.audit_combined(by_resource, counts, verdicts)
     st.subheader("By version")

@@ -89,6 +89,24 @@ _LATENCY = ("sumMapIf(map(toUInt8(arrayFirstIndex(b -> assumeNotNull(latency_sec
             "{bounds:Array(Float64)})), toUInt64(1)), latency_seconds IS NOT NULL)")
 
 
+def _busiest_first(frame: pl.DataFrame) -> pl.DataFrame:
+    """The policies of a read by policy (`key` 'policy=...') that decided something, as
+    `policy`, most decisions first (then by name): the order `policies` lists them in."""
+    return frame.filter(pl.col("total") > 0).with_columns(
+        pl.col("key").str.replace("^policy=", "").alias("policy")).sort(
+        ["total", "policy"], descending=[True, False])
+
+
+def policy_names(client: Client, start: datetime, end: datetime, where: dict[str, str]
+                 ) -> list[str]:
+    """The policies `policies` lists, in its order, from the decision totals alone (no
+    histogram, no SLI values): a page picks its policy from them and reads that policy's
+    versions while `policies` is still being read."""
+    sums = read.window_totals(client, "decisions", start, end, ["total"], where=where,
+                              by=["policy"])
+    return _busiest_first(sums)["policy"].to_list()
+
+
 def policies(client: Client, start: datetime, end: datetime, where: dict[str, str],
              window: str) -> pd.DataFrame:
     """policy, decisions, deny_rate, warn_rate, error_rate, p50_s, p95_s, p99_s, fp_rate
@@ -96,8 +114,7 @@ def policies(client: Client, start: datetime, end: datetime, where: dict[str, st
     busiest first."""
     sums = read.latency_percentiles(client, start, end, where=where, by=["policy"],
                                     measures=("total", "denies", "warns", "errors"))
-    sums = sums.filter(pl.col("total") > 0).with_columns(
-        pl.col("key").str.replace("^policy=", "").alias("policy"))
+    sums = _busiest_first(sums)
     fp = read.sli_values(client, sli="M4", window=window, by="policy").select(
         pl.col("dimension_value").cast(pl.String).alias("policy"),
         pl.col("value").alias("fp_rate"))
