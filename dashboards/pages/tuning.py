@@ -142,7 +142,7 @@ def render() -> None:
                      call(tuning.audit_by_resource, policy, start, end, where)) as second:
             catalog = first[2]
             with table:
-                if not first[1].empty:  # (a policy list read a moment later is never empty)
+                if not first[1].empty:  # read a moment after the names: data may have aged out
                     _policies(first[1], catalog)
                 if where:
                     st.caption("The FP rate is M4 by policy over all teams, environments "

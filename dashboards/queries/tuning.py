@@ -61,8 +61,8 @@ def _bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
     - `filters`: the dimension filter (columns both the rollups and the raw table have);
     - `labelled`: the policy's decisions in the range with a current verdict (one row per
       event id), found by `IN` on the verdicts' ids; `is_false_positive`: a condition on
-      their `event_id`. No join and no
-      FINAL: an `IN` over the policy's subjects and LIMIT 1 BY event id cost a quarter.
+      their `event_id`. No join and no FINAL: an `IN` over the policy's subjects and LIMIT
+      1 BY event id cost a quarter.
     """
     times, params = time_range(start, end)
     filters, more = dimension_filter(where, columns=FILTERS)
@@ -253,26 +253,19 @@ def versions_of(counts: pd.DataFrame, verdicts: pd.DataFrame
     return out.assign(**rate)[VERSION_TABLE], series
 
 
-def by_version(client: Client, policy: str, start: datetime, end: datetime,
-               where: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`versions_of` `policy`'s `decision_counts` and `verdict_counts` in the range (a page
-    runs the two reads at once)."""
-    return versions_of(decision_counts(client, policy, start, end, where),
-                       verdict_counts(client, policy, start, end, where))
-
-
-def audit_impact(client: Client, policy: str, start: datetime, end: datetime,
-                 where: dict[str, str], limit: int = 100) -> dict:
-    """What enforcing `policy` would have blocked: its denies in audit / dryrun / warn mode
-    in the range, and those labelled false positive. {not_enforced: decisions in those
-    modes, would_block, known_fps (of those denies, labelled false positive), by_resource:
-    team, resource_kind, resource_name, would_block, known_fps (the `limit` largest), by_day:
-    day, not_enforced, would_block, known_fps}. Its reads are `audit_by_resource`,
-    `decision_counts` and `verdict_counts` (a page runs them at once, the last two shared
-    with `by_version`), joined by `audit_combined`."""
-    return audit_combined(audit_by_resource(client, policy, start, end, where, limit),
-                          decision_counts(client, policy, start, end, where),
-                          verdict_counts(client, policy, start, end, where))
+def chosen_policy(client: Client, policy: str, start: datetime, end: datetime,
+                  where: dict[str, str], limit: int = 100
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """`policy` in the range as the page shows it, from its three reads one after another (a
+    page runs them at once): its versions and their series (`versions_of`) and what enforcing
+    it would have blocked (`audit_combined`: {not_enforced: decisions in audit / dryrun /
+    warn mode, would_block, known_fps (of those denies, labelled false positive),
+    by_resource: team, resource_kind, resource_name, would_block, known_fps (the `limit`
+    largest), by_day: day, not_enforced, would_block, known_fps})."""
+    counts = decision_counts(client, policy, start, end, where)
+    verdicts = verdict_counts(client, policy, start, end, where)
+    by_resource = audit_by_resource(client, policy, start, end, where, limit)
+    return (*versions_of(counts, verdicts), audit_combined(by_resource, counts, verdicts))
 
 
 def audit_by_resource(client: Client, policy: str, start: datetime, end: datetime,
@@ -302,7 +295,7 @@ def _day(times: pd.Series) -> pd.Series:
 
 def audit_combined(by_resource: pd.DataFrame, counts: pd.DataFrame, verdicts: pd.DataFrame
                    ) -> dict:
-    """`audit_impact`'s result from its reads: the decisions not enforced per day from
+    """What enforcing the policy would have blocked (see `chosen_policy`), from its reads: the decisions not enforced per day from
     `counts`, the known false positives of `verdicts` merged into both tables, and the
     totals."""
     audit = counts[counts["not_enforced"].astype(bool)]

@@ -202,7 +202,7 @@ def test_no_decisions_says_what_to_send(dashboard_db):
     assert len(at.dataframe) == 0 and figures(at) == []
 
 
-def test_by_version_and_audit_impact_over_partial_hours_equal_the_raw_decisions(
+def test_versions_and_audit_impact_over_partial_hours_equal_the_raw_decisions(
         chdb_client, dashboard_db):
     """Over a range starting and ending inside an hour, the rollups' whole hours and the raw
     decisions at the edges add up to what the raw decisions in the range count: the ones just
@@ -228,7 +228,7 @@ def test_by_version_and_audit_impact_over_partial_hours_equal_the_raw_decisions(
     inside = [r for r in rows if start <= r["event_time"] < end]
     fp_ids = {r["event_id"] for r in fps}
 
-    versions, _ = tuning.by_version(chdb_client, P, start, end, {})
+    versions, _, impact = tuning.chosen_policy(chdb_client, P, start, end, {})
     assert versions[["version", "decisions", "triaged", "false_positives"]].sort_values(
         "version").to_dict("records") == [
         {"version": v, "decisions": sum(r["policy_version"] == v for r in inside),
@@ -239,7 +239,6 @@ def test_by_version_and_audit_impact_over_partial_hours_equal_the_raw_decisions(
     assert versions["last_seen"].max() == max(r["event_time"] for r in inside).replace(
         tzinfo=None)  # shown as stored, UTC
 
-    impact = tuning.audit_impact(chdb_client, P, start, end, {})
     audit = [r for r in inside if r["enforcement"] != "enforce"]
     blocked = [r for r in audit if r["outcome"] == "deny"]
     assert (impact["not_enforced"], impact["would_block"], impact["known_fps"]) == (
