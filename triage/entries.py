@@ -63,7 +63,9 @@ def entries(rows: Iterable[Mapping[str, Any]], *, action_id: str, now: datetime,
             "cluster": row["cluster"], "previous_verdict": row.get("cur_verdict") or "",
             "verdict": verdict, "reason": reason, "expires_at": expires_at, "source": source,
             "rule_id": rule_id, "analyst": analyst, "undoes": undoes,
-            "triaged_at": after(now, row.get("cur_triaged_at"))})
+            "triaged_at": after(now, row.get("cur_triaged_at")),
+            "policy_version": row["policy_version"], "enforcement": row["enforcement"],
+            "outcome": row["outcome"]})
     return out
 
 

@@ -46,7 +46,8 @@ HISTORY_COLUMNS = (
     "entry_id", "action_id", "subject_kind", "subject_id", "subject_time", "fingerprint",
     "policy_id", "rule", "resource_kind", "resource_name", "subject_reason", "namespace",
     "severity", "team", "service", "engine", "environment", "cluster", "previous_verdict",
-    "verdict", "reason", "expires_at", "source", "rule_id", "analyst", "undoes", "triaged_at")
+    "verdict", "reason", "expires_at", "source", "rule_id", "analyst", "undoes", "triaged_at",
+    "policy_version", "enforcement", "outcome")
 RULE_COLUMNS = (
     "rule_id", "fingerprint", "policy_id", "rule", "resource_kind", "resource_name",
     "subject_reason", "verdict", "reason", "expires_at", "state", "created_by", "created_at",
@@ -54,10 +55,12 @@ RULE_COLUMNS = (
 VERDICT_COLUMNS = ("subject_kind", "subject_id", "subject_time", "fingerprint", "policy_id",
                    "verdict", "reason", "expires_at", "source", "rule_id", "analyst", "team",
                    "environment", "cluster", "triaged_at")
-# a subject's event fields, in the order every subject query gives them
+# a subject's event fields, in the order every subject query gives them (a violation has no
+# policy_version, enforcement or outcome: '')
 SUBJECT_COLUMNS = ("subject_kind", "subject_id", "subject_time", "policy_id", "rule",
                    "resource_kind", "resource_name", "subject_reason", "namespace", "severity",
-                   "team", "service", "engine", "environment", "cluster")
+                   "team", "service", "engine", "environment", "cluster", "policy_version",
+                   "enforcement", "outcome")
 # Filters field -> column of the subject queries and of triage_verdicts
 _FILTER_COLUMNS = {"team": "team", "environment": "environment", "cluster": "cluster",
                    "policy": "policy_id", "kind": "subject_kind"}
@@ -208,12 +211,16 @@ def _decisions_arm(params: dict[str, Any], filters: Filters, first: str,
     few = fingerprint is not None or hashed or ids is not None
     columns = "fingerprint, id_hash" if lean else (
         "policy_id, rule, resource_kind, resource_name, reason AS subject_reason, namespace, "
-        f"severity, team, service, engine, environment, cluster{', fingerprint' * hashed}")
+        "severity, team, service, engine, environment, cluster, policy_version, enforcement, "
+        f"outcome{', fingerprint' * hashed}")
     return ("SELECT 'decision' AS subject_kind, event_id AS subject_id, "
             f"event_time AS subject_time, {columns} "
             f"FROM {TRIAGE_SUBJECTS}{'' if few else ' FINAL'} "
             f"WHERE event_time >= {first} AND event_time < {{end:{_T}}} "
             f"AND outcome IN ('deny', 'warn'){extra}{' LIMIT 1 BY event_id' * few}")
+
+
+_NO_DECISION_FIELDS = ", '' AS policy_version, '' AS enforcement, '' AS outcome"
 
 
 def _violations_arm(params: dict[str, Any], filters: Filters, first: str,
@@ -254,7 +261,8 @@ def _violations_arm(params: dict[str, Any], filters: Filters, first: str,
         f"AND opened >= {first} AND opened < {{end:{_T}}}{having}")
     subjects = (
         "SELECT 'violation' AS subject_kind, subject_id, assumeNotNull(opened) AS subject_time"
-        f"{', ' + columns if fields else ''}, fp AS fingerprint, id_hash FROM ({merged}) "
+        f"{', ' + columns if fields else ''}"
+        f"{_NO_DECISION_FIELDS * (not lean)}, fp AS fingerprint, id_hash FROM ({merged}) "
         f"WHERE 1 = 1{outer}")
     wanted = (*_LEAN_COLUMNS, "id_hash") if lean else SUBJECT_COLUMNS + (
         ("fingerprint",) if hashed else ())

@@ -12,10 +12,9 @@
   the same function as the read API's (`metrics.latency.percentiles`);
 - false positives are the analysts' verdicts (`triage_verdicts`, latest per subject), counted
   as M4 counts them: a benign verdict whose expiry has passed is no verdict. Verdicts change
-  after the fact and carry no version or mode, so no rollup holds them: the policy's current
-  ones are looked up by event id (`IN`) among the decisions analysts can label, the denies
-  and warns of `triage_subjects` (migration 0018, which keeps their version and mode), not
-  among all of the policy's decisions.
+  after the fact, so no rollup holds them: they are read from `triage_verdicts` itself, where
+  each carries its decision's version, enforcement mode, outcome and resource (copied from
+  the subject when it was labelled; migration 0022).
 
 The page filters by team, environment and cluster (`dashboards.filters.DIMENSIONS`), the
 dimensions the tuning rollups keep; another raises ValueError.
@@ -36,19 +35,12 @@ from metrics import read
 from metrics.latency import BOUNDS, BUCKET_COUNT, bucket_span, percentiles
 from metrics.windows import ceil_hour, floor_hour
 from schemas.events import DECISIONS
-from schemas.tables import AUDIT_DENIES, DECISION_VERSIONS, TRIAGE_SUBJECTS, TRIAGE_VERDICTS
+from schemas.tables import AUDIT_DENIES, DECISION_VERSIONS, TRIAGE_VERDICTS
 
 NOT_ENFORCED = ("audit", "dryrun", "warn")  # every mode but enforce (AUDIT_DENIES keeps those)
 QUANTILES = read.QUANTILES  # p50, p95, p99
 FILTERS = {"team": "team", "environment": "environment", "cluster": "cluster"}  # the rollups'
 BUCKETS = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}
-
-# the decisions' current verdicts, as M4 reads them (an expired benign verdict is none)
-_VERDICTS = f"""
-    SELECT subject_id, verdict FROM {TRIAGE_VERDICTS} FINAL
-    WHERE subject_kind = 'decision' AND policy_id = {{policy:String}} AND verdict != ''
-      AND subject_time >= {{start:{TIME}}} AND subject_time < {{end:{TIME}}}
-      AND NOT (verdict = 'benign' AND expires_at IS NOT NULL AND expires_at <= now64(3))"""
 
 
 def _bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
@@ -58,29 +50,18 @@ def _bounds(policy: str, start: datetime, end: datetime, where: dict[str, str],
     - `hours`: the rollups' whole hours inside [start, end) (none when `rollup_grain` is
       False: a series in minutes reads raw rows only);
     - `edges`: the raw decisions in [start, end) outside those hours;
-    - `filters`: the dimension filter (columns both the rollups and the raw table have);
-    - `labelled`: the policy's decisions in the range with a current verdict (one row per
-      event id), found by `IN` on the verdicts' ids; `is_false_positive`: a condition on
-      their `event_id`. No join and no FINAL: an `IN` over the policy's subjects and LIMIT
-      1 BY event id cost a quarter.
+    - `filters`: the dimension filter (columns both the rollups and the raw table have).
     """
     times, params = time_range(start, end)
     filters, more = dimension_filter(where, columns=FILTERS)
     first, last = (ceil_hour(start), floor_hour(end)) if rollup_grain else (start, start)
     if first >= last:
         first = last = start
-    fps = f"SELECT subject_id FROM ({_VERDICTS}) WHERE verdict = 'false_positive'"
-
-    def labelled(ids: str) -> str:
-        return (f"(SELECT * FROM {TRIAGE_SUBJECTS} WHERE policy_id = {{policy:String}} AND "
-                f"{times} {filters} AND event_id IN ({ids}) LIMIT 1 BY event_id)")
     spans = f"event_time >= {{hours_start:{TIME}}} AND event_time < {{hours_end:{TIME}}}"
     return {
         "hours": "hour >= {hours_start:DateTime('UTC')} AND hour < {hours_end:DateTime('UTC')}",
         "edges": f"{times} AND NOT ({spans})",
         "filters": filters,
-        "labelled": labelled(f"SELECT subject_id FROM ({_VERDICTS})"),
-        "is_false_positive": f"event_id IN ({fps})",
     }, {"policy": policy, "hours_start": first, "hours_end": last, "bounds": list(BOUNDS),
         **params, **more}
 
@@ -194,22 +175,27 @@ def decision_counts(client: Client, policy: str, start: datetime, end: datetime,
 
 def verdict_counts(client: Client, policy: str, start: datetime, end: datetime,
                    where: dict[str, str]) -> pd.DataFrame:
-    """`policy`'s decisions in the range with a current verdict (the `labelled` lookup of
-    `_bounds`), counted by time bucket, version, whether enforced, whether a deny and
-    whether labelled false positive: time, version, not_enforced, deny, false_positive,
-    team, resource_kind, resource_name (set only for the denies not enforced labelled false
-    positive -- the known FPs enforcing would block -- else ''), subjects. One read gives
-    the versions' FP rates (`versions_of`) and the known false positives of the audit ->
-    enforce impact (`audit_combined`)."""
+    """`policy`'s decisions in the range with a current verdict, counted by time bucket (as
+    `decision_counts`), version, whether enforced, whether a deny and whether labelled false
+    positive: time, version, not_enforced, deny, false_positive, team, resource_kind,
+    resource_name (set only for the denies not enforced labelled false positive -- the known
+    FPs enforcing would block -- else ''), subjects. One read of `triage_verdicts` gives the
+    versions' FP rates (`versions_of`) and the known false positives of the audit -> enforce
+    impact (`audit_combined`)."""
     bucket, sql, params = _series_bounds(policy, start, end, where)
     kept = ", ".join(f"if(known, {c}, '')" for c in _RESOURCE)
+    times, _ = time_range(start, end, "subject_time")
     return frame(client, f"""
         SELECT time, version, not_enforced, deny, false_positive, {kept}, count() FROM (
-            SELECT toDateTime({bucket}(event_time), 'UTC') AS time, policy_version AS version,
+            SELECT toDateTime({bucket}(subject_time), 'UTC') AS time, policy_version AS version,
                    {_MODES} AS not_enforced, outcome = 'deny' AS deny,
-                   {sql["is_false_positive"]} AS false_positive,
+                   verdict = 'false_positive' AS false_positive,
                    not_enforced AND deny AND false_positive AS known, {", ".join(_RESOURCE)}
-            FROM {sql["labelled"]})
+            FROM {TRIAGE_VERDICTS} FINAL
+            WHERE subject_kind = 'decision' AND policy_id = {{policy:String}} AND {times}
+              {sql["filters"]} AND verdict != ''
+              AND NOT (verdict = 'benign' AND expires_at IS NOT NULL
+                       AND expires_at <= now64(3)))
         GROUP BY ALL ORDER BY time, version""", params, VERDICT_COLUMNS)
 
 

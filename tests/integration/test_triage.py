@@ -173,6 +173,38 @@ def test_labelling_a_group_takes_it_out_of_the_queue_and_feeds_m4s_table(store):
     assert set(m4.get_column("source")) == {"hand"}
 
 
+def test_every_verdict_carries_its_decisions_version_mode_outcome_and_resource(store):
+    """By hand, by undo and by a sticky rule: what the Policy tuning page counts verdicts by
+    (`triage_verdicts` alone); a violation has no version, mode or outcome."""
+    from tests.builders.dashboards import insert_decisions as insert_versioned
+
+    insert_versioned(store, [
+        deny("d7", T("11-02 11:30"), WEB, outcome="warn", policy_version="v7",
+             enforcement="audit"),
+        deny("d8", T("11-02 11:31"), WEB, policy_version="v8", enforcement="dryrun")])
+
+    def stored(uid):
+        return store.query(
+            "SELECT verdict, policy_version, enforcement, outcome, resource_kind, "
+            "resource_name FROM triage_verdicts FINAL WHERE subject_id = {id:String}",
+            parameters={"id": uid}).result_rows[0]
+
+    labelled = triage.label(store, ANA, [SubjectRef("decision", "d7"),
+                                         SubjectRef("violation", "v1")], TP,
+                            start=START, end=END, now=NOW)
+    assert stored("d7") == ("true_positive", "v7", "audit", "warn", "Pod", "web")
+    assert stored("v1") == ("true_positive", "", "", "", "Pod", "api")
+    relabelled = triage.label(store, ANA, [SubjectRef("decision", "d7")], FP, start=START,
+                              end=END, now=NOW + SECOND)
+    triage.undo(store, ANA, relabelled.action_id, now=NOW + 2 * SECOND)
+    assert stored("d7") == ("true_positive", "v7", "audit", "warn", "Pod", "web")
+    triage.undo(store, ANA, labelled.action_id, now=NOW + 3 * SECOND)  # d7's since undone
+    assert stored("v1") == ("", "", "", "", "Pod", "api")
+    triage.make_sticky(store, ANA, WEB, FP, now=NOW + 3 * SECOND)
+    assert triage.apply_rules(store, START, END, now=NOW + 4 * SECOND).labelled == 2  # d4, d8
+    assert stored("d8") == ("false_positive", "v8", "dryrun", "deny", "Pod", "web")
+
+
 def test_the_latest_verdict_wins_and_undo_restores_the_one_before(store):
     d1 = [SubjectRef("decision", "d1")]
     first = triage.label(store, ANA, d1, TP, start=START, end=END, now=NOW)

@@ -27,11 +27,22 @@ from tests.builders.dashboards import (
     rerun,
     texts,
 )
-from tests.builders.rows import dec, insert_verdicts
+from tests.builders.rows import dec
+import triage
+from triage import Actor, SubjectRef, Verdict
 
 pytestmark = pytest.mark.integration
 
 P, Q = "k8s.require-non-root", "k8s.require-limits"
+FP = Verdict("false_positive", "the workload runs as root by design")
+TP = Verdict("true_positive")
+
+
+def label(client, ids, verdict, start, end, now):
+    """Label the decisions `ids` (timed in [start, end]) through the triage API, as the
+    Triage page does: their verdicts carry the decision's version, mode and resource."""
+    triage.label(client, Actor("ana", "analyst"), [SubjectRef("decision", i) for i in ids],
+                 verdict, start=start, end=end + timedelta(seconds=1), now=now)
 
 
 def ms(lower_ms: float, fraction: float) -> str:
@@ -61,16 +72,8 @@ def seeded(chdb_client, dashboard_db):
         row["enforcement"] = "enforce" if row["policy_version"] == "v1" else "audit"
     rows += [dec(now - timedelta(minutes=30), "allow", policy_id=Q) for _ in range(5)]
     insert_decisions(chdb_client, rows)
-    triaged = now - timedelta(minutes=10)
-    insert_verdicts(chdb_client, [
-        {"subject_id": sid, "subject_time": when, "verdict": verdict, "policy_id": P,
-         "team": team, "triaged_at": triaged}
-        for sid, when, verdict, team in [
-            ("v1-0", old, "false_positive", "payments"),
-            ("v2-0", new, "false_positive", "payments"),
-            ("v2-1", new, "false_positive", "payments"),
-            ("v2-2", new, "false_positive", "payments"),
-            ("v2-6", new, "true_positive", "search")]])
+    for ids, verdict in ((["v1-0", "v2-0", "v2-1", "v2-2"], FP), (["v2-6"], TP)):
+        label(chdb_client, ids, verdict, old, now, now - timedelta(minutes=10))
     jobs.run_incremental(chdb_client, now)
     return dashboard_db
 
@@ -222,9 +225,7 @@ def test_versions_and_audit_impact_over_partial_hours_equal_the_raw_decisions(
     insert_decisions(chdb_client, rows)
     denies = [r for r in rows if r["outcome"] == "deny"]
     fps = [denies[0], *[r for r in denies if start <= r["event_time"] < end][::2]]
-    insert_verdicts(chdb_client, [
-        {"subject_id": r["event_id"], "subject_time": r["event_time"],
-         "verdict": "false_positive", "policy_id": P, "triaged_at": end} for r in fps])
+    label(chdb_client, [r["event_id"] for r in fps], FP, hour, hour + timedelta(hours=9), end)
     inside = [r for r in rows if start <= r["event_time"] < end]
     fp_ids = {r["event_id"] for r in fps}
 
