@@ -13,6 +13,13 @@ def number(value: float | None, digits: int = 0) -> str:
     return NONE if value is None else f"{value:,.{digits}f}"
 
 
+def count(value: int, estimated: bool = False) -> str:
+    """12,345; an estimate rounded to three significant digits: about 629,000."""
+    if not estimated:
+        return f"{value:,}"
+    return f"about {round(value, 2 - len(str(abs(value))) + 1):,}"
+
+
 def duration(seconds: float | None) -> str:
     """3 d 4 h, 2 h 5 m, 12 m, 40 s; '—' for None."""
     if seconds is None:

@@ -152,16 +152,26 @@ class QueueGroup:
         return self.fingerprint.reason
 
 
+# The queue's number of groups is exact up to this many (`store.queue_totals`), an estimate
+# within a few tenths of a percent beyond, where the page says "about".
+EXACT_GROUPS = 32_000
+
+
 @dataclass(frozen=True)
 class QueuePage:
     """One page of the queue, newest group first: `total_groups` and `total_subjects` count
-    every group of the selection, not only this page's."""
+    every group of the selection, not only this page's (`total_subjects` exactly,
+    `total_groups` exactly up to `EXACT_GROUPS`: `groups_estimated`)."""
 
     groups: tuple[QueueGroup, ...]
     total_groups: int
     total_subjects: int
     offset: int
     limit: int
+
+    @property
+    def groups_estimated(self) -> bool:
+        return self.total_groups > EXACT_GROUPS
 
 
 @dataclass(frozen=True)

@@ -177,11 +177,12 @@ def _queue(start, end, selection, narrowed: bool, triaged: int, page: triage.Que
                     "resource and a reason; or run `policyscope demo`; or widen the range.")
         return None
     first = page.offset + 1
-    st.caption(f"Groups {first}–{first + len(page.groups) - 1} of {page.total_groups} "
+    st.caption(f"Groups {first}–{first + len(page.groups) - 1} of "
+               f"{format.count(page.total_groups, page.groups_estimated)} "
                f"({page.total_subjects:,} subjects without a verdict), newest first")
     st.dataframe(_queue_frame(page), hide_index=True)
     if pages > 1:
-        st.number_input(f"Queue page (of {pages})", min_value=1, max_value=pages, step=1,
+        st.number_input(f"Queue page (of {'about ' * page.groups_estimated}{pages:,})", min_value=1, max_value=pages, step=1,
                         key="triage_page")
     return page
 
@@ -233,8 +234,8 @@ def _label_selection(user: User, page: triage.QueuePage, start, end, selection) 
              selection.environment), ("cluster", selection.cluster), ("policy",
              selection.policy), ("kind", selection.kind)) if v]
     st.text(f"The selection ({', '.join(scope) or 'the whole range'}) holds "
-            f"{page.total_subjects:,} subjects without a verdict in {page.total_groups:,} "
-            "groups.")
+            f"{page.total_subjects:,} subjects without a verdict in "
+            f"{format.count(page.total_groups, page.groups_estimated)} groups.")
     if not can(user, "label"):
         return
     with st.form("triage_bulk", clear_on_submit=True):

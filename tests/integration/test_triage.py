@@ -143,6 +143,31 @@ def test_the_queue_page_is_the_newest_groups_of_the_whole_range(chdb_client, dat
     assert triage.queue_totals(chdb_client, START, END, now=NOW) == (len(newest), 400)
 
 
+def test_the_number_of_groups_is_exact_up_to_its_limit_and_an_estimate_beyond(
+        chdb_client, database):
+    """`queue_totals` counts subjects exactly and groups exactly up to `EXACT_GROUPS`; past
+    it, the number of groups is an estimate within 1 % that the page marks as such."""
+    from triage.model import EXACT_GROUPS, QueuePage
+
+    step = (END - START) / 50_000
+    rows = [deny(f"g{i}", START + i * step, replace(API, resource_name=f"pod-{i}"))
+            for i in range(EXACT_GROUPS - 1)]
+    rows += [deny(f"h{i}", START + i * step, API) for i in range(3)]  # one group of three
+    insert_decisions(chdb_client, rows)
+    assert triage.queue_totals(chdb_client, START, END, now=NOW) == (
+        EXACT_GROUPS, EXACT_GROUPS + 2)
+
+    more = 8_000
+    insert_decisions(chdb_client, [
+        deny(f"k{i}", START + (EXACT_GROUPS + i) * step, replace(API, resource_name=f"job-{i}"))
+        for i in range(more)])
+    groups, subjects = triage.queue_totals(chdb_client, START, END, now=NOW)
+    assert subjects == EXACT_GROUPS + 2 + more
+    assert abs(groups - (EXACT_GROUPS + more)) <= 0.01 * (EXACT_GROUPS + more)
+    assert QueuePage((), groups, subjects, 0, 50).groups_estimated
+    assert not QueuePage((), EXACT_GROUPS, subjects, 0, 50).groups_estimated
+
+
 def test_a_selection_of_no_subject_kind_reads_nothing(store):
     from triage import store as triage_store
 
