@@ -436,5 +436,6 @@ def render() -> None:
                 _label_group(user, page, start, end, selection)
                 _label_selection(user, page, start, end, selection)
 
+
 if __name__ == "__main__":  # Streamlit runs a page as __main__; tests import `write`
     render()
