@@ -17,7 +17,7 @@ def count(value: int, estimated: bool = False) -> str:
     """12,345; an estimate rounded to three significant digits: about 629,000."""
     if not estimated:
         return f"{value:,}"
-    return f"about {round(value, 2 - len(str(abs(value))) + 1):,}"
+    return f"about {round(value, 3 - len(str(abs(value)))):,}"
 
 
 def duration(seconds: float | None) -> str:

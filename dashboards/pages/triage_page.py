@@ -182,8 +182,8 @@ def _queue(start, end, selection, narrowed: bool, triaged: int, page: triage.Que
                f"({page.total_subjects:,} subjects without a verdict), newest first")
     st.dataframe(_queue_frame(page), hide_index=True)
     if pages > 1:
-        st.number_input(f"Queue page (of {'about ' * page.groups_estimated}{pages:,})", min_value=1, max_value=pages, step=1,
-                        key="triage_page")
+        st.number_input(f"Queue page (of {'about ' * page.groups_estimated}{pages:,})",
+                        min_value=1, max_value=pages, step=1, key="triage_page")
     return page
 
 

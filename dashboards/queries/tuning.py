@@ -281,9 +281,9 @@ def _day(times: pd.Series) -> pd.Series:
 
 def audit_combined(by_resource: pd.DataFrame, counts: pd.DataFrame, verdicts: pd.DataFrame
                    ) -> dict:
-    """What enforcing the policy would have blocked (see `chosen_policy`), from its reads: the decisions not enforced per day from
-    `counts`, the known false positives of `verdicts` merged into both tables, and the
-    totals."""
+    """What enforcing the policy would have blocked (see `chosen_policy`), from its reads:
+    the decisions not enforced per day from `counts`, the known false positives of
+    `verdicts` merged into both tables, and the totals."""
     audit = counts[counts["not_enforced"].astype(bool)]
     by_day = audit.assign(day=_day(audit["time"])).groupby("day", as_index=False).agg(
         not_enforced=("decisions", "sum"), would_block=("denies", "sum"))
