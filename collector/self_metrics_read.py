@@ -58,8 +58,9 @@ def _stored(client: Client, since: datetime, end: datetime, metrics: Sequence[st
     if instance is not None:
         conditions.append("instance = {instance:String}")
         params["instance"] = instance
+    # unordered: `deltas` sorts the rows by series and time itself
     sql = (f"SELECT {', '.join(STORED)} FROM {COLLECTOR_METRICS} "
-           f"WHERE {' AND '.join(conditions)} ORDER BY {', '.join(SERIES)}, at")
+           f"WHERE {' AND '.join(conditions)}")
     frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(
@@ -69,6 +70,14 @@ def _stored(client: Client, since: datetime, end: datetime, metrics: Sequence[st
         pl.col("seq").cast(pl.UInt32), pl.col("value").cast(pl.Float64))
 
 
+def _previous(keys: list[str], column: str) -> pl.Expr:
+    """`column` of the row before, where that row has the same `keys`, else null: the
+    previous value along a group of a frame sorted by `keys` (what `shift(1).over(keys)`
+    gives there, without grouping the frame again for each use)."""
+    same = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
+    return pl.when(same).then(pl.col(column).shift(1))
+
+
 def deltas(stored: pl.DataFrame, start: datetime | None = None) -> pl.DataFrame:
     """Stored rows (`STORED` columns) with `delta`, `seconds` and `rate` (per second) by the
     module's rule, keeping the rows at or after `start` (all when None); ordered by series
@@ -76,10 +85,11 @@ def deltas(stored: pl.DataFrame, start: datetime | None = None) -> pl.DataFrame:
     snapshot's time tells a new series from one whose past is unknown). Pure: no storage."""
     series, run = list(SERIES), ["instance", "started_at"]
     snapshot_times = (stored.select(*run, "at").unique().sort([*run, "at"])
-                      .with_columns(pl.col("at").shift(1).over(run).alias("run_previous_at")))
+                      .with_columns(_previous(run, "at").alias("run_previous_at")))
     frame = stored.join(snapshot_times, on=[*run, "at"], how="left").sort([*series, "at"])
-    previous = pl.col("value").shift(1).over(series)
-    previous_at = pl.col("at").shift(1).over(series)
+    frame = frame.with_columns(_previous(series, "value").alias("previous"),
+                               _previous(series, "at").alias("previous_at"))
+    previous, previous_at = pl.col("previous"), pl.col("previous_at")
     counter = pl.col("kind") == "counter"
     new_series = previous.is_null() & pl.col("run_previous_at").is_not_null()
     run_start = previous.is_null() & pl.col("run_previous_at").is_null() & (pl.col("seq") == 1)
