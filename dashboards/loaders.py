@@ -19,10 +19,11 @@ hashable by Streamlit (str, numbers, datetimes, dicts, tuples) and results pickl
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -31,7 +32,11 @@ from typing import Any, Callable
 
 import streamlit as st
 from clickhouse_connect.driver.client import Client
-from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.script_run_context import (
+    SCRIPT_RUN_CONTEXT_ATTR_NAME,
+    ScriptRunContext,
+)
 
 from core import storage
 from dashboards import filters
@@ -126,25 +131,50 @@ class Reads:
         return len(self._results)
 
 
+_readers: ThreadPoolExecutor | None = None
+_readers_lock = threading.Lock()
+
+
+def _reader_threads() -> ThreadPoolExecutor:
+    """The process's `CONCURRENCY` reader threads, started when first needed and kept: a page
+    run does not start and join threads of its own (three thread starts and joins cost a
+    cached page more than drawing it)."""
+    global _readers
+    with _readers_lock:
+        if _readers is None:
+            _readers = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="page-read")
+        return _readers
+
+
+def _in_run(run: ScriptRunContext | None, variables: contextvars.Context,
+            function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args)` on a reader thread as part of the page run that asked for it: with
+    that run's context (the cache and any warning belong to it) and context variables, which
+    the thread drops again afterwards."""
+    thread = threading.current_thread()
+    setattr(thread, SCRIPT_RUN_CONTEXT_ATTR_NAME, run)
+    try:
+        return variables.run(function, *args)
+    finally:
+        setattr(thread, SCRIPT_RUN_CONTEXT_ATTR_NAME, None)
+
+
 @contextmanager
 def reading(*calls: Call) -> Iterator[Reads]:
-    """The calls started at once, up to `CONCURRENCY` (cached ones return at once), for a page
-    that draws what has arrived while the rest is read: each result is waited for when it is
-    asked for. Leaving the block waits for every call."""
+    """The calls started at once on the reader threads, up to `CONCURRENCY` at a time (cached
+    ones return at once), for a page that draws what has arrived while the rest is read:
+    each result is waited for when it is asked for. Leaving the block waits for every call."""
     key = store()
     if len(calls) < 2:
         yield Reads([lambda c=c: _load(key, c.query, c.args, c.kwargs) for c in calls])
         return
-    context = get_script_run_ctx()  # the cache and any warning belong to this page's run
-
-    def attach() -> None:
-        if context is not None:
-            add_script_run_ctx(threading.current_thread(), context)
-
-    with ThreadPoolExecutor(min(CONCURRENCY, len(calls)), thread_name_prefix="page-read",
-                            initializer=attach) as pool:
-        futures = [pool.submit(_load, key, c.query, c.args, c.kwargs) for c in calls]
+    run, pool = get_script_run_ctx(suppress_warning=True), _reader_threads()
+    futures = [pool.submit(_in_run, run, contextvars.copy_context(), _load, key, c.query,
+                           c.args, c.kwargs) for c in calls]
+    try:
         yield Reads([f.result for f in futures])
+    finally:
+        wait(futures)
 
 
 def load_all(*calls: Call) -> list[Any]:
