@@ -144,16 +144,19 @@ def stored_standings(client: Client, definitions: list[str], points: list[dateti
     `within_seconds` (a day) reads one run per point, not every minute in it."""
     if not definitions or not points:
         return []
-    cols = ", ".join(f"s.{c} AS {c}" for c in STANDING_COLUMNS)
     bounds = ("definition IN {definitions:Array(String)} "
               "AND at > {low:DateTime('UTC')} AND at <= {high:DateTime('UTC')}")
-    return _select(client, f"SELECT DISTINCT {cols} FROM {SLO_STANDINGS} AS s INNER JOIN ("
-                           "SELECT definition, max((at, computed_at)) AS run "
-                           f"FROM {SLO_STANDINGS} ARRAY JOIN {{points:Array(DateTime('UTC'))}} "
-                           f"AS p WHERE {bounds} AND at <= p AND at > p - {{within:UInt32}} "
-                           "GROUP BY definition, p) AS r ON s.definition = r.definition "
-                           "AND s.at = r.run.1 AND s.computed_at = r.run.2 "
-                           f"WHERE s.{bounds.replace(' AND at', ' AND s.at')} "
+    # each point's run, (definition, at, computed_at); the rows of those runs are read by IN,
+    # not joined (a join and the DISTINCT it needed when points share a run cost chDB about
+    # half as much again)
+    runs = (f"SELECT definition, max((at, computed_at)) AS run FROM {SLO_STANDINGS} "
+            f"WHERE {bounds} GROUP BY definition") if len(points) == 1 else (
+            f"SELECT definition, max((at, computed_at)) AS run FROM {SLO_STANDINGS} "
+            f"ARRAY JOIN {{points:Array(DateTime('UTC'))}} AS p WHERE {bounds} AND at <= p "
+            "AND at > p - {within:UInt32} GROUP BY definition, p")
+    return _select(client, f"SELECT {', '.join(STANDING_COLUMNS)} FROM {SLO_STANDINGS} "
+                           f"WHERE {bounds} AND (definition, at, computed_at) IN ("
+                           f"SELECT definition, run.1, run.2 FROM ({runs})) "
                            "ORDER BY definition, at, computed_at, position",
                    STANDING_COLUMNS,
                    {"definitions": definitions, "points": points,
