@@ -208,6 +208,42 @@ def test_0010_rebuilds_sli_values_unpartitioned_keeping_its_rows_and_can_repeat(
         chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
 
 
+def test_0023_rebuilds_slo_standings_in_monthly_partitions_keeping_its_rows_and_can_repeat(
+        chdb_client):
+    database = "t_migrate_0023"
+    chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+    chdb_client.command(f"CREATE DATABASE {database}")
+    try:
+        for mig in [m for m in migrations.available() if m.version < 23]:
+            for statement in mig.statements(database):
+                chdb_client.command(statement)
+        assert "PARTITION BY toYYYYMMDD(at)" in _engine_full(chdb_client, database,
+                                                              "slo_standings")
+        chdb_client.command(
+            f"INSERT INTO {database}.slo_standings (slo, definition, at, computed_at, position,"
+            " dimensions, objective, period, good, total, budget_remaining, pair_severity) "
+            "VALUES ('s', 'd1', '2026-10-31 23:59:00', '2026-10-31 23:59:30', 0, {'team': 'a'},"
+            " 0.99, '30d', 9, 10, 0.5, ['page']), ('s', 'd1', '2026-11-01 00:00:00', "
+            "'2026-11-01 00:00:30', 1, {}, 0.99, '30d', 8, 10, NULL, [])")
+        rows = f"SELECT * FROM {database}.slo_standings ORDER BY at"
+        before = chdb_client.query(rows).result_rows
+        (rebuild,) = [m for m in migrations.available() if m.version == 23]
+        for _ in range(2):  # a crash before it is recorded runs it again
+            for statement in rebuild.statements(database):
+                chdb_client.command(statement)
+            engine = _engine_full(chdb_client, database, "slo_standings")
+            assert "PARTITION BY toYYYYMM(at)" in engine
+            assert "ORDER BY (definition, at, computed_at, position)" in engine
+            assert "TTL at + toIntervalDay(40)" in engine
+            assert chdb_client.query(rows).result_rows == before
+            parts = chdb_client.query(
+                "SELECT uniq(partition) FROM system.parts WHERE database = {d:String} AND "
+                "table = 'slo_standings' AND active", parameters={"d": database}).result_rows
+            assert parts == [(2,)]  # October and November
+    finally:
+        chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
 def test_0011_fills_five_minute_rollups_from_the_minutes_and_keeps_them_current(chdb_client):
     """Rows stored before the migration are rolled into five minutes once; rows inserted after
     reach them through the views; both equal the minute rollups summed per five minutes."""
