@@ -4,7 +4,7 @@ arguments, so reruns (a widget change, another page) do not query again within a
 
     totals = loaders.load(live.decision_totals, start, end, where)
     totals, rows = loaders.load_all(call(live.decision_totals, start, end, where),
-                                    call(live.by_outcome, start, end, where))
+                                    call(live.breakdown, start, end, where))
 
 A page states its independent reads up front with `load_all`, which runs those not cached
 concurrently, each on a client of its own (a client runs one call at a time), the way a

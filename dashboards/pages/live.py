@@ -20,12 +20,11 @@ def render() -> None:
     start, end = chosen.bounds()
     where = chosen.where
     # every read at once (`load_all`): on an empty range the charts' reads are all but free
-    totals, (grain, series), by_policy, by_team, outcomes, others, denies = load_all(
+    totals, (grain, series), shares, others, denies = load_all(
         call(live.decision_totals, start, end, where), call(live.over_time, start, end, where),
-        call(live.by_dimension, start, end, where, "policy"),
-        call(live.by_dimension, start, end, where, "team"),
-        call(live.by_outcome, start, end, where), call(live.other_events, start, end, where),
+        call(live.breakdown, start, end, where), call(live.other_events, start, end, where),
         call(live.recent_denies, start, end, where))
+    outcomes, by_policy, by_team = shares["outcome"], shares["policy"], shares["team"]
     cols = st.columns(4)
     cols[0].metric("Decisions", f"{totals['total']:,}")
     cols[1].metric("Deny rate", "—" if totals["deny_rate"] is None

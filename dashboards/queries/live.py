@@ -46,20 +46,24 @@ def _outcomes(sums: pl.DataFrame, keys: list[str]) -> pd.DataFrame:
     return long.filter(pl.col("decisions") > 0).select(*keys, "outcome", "decisions").to_pandas()
 
 
-def by_outcome(client: Client, start: datetime, end: datetime, where: dict[str, str]
-               ) -> pd.DataFrame:
-    sums = read.window_totals(client, "decisions", start, end, MEASURES, where=where)
-    out = _outcomes(sums.select(MEASURES), [])
-    return out.sort_values(["decisions", "outcome"], ascending=[False, True],
-                           ignore_index=True)
+BREAKDOWN = ("policy", "team")  # the dimensions the page charts the decisions by
 
 
-def by_dimension(client: Client, start: datetime, end: datetime, where: dict[str, str],
-                 dimension: str, limit: int = 15) -> pd.DataFrame:
-    """(dimension, outcome, decisions) for the `limit` values with most decisions; an empty
-    value reads '(none)'."""
-    sums = read.window_totals(client, "decisions", start, end, MEASURES, where=where,
-                              by=[dimension])
+def breakdown(client: Client, start: datetime, end: datetime, where: dict[str, str],
+              dimensions: tuple[str, ...] = BREAKDOWN, limit: int = 15
+              ) -> dict[str, pd.DataFrame]:
+    """The decisions over [start, end) by outcome (key "outcome": rows outcome, decisions,
+    most first) and, for each of `dimensions`, (dimension, outcome, decisions) of its `limit`
+    values with most decisions (an empty value reads '(none)'), from one read of the
+    decision rollups for all of them (`read.window_totals_sets`)."""
+    overall, *by = read.window_totals_sets(client, "decisions", start, end, MEASURES,
+                                           [(where, []), *((where, [d]) for d in dimensions)])
+    outcomes = _outcomes(overall.select(MEASURES), []).sort_values(
+        ["decisions", "outcome"], ascending=[False, True], ignore_index=True)
+    return {"outcome": outcomes, **{d: _top(sums, d, limit) for d, sums in zip(dimensions, by)}}
+
+
+def _top(sums: pl.DataFrame, dimension: str, limit: int) -> pd.DataFrame:
     sums = sums.with_columns(pl.col("key").str.replace(f"^{dimension}=", "")
                              .replace("", "(none)").alias(dimension))
     top = sums.sort(["total", dimension], descending=[True, False]).head(limit)
