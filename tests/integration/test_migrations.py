@@ -36,6 +36,21 @@ def _engine_full(client, database: str, table: str) -> str:
     return rows[0][0]
 
 
+def _migrate_before(client, database: str, version: int) -> None:
+    """Every migration numbered below `version`, as a database made then holds them."""
+    for mig in migrations.available():
+        if mig.version < version:
+            for statement in mig.statements(database):
+                client.command(statement)
+
+
+def _apply(client, database: str, version: int) -> None:
+    """Migration `version`'s statements, as `migrate` runs them."""
+    (mig,) = [m for m in migrations.available() if m.version == version]
+    for statement in mig.statements(database):
+        client.command(statement)
+
+
 def _codec(text: str) -> str:
     """A codec as ClickHouse reports it, without the widths it fills in (Delta(8) -> Delta)."""
     text = re.sub(r"^CODEC\((.*)\)$", r"\1", text)
@@ -185,10 +200,7 @@ def test_0010_rebuilds_sli_values_unpartitioned_keeping_its_rows_and_can_repeat(
     chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
     chdb_client.command(f"CREATE DATABASE {database}")
     try:
-        earlier = [m for m in migrations.available() if m.version < 10]
-        for mig in earlier:
-            for statement in mig.statements(database):
-                chdb_client.command(statement)
+        _migrate_before(chdb_client, database, 10)
         assert "PARTITION BY" in _engine_full(chdb_client, database, "sli_values")
         chdb_client.command(
             f"INSERT INTO {database}.sli_values (sli, window, dimension, dimension_value, at, "
@@ -196,10 +208,8 @@ def test_0010_rebuilds_sli_values_unpartitioned_keeping_its_rows_and_can_repeat(
             " ('M1', '1h', 'team', 'a', '2026-11-01 00:00:00', NULL, 0, NULL)")
         rows = f"SELECT * FROM {database}.sli_values ORDER BY at"
         before = chdb_client.query(rows).result_rows
-        (rebuild,) = [m for m in migrations.available() if m.version == 10]
         for _ in range(2):  # a crash before it is recorded runs it again
-            for statement in rebuild.statements(database):
-                chdb_client.command(statement)
+            _apply(chdb_client, database, 10)
             engine = _engine_full(chdb_client, database, "sli_values")
             assert "PARTITION BY" not in engine and "ReplacingMergeTree(computed_at)" in engine
             assert "TTL at + toIntervalDay(400)" in engine
@@ -214,9 +224,7 @@ def test_0023_rebuilds_slo_standings_in_monthly_partitions_keeping_its_rows_and_
     chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
     chdb_client.command(f"CREATE DATABASE {database}")
     try:
-        for mig in [m for m in migrations.available() if m.version < 23]:
-            for statement in mig.statements(database):
-                chdb_client.command(statement)
+        _migrate_before(chdb_client, database, 23)
         assert "PARTITION BY toYYYYMMDD(at)" in _engine_full(chdb_client, database,
                                                               "slo_standings")
         chdb_client.command(
@@ -226,11 +234,13 @@ def test_0023_rebuilds_slo_standings_in_monthly_partitions_keeping_its_rows_and_
             " 0.99, '30d', 9, 10, 0.5, ['page']), ('s', 'd1', '2026-11-01 00:00:00', "
             "'2026-11-01 00:00:30', 1, {}, 0.99, '30d', 8, 10, NULL, [])")
         rows = f"SELECT * FROM {database}.slo_standings ORDER BY at"
+        columns = ("SELECT name, type FROM system.columns WHERE database = {d:String} AND "
+                   "table = 'slo_standings' ORDER BY position")
         before = chdb_client.query(rows).result_rows
-        (rebuild,) = [m for m in migrations.available() if m.version == 23]
+        types = chdb_client.query(columns, parameters={"d": database}).result_rows
         for _ in range(2):  # a crash before it is recorded runs it again
-            for statement in rebuild.statements(database):
-                chdb_client.command(statement)
+            _apply(chdb_client, database, 23)
+            assert chdb_client.query(columns, parameters={"d": database}).result_rows == types
             engine = _engine_full(chdb_client, database, "slo_standings")
             assert "PARTITION BY toYYYYMM(at)" in engine
             assert "ORDER BY (definition, at, computed_at, position)" in engine
@@ -282,14 +292,9 @@ def test_0011_fills_five_minute_rollups_from_the_minutes_and_keeps_them_current(
             assert fives == minutes and len(fives) > 4, table
 
     try:
-        for mig in migrations.available():
-            if mig.version < 11:
-                for statement in mig.statements(database):
-                    chdb_client.command(statement)
+        _migrate_before(chdb_client, database, 11)
         traffic(0)
-        (fives,) = [m for m in migrations.available() if m.version == 11]
-        for statement in fives.statements(database):
-            chdb_client.command(statement)
+        _apply(chdb_client, database, 11)
         agree()
         traffic(40)
         agree()
@@ -392,14 +397,9 @@ def test_0015_fills_the_tuning_rollups_from_raw_decisions_and_keeps_them_current
     from metrics.latency import BOUNDS
 
     try:
-        for mig in migrations.available():
-            if mig.version < 15:
-                for statement in mig.statements(database):
-                    chdb_client.command(statement)
+        _migrate_before(chdb_client, database, 15)
         traffic(0)
-        (tuning,) = [m for m in migrations.available() if m.version == 15]
-        for statement in tuning.statements(database):
-            chdb_client.command(statement)
+        _apply(chdb_client, database, 15)
         agree()
         traffic(60)
         agree()
@@ -421,15 +421,11 @@ def test_0019_gives_stored_and_later_triage_subjects_the_hash_of_their_id(chdb_c
     previous = chdb_client.database
     chdb_client.database = database
     try:
-        for mig in [m for m in migrations.available() if m.version < 19]:
-            for statement in mig.statements(database):
-                chdb_client.command(statement)
+        _migrate_before(chdb_client, database, 19)
         when = datetime(2026, 11, 2, 10, tzinfo=timezone.utc)
         insert_decisions(chdb_client, [dec(when, "deny", event_id="before")])
-        (latest,) = [m for m in migrations.available() if m.version == 19]
         for _ in range(2):  # a crash before it is recorded runs it again
-            for statement in latest.statements(database):
-                chdb_client.command(statement)
+            _apply(chdb_client, database, 19)
         insert_decisions(chdb_client, [dec(when, "warn", event_id="after"),
                                        dec(when, "allow", event_id="allowed")])
         rows = chdb_client.query(
@@ -478,9 +474,7 @@ def test_0022_gives_stored_and_later_decision_verdicts_their_decisions_fields(ch
             "resource_name FROM triage_verdicts FINAL ORDER BY subject_id").result_rows
 
     try:
-        for mig in [m for m in migrations.available() if m.version < 22]:
-            for statement in mig.statements(database):
-                chdb_client.command(statement)
+        _migrate_before(chdb_client, database, 22)
         insert_decisions(chdb_client, [
             dec(when, "deny", event_id="d1", policy_id="p", policy_version="v3",
                 enforcement="audit", resource_kind="Pod", resource_name="api"),
@@ -491,11 +485,9 @@ def test_0022_gives_stored_and_later_decision_verdicts_their_decisions_fields(ch
         entry("decision", "d2", datetime(2026, 11, 2, 11, 5, tzinfo=timezone.utc))  # latest
         entry("violation", "v1", datetime(2026, 11, 2, 11, tzinfo=timezone.utc))
         chdb_client.command("SYSTEM STOP MERGES triage_verdicts")  # rows counted as inserted
-        (latest,) = [m for m in migrations.available() if m.version == 22]
         counts = []
         for _ in range(2):  # a crash before it is recorded runs it again
-            for statement in latest.statements(database):
-                chdb_client.command(statement)
+            _apply(chdb_client, database, 22)
             counts.append(chdb_client.command("SELECT count() FROM triage_verdicts"))
         assert counts == [5 + 2, 5 + 2]  # d1 and d2 refilled once, nothing more
         assert verdicts() == [("d1", "v3", "audit", "deny", "Pod", "api"),
