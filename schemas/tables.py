@@ -123,10 +123,11 @@ TRIAGE: tuple[str, ...] = (TRIAGE_HISTORY, TRIAGE_RULES, TRIAGE_SUBJECTS, TRIAGE
 # tables of raw rows beside RAW, with the same TTL
 RAW_COPIES: tuple[str, ...] = (TRIAGE_SUBJECTS, TRIAGE_VIOLATIONS)
 
-# -- the agents' latest heartbeat per day (migration 0021; the On-call page reads it) ----------
+# -- the agents' latest heartbeat per day (0021) and of all (0024); the On-call page reads them
 
 AGENT_HEARTBEATS_DAILY = "agent_heartbeats_1d"  # filled by its view `<name>_mv`
-AGENTS: tuple[str, ...] = (AGENT_HEARTBEATS_DAILY,)
+AGENT_HEARTBEATS_LATEST = "agent_heartbeats_latest"  # filled by its view `<name>_mv`
+AGENTS: tuple[str, ...] = (AGENT_HEARTBEATS_DAILY, AGENT_HEARTBEATS_LATEST)
 
 # -- the collector's own counters (collector/self_metrics.py writes, self_metrics_read.py reads)
 

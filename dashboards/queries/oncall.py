@@ -13,8 +13,10 @@
 - agent health: every agent that sent an `agent.heartbeat` in the range, its latest report
   judged when read by the rule of the SLI M8 (`metrics.sli.agents`): healthy, stale (its
   latest heartbeat older than twice its interval) or degraded (fresh, reporting another
-  status); the range's whole days from each agent's latest heartbeat per day
-  (`agent_heartbeats_1d`), its partial days from the raw heartbeats;
+  status); from each agent's latest heartbeat (`agent_heartbeats_latest`) when the range
+  ends after it (the page's ranges end now), else the range's whole days from each agent's
+  latest heartbeat per day (`agent_heartbeats_1d`) and its partial days from the raw
+  heartbeats;
 - ingestion: events per second stored over the last whole minutes (the decision rollup and
   the other events), the ingest lag (`ingested_at` - `event_time`) of what landed in the last
   hour, and the collector's own counters (`collector_metrics`, through
@@ -40,7 +42,7 @@ from metrics import read
 from metrics.sli.agents import DEFAULT_INTERVAL_S
 from metrics.windows import ceil_day, floor_day
 from schemas.events import DECISIONS, EVENTS
-from schemas.tables import AGENT_HEARTBEATS_DAILY, TRIAGE_SUBJECTS
+from schemas.tables import AGENT_HEARTBEATS_DAILY, AGENT_HEARTBEATS_LATEST, TRIAGE_SUBJECTS
 from slo import silences as silence_store
 from slo import store
 from slo.lifecycle import FIRING, PENDING, TIERS
@@ -200,40 +202,15 @@ def agents(client: Client, start: datetime, end: datetime, where: dict[str, str]
     last_heartbeat, age_s and state (`agent_state`) at the time of the read; stale first,
     then degraded, then healthy, the oldest heartbeat first; the time of the read).
 
-    The range's whole days are read from `agent_heartbeats_1d` (migration 0021: each agent's
-    latest report per day and team, environment, cluster), its partial days at either edge
-    from the raw heartbeats; an agent's latest report is the latest of both. A filter on
-    another dimension than those reads the raw heartbeats only."""
-    times, params = time_range(start, end)
-    filters, more = dimension_filter(where)
-    days_start, days_end = ceil_day(start), floor_day(end)
-    whole_days = days_start < days_end and set(where) <= set(AGENT_DIMENSIONS)
-    if not whole_days:  # every heartbeat of the range is read raw
-        days_start = days_end = start
-    params.update(days_start=days_start, days_end=days_end)
-    dims = ", ".join(AGENT_DIMENSIONS)
-    report = "(engine, agent_status, heartbeat_interval_seconds)"  # a null interval is kept
-    parts = [f"""
-        SELECT agent_id, {dims}, argMax({report}, event_time) AS report,
-               max(event_time) AS last_at
-        FROM {EVENTS.name}
-        WHERE event_kind = 'agent.heartbeat' AND {times} AND NOT (
-              event_time >= {{days_start:{TIME}}} AND event_time < {{days_end:{TIME}}}) {filters}
-        GROUP BY agent_id, {dims}"""]
-    if whole_days:
-        parts.append(f"""
-        SELECT agent_id, {dims}, argMaxMerge(latest), max(last_heartbeat)
-        FROM {AGENT_HEARTBEATS_DAILY}
-        WHERE day >= {{days_start:{TIME}}} AND day < {{days_end:{TIME}}} {filters}
-        GROUP BY agent_id, {dims}""")
+    A range that ends after every heartbeat the filters select (the page's ranges end at the
+    current minute) is read from `agent_heartbeats_latest` (migration 0024: each agent's
+    latest report of all, per team, environment and cluster): an agent is in it when that
+    latest heartbeat is. Otherwise (a heartbeat at or after `end`, or a filter on another
+    dimension) the range is read from its history (`_reported_in`)."""
     at = datetime.now(timezone.utc)
-    rows = frame(client, f"""
-        SELECT agent_id, l.1.1, l.2, l.3, l.4, l.1.2, l.1.3, last
-        FROM (SELECT agent_id, argMax((report, {dims}), last_at) AS l, max(last_at) AS last
-              FROM ({" UNION ALL ".join(parts)})
-              GROUP BY agent_id)
-        ORDER BY last LIMIT {{limit:UInt32}}""", {**params, **more, "limit": MAX_AGENTS},
-                 AGENT_COLUMNS)
+    rows = _latest_reported(client, start, end, where)
+    if rows is None:
+        rows = _reported_in(client, start, end, where)
     if rows.empty:
         return rows.assign(age_s=pd.Series(dtype=float), state=pd.Series(dtype=str)), at
     last = pd.to_datetime(rows["last_heartbeat"], utc=True)
@@ -243,6 +220,73 @@ def agents(client: Client, start: datetime, end: datetime, where: dict[str, str]
     rank = rows["state"].map({s: i for i, s in enumerate(AGENT_STATES)})
     return rows.assign(_rank=rank).sort_values(["_rank", "age_s"], ascending=[True, False],
                                                ignore_index=True).drop(columns="_rank"), at
+
+
+_AGENT_ROW = "SELECT agent_id, l.1.1, l.2, l.3, l.4, l.1.2, l.1.3, last"
+_DIMS = ", ".join(AGENT_DIMENSIONS)
+_REPORT = "(engine, agent_status, heartbeat_interval_seconds)"  # a null interval is kept
+
+
+def _latest_reported(client: Client, start: datetime, end: datetime, where: dict[str, str]
+                     ) -> pd.DataFrame | None:
+    """`AGENT_COLUMNS` of the agents whose latest heartbeat (of the rows `where` selects) is
+    in [start, end), from `agent_heartbeats_latest`; None when that is not the answer: a
+    selected heartbeat lies at or after `end`, or `where` names another dimension."""
+    if not set(where) <= set(AGENT_DIMENSIONS):
+        return None
+    filters, params = dimension_filter(where)
+    rows = frame(client, f"""
+        {_AGENT_ROW}, ahead
+        FROM (SELECT agent_id, argMax((report, {_DIMS}), last_at) AS l, max(last_at) AS last,
+                     max(max(last_at)) OVER () >= {{end:{TIME}}} AS ahead
+              FROM (SELECT agent_id, {_DIMS}, argMaxMerge(latest) AS report,
+                           max(last_heartbeat) AS last_at
+                    FROM {AGENT_HEARTBEATS_LATEST} WHERE 1 {filters}
+                    GROUP BY agent_id, {_DIMS})
+              GROUP BY agent_id)
+        WHERE last >= {{start:{TIME}}} OR ahead
+        ORDER BY last LIMIT {{limit:UInt32}}""",
+                 {**params, "start": start, "end": end, "limit": MAX_AGENTS},
+                 [*AGENT_COLUMNS, "ahead"])
+    if rows["ahead"].astype(bool).any():
+        return None
+    return rows.drop(columns="ahead")
+
+
+def _reported_in(client: Client, start: datetime, end: datetime, where: dict[str, str]
+                 ) -> pd.DataFrame:
+    """`AGENT_COLUMNS` of every agent with a heartbeat in [start, end) that `where` selects,
+    its latest report in the range: the range's whole days from `agent_heartbeats_1d`
+    (migration 0021: each agent's latest report per day and team, environment, cluster), its
+    partial days at either edge from the raw heartbeats; an agent's latest report is the
+    latest of both. A filter on another dimension than those reads the raw heartbeats only."""
+    times, params = time_range(start, end)
+    filters, more = dimension_filter(where)
+    days_start, days_end = ceil_day(start), floor_day(end)
+    whole_days = days_start < days_end and set(where) <= set(AGENT_DIMENSIONS)
+    if not whole_days:  # every heartbeat of the range is read raw
+        days_start = days_end = start
+    params.update(days_start=days_start, days_end=days_end)
+    parts = [f"""
+        SELECT agent_id, {_DIMS}, argMax({_REPORT}, event_time) AS report,
+               max(event_time) AS last_at
+        FROM {EVENTS.name}
+        WHERE event_kind = 'agent.heartbeat' AND {times} AND NOT (
+              event_time >= {{days_start:{TIME}}} AND event_time < {{days_end:{TIME}}}) {filters}
+        GROUP BY agent_id, {_DIMS}"""]
+    if whole_days:
+        parts.append(f"""
+        SELECT agent_id, {_DIMS}, argMaxMerge(latest), max(last_heartbeat)
+        FROM {AGENT_HEARTBEATS_DAILY}
+        WHERE day >= {{days_start:{TIME}}} AND day < {{days_end:{TIME}}} {filters}
+        GROUP BY agent_id, {_DIMS}""")
+    return frame(client, f"""
+        {_AGENT_ROW}
+        FROM (SELECT agent_id, argMax((report, {_DIMS}), last_at) AS l, max(last_at) AS last
+              FROM ({" UNION ALL ".join(parts)})
+              GROUP BY agent_id)
+        ORDER BY last LIMIT {{limit:UInt32}}""", {**params, **more, "limit": MAX_AGENTS},
+                 AGENT_COLUMNS)
 
 
 # -- ingestion --------------------------------------------------------------------------------
