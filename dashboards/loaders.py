@@ -137,8 +137,8 @@ _readers_lock = threading.Lock()
 
 def _reader_threads() -> ThreadPoolExecutor:
     """The process's `CONCURRENCY` reader threads, started when first needed and kept: a page
-    run does not start and join threads of its own (three thread starts and joins cost a
-    cached page more than drawing it)."""
+    run does not start and join threads of its own, which a page whose reads are cached
+    would otherwise spend much of its run on."""
     global _readers
     with _readers_lock:
         if _readers is None:

@@ -147,8 +147,8 @@ def stored_standings(client: Client, definitions: list[str], points: list[dateti
     bounds = ("definition IN {definitions:Array(String)} "
               "AND at > {low:DateTime('UTC')} AND at <= {high:DateTime('UTC')}")
     # each point's run, (definition, at, computed_at); the rows of those runs are read by IN,
-    # not joined (a join and the DISTINCT it needed when points share a run cost chDB about
-    # half as much again)
+    # not joined: a join, and the DISTINCT it needed when points share a run, cost more
+    # (bench/RESULTS.md)
     runs = (f"SELECT definition, max((at, computed_at)) AS run FROM {SLO_STANDINGS} "
             f"WHERE {bounds} GROUP BY definition") if len(points) == 1 else (
             f"SELECT definition, max((at, computed_at)) AS run FROM {SLO_STANDINGS} "

@@ -150,8 +150,8 @@ def _one_interval(rollup: Rollup, edges: tuple, scalars: list[str], buckets: boo
                   params: dict) -> str:
     """The buckets of one interval as rows (interval_id 1, the keys, each measure): the day,
     hour and minute buckets inside its parts, summed once by the caller. No interval lists
-    and no sums per table first: a statement of fewer steps, which chDB plans in about half
-    the time, and planning is most of what a read of a few hundred buckets costs."""
+    and no sums per table first: a statement of fewer steps is cheaper to plan, and planning
+    is most of what a read of a few hundred buckets costs (bench/RESULTS.md)."""
     rows = ", ".join([*source, *[f"{rollup.scalar(m)} AS {m}" for m in scalars]]
                      + (["latency_buckets"] if buckets else []))
     parts = dict(zip(EDGES, edges))
