@@ -41,7 +41,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import (
 from core import storage
 from dashboards import filters
 from dashboards.config import current
-from dashboards.queries import filter_options, open_client
+from dashboards.queries import filter_options, for_pages, open_client
 
 TTL = 60  # seconds: the SLI batch and the alert evaluator run every minute
 CONCURRENCY = 3  # clients per store, so reads at once: a small page's reads, all of them
@@ -57,7 +57,8 @@ class ClientPool:
     """Up to `size` clients on one store, handed out one caller at a time. The first is
     opened at once and is also `client()` (the pages' writes); the others are opened as
     concurrent reads first need them (`core.storage.another`: on chDB another handle of the
-    one engine, on a server another HTTP session)."""
+    one engine, on a server another HTTP session), each with the pages' session settings
+    (`dashboards.queries.READ_SETTINGS`)."""
 
     def __init__(self, size: int) -> None:
         self.primary = open_client()
@@ -73,7 +74,7 @@ class ClientPool:
             with self._lock:
                 more = self._opened < self._size
                 self._opened += more
-            client = storage.another(self.primary) if more else self._idle.get()
+            client = for_pages(storage.another(self.primary)) if more else self._idle.get()
         try:
             yield client
         finally:

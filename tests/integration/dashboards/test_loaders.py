@@ -77,3 +77,21 @@ def test_one_call_runs_in_the_callers_thread():
     assert loaders.load_all(loaders.call(number, 9)) == [9]
     assert seen[0][1] == threading.get_ident()
     assert loaders.load_all() == []
+
+
+def compiling(client, n: int) -> tuple[int, tuple]:
+    """The client's id and whether it compiles expressions, aggregates, sorts (1 = yes),
+    once another call holds a client too."""
+    inside.wait()
+    row = client.query("SELECT getSetting('compile_expressions'), "
+                       "getSetting('compile_aggregate_expressions'), "
+                       "getSetting('compile_sort_description')").result_rows[0]
+    return id(client), tuple(int(v) for v in row)
+
+
+def test_every_client_the_pages_read_through_runs_without_the_expression_compiler():
+    # two calls at once: the pool's first client and one it opened for the second
+    first, second = loaders.load_all(loaders.call(compiling, 1), loaders.call(compiling, 2))
+    assert first[0] != second[0]
+    assert first[1] == second[1] == (0, 0, 0)
+    assert loaders.client().query("SELECT getSetting('compile_expressions')").result_rows == [(False,)]
