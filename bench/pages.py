@@ -37,7 +37,10 @@ What it does:
   the run's median of all scans is reported beside it;
 * the measuring process is prepared as the dashboard server prepares itself before its first
   request (`dashboards.serve.prepare_process`: every page's code imported, the objects
-  allocated so far frozen out of the garbage collector's passes);
+  allocated so far frozen out of the garbage collector's passes), and the collector's full
+  passes are held as the server holds them (`dashboards.serve.IdleCollector`): the server
+  runs them while no page runs, the benchmark between a load and its raw scan, untimed (the
+  server's thread would run them during a scan);
 * each page (read from `dashboards/app.py`'s PAGES at run time, so pages added later are
   measured too) at each `--ranges` value: a fresh `streamlit.testing.v1.AppTest` per load,
   switched to the page, run to the end (all its queries, charts and elements, as the server
@@ -638,8 +641,8 @@ def rendered(at) -> dict:
 
 
 def measure_page(page: str, title: str, module: str, params: dict[str, str], loads: int,
-                 timeout: float, client, times: QueryTimes, progress, interleave: bool
-                 ) -> dict:
+                 timeout: float, client, times: QueryTimes, progress, interleave: bool,
+                 between_loads=lambda: None) -> dict:
     import streamlit as st
 
     st.cache_data.clear()
@@ -647,6 +650,7 @@ def measure_page(page: str, title: str, module: str, params: dict[str, str], loa
     dropped = drop_caches(client)
     times.take()
     cold_s, at = one_load(module, params, timeout)
+    between_loads()
     cold_queries = times.take()
     cold_queries.pop(times.WAITED, None)
     seconds, per_query, scans, waited = [], [], [], []
@@ -654,6 +658,7 @@ def measure_page(page: str, title: str, module: str, params: dict[str, str], loa
     for k in range(loads):
         st.cache_data.clear()
         s, at = one_load(module, params, timeout)
+        between_loads()
         seconds.append(s)
         taken = times.take()
         waited.append(taken.pop(times.WAITED, 0.0))
@@ -795,9 +800,14 @@ def run(args) -> dict:
         # quiet the "no runtime" warnings of cache clears outside a script run (AppTest sets
         # Streamlit's log level from its config on every run, so through the config)
         os.environ["STREAMLIT_LOGGER_LEVEL"] = "error"
-        from dashboards.serve import prepare_process
+        from dashboards.serve import IdleCollector, prepare_process
 
         prepare_process()  # as `dashboards.serve` does before serving the first request
+        # and the garbage collector's full passes are held as the server holds them; the
+        # server's thread would run them whenever no page runs -- here that is during a raw
+        # scan, which they would slow -- so they run between a load and its scan, untimed
+        collector = IdleCollector()
+        collector.hold()
         client, _ = connect(f"chdb://{workdir / 'ch'}", DATABASE)
         # a reused store gets the migrations added since it was built, as `policyscope up`
         # applies them at start
@@ -843,7 +853,7 @@ def run(args) -> dict:
                     try:
                         record = measure_page(page, title, module, params, args.loads,
                                               args.timeout, client, times, progress_line(label),
-                                              not args.no_interleave)
+                                              not args.no_interleave, collector.collect_if_due)
                     except Exception as exc:  # noqa: BLE001 - reported, the others still run
                         log(f"  {label}: could not be loaded: {type(exc).__name__}: {exc}")
                         failed.append({"page": page, "range": chosen,
@@ -1006,7 +1016,9 @@ package per instance, 0.15-0.45 s a load that is no part of a page), with the **
 a rerun inside it costs less). **Cold** = the first load of each page and range, after the
 resource cache (the storage client) and ClickHouse's caches were dropped too (the OS page
 cache was not; the first page's cold load also pays the process's first imports), reported
-apart; p50 / p95 over the {r['loads']} loads after it. Pages covered: {covered}.{missing}{pending}
+apart; p50 / p95 over the {r['loads']} loads after it. The garbage collector's full passes are
+held as the server holds them (`dashboards.serve.IdleCollector`, which runs them while no page
+runs) and run between a load and its raw scan when due, untimed. Pages covered: {covered}.{missing}{pending}
 URL parameters beyond the defaults: {params or 'none'} (the Debug page's searches filled with a
 recent deny's resource and an image that has an SBOM, so it runs its searches).
 

@@ -17,6 +17,10 @@ import gc
 import importlib
 import importlib.util
 import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from collector.auth import is_loopback
@@ -46,6 +50,7 @@ def serve(config: DashboardSettings) -> None:
              dashboard.dashboard_port, login)
     _route_through_app()
     prepare_process()
+    IdleCollector().start()
     bootstrap.run(str(APP), False, [], flags)
 
 
@@ -72,6 +77,90 @@ def prepare_process() -> None:
                 importlib.import_module(name)
     gc.collect()
     gc.freeze()
+
+
+# -- the garbage collector's full passes, between page runs -----------------------------------
+
+_runs = 0  # page runs in progress (`page_run`)
+_runs_lock = threading.Lock()
+
+
+@contextmanager
+def page_run() -> Iterator[None]:
+    """One page run (app.py wraps each in it): `IdleCollector` waits until none is in
+    progress."""
+    global _runs
+    with _runs_lock:
+        _runs += 1
+    try:
+        yield
+    finally:
+        with _runs_lock:
+            _runs -= 1
+
+
+def running() -> int:
+    """How many page runs are in progress."""
+    with _runs_lock:
+        return _runs
+
+
+class IdleCollector:
+    """The cyclic garbage collector's full passes, moved out of page runs.
+
+    Python starts a full pass once its middle generation has been collected `DUE` times, in
+    whichever thread allocates at that moment: in this process, inside a page run, which then
+    waits while every object of the process is walked. A page run leaves cycles behind (its
+    script run's elements, its frames), so full passes come every few runs. Here Python starts
+    none itself (the oldest generation's threshold is out of reach) and a thread runs them
+    when no page is running; and after `LATEST_S` seconds in any case, so garbage never piles
+    up on a server that is never idle. The younger generations are collected as before."""
+
+    DUE = 10  # middle-generation passes before a full one: Python's default threshold
+    CHECK_S = 0.2  # how often the thread looks for a moment without a page run
+    LATEST_S = 30.0  # a full pass at least this often, page run or not
+    NEVER = 1 << 30  # an oldest-generation threshold no count reaches
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last = time.monotonic()
+        self._threshold = gc.get_threshold()
+
+    def hold(self) -> None:
+        """Stop Python's own full passes (this process): they are this collector's now."""
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, self.NEVER)
+
+    def collect_if_due(self) -> bool:
+        """One full pass if one is due (the middle generation was collected `DUE` times
+        since the last) and no page is running, or if `LATEST_S` has passed with any due at
+        all. Returns whether it ran."""
+        due = gc.get_count()[2]
+        late = time.monotonic() - self._last >= self.LATEST_S
+        if not due or (due < self.DUE and not late) or (running() and not late):
+            return False
+        gc.collect()
+        self._last = time.monotonic()
+        return True
+
+    def start(self) -> IdleCollector:
+        """`hold`, then check every `CHECK_S` on a daemon thread until `stop`."""
+        self.hold()
+        self._thread = threading.Thread(target=self._run, name="idle-gc", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.CHECK_S):
+            self.collect_if_due()
+
+    def stop(self) -> None:
+        """End the thread and give Python back its own full passes (as they were)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        gc.set_threshold(*self._threshold)
 
 
 def _route_through_app() -> None:
