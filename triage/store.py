@@ -228,37 +228,38 @@ def _violations_arm(params: dict[str, Any], filters: Filters, first: str,
                     since: datetime | None, hashed: bool, tail: bool, lean: bool) -> str:
     """A violation is a subject from its first 'opened' event (its time and fields) while its
     latest event is 'opened' or 'updated': that state per violation is kept by
-    `triage_violations` (migration 0020), whose rows are merged here -- only those of the
-    violations with a row opened in [first, end) (and of the fingerprints asked for), as the
-    row holding a violation's first opening has that opening's time and fingerprint as its
-    own. The fields are merged only where they are shown or compared."""
-    chosen = ""
+    `triage_violations` (migration 0020), read here with FINAL -- its rows merged into one per
+    violation as the read goes -- and then filtered by that merged state: first opened in
+    [first, end), still open, and the fingerprints and ids asked for. A read of a few
+    fingerprints or ids first picks the violations with a row opened in [first, end) that
+    match (the row holding a violation's first opening has that opening's time and
+    fingerprint as its own), so only theirs are merged. The fields are finalized only where
+    they are shown or compared."""
+    chosen = ""  # what a violation's opening row tells by itself
     if ids is not None:
         params["violation_ids"] = list(ids["violation"])
-        chosen = " AND violation_id IN {violation_ids:Array(String)}"
-    opened = chosen
+        chosen += " AND violation_id IN {violation_ids:Array(String)}"
     if fingerprint is not None:
-        opened += f" AND finalizeAggregation(fingerprint) = {_HASH_OF_PARAMETERS}"
+        chosen += f" AND finalizeAggregation(fingerprint) = {_HASH_OF_PARAMETERS}"
     if hashed:
-        opened += " AND finalizeAggregation(fingerprint) IN {hashes:Array(UInt64)}"
-    having = f" AND last_ingested >= {{since:{_T}}}" if since is not None else ""
+        chosen += " AND finalizeAggregation(fingerprint) IN {hashes:Array(UInt64)}"
+    opened = f"opened_at >= {first} AND opened_at < {{end:{_T}}}"
+    where = chosen and (f" AND id_hash IN (SELECT id_hash FROM {TRIAGE_VIOLATIONS} "
+                        f"WHERE {opened}{chosen}){chosen}")
+    if since is not None:
+        where += f" AND ingested_at >= {{since:{_T}}}"
     outer = _filter_sql(filters, params, skip=("kind",))
-    if fingerprint is not None:  # the hash first, then the fields (a collision)
-        outer += (f" AND fingerprint = {_HASH_OF_PARAMETERS} " + _FINGERPRINT_FIELDS
-                  + "AND subject_reason = {fp_reason:String}")
-    if hashed:
-        outer += " AND fingerprint IN {hashes:Array(UInt64)}"
+    if fingerprint is not None:  # the hash (above), then the fields: a collision
+        outer += " " + _FINGERPRINT_FIELDS + "AND subject_reason = {fp_reason:String}"
     fields = not lean or fingerprint is not None or any(
         getattr(filters, name) is not None for name in _FILTER_COLUMNS if name != "kind")
     columns = ", ".join(f"f.{i} AS {c}" for i, c in enumerate(_VIOLATION_FIELDS, 1))
     merged = (
-        "SELECT violation_id AS subject_id, id_hash, min(opened_at) AS opened, "
-        "argMinMerge(fingerprint) AS fp, argMaxMerge(status) AS latest, "
-        f"max(ingested_at) AS last_ingested{', argMinMerge(fields) AS f' * fields} "
-        f"FROM {TRIAGE_VIOLATIONS} WHERE id_hash IN (SELECT id_hash FROM {TRIAGE_VIOLATIONS} "
-        f"WHERE opened_at >= {first} AND opened_at < {{end:{_T}}}{opened}){chosen} "
-        "GROUP BY id_hash, violation_id HAVING latest IN ('opened', 'updated') "
-        f"AND opened >= {first} AND opened < {{end:{_T}}}{having}")
+        "SELECT violation_id AS subject_id, id_hash, opened_at AS opened, "
+        "finalizeAggregation(fingerprint) AS fp"
+        f"{', finalizeAggregation(fields) AS f' * fields} "
+        f"FROM {TRIAGE_VIOLATIONS} FINAL WHERE {opened} "
+        f"AND finalizeAggregation(status) IN ('opened', 'updated'){where}")
     subjects = (
         "SELECT 'violation' AS subject_kind, subject_id, assumeNotNull(opened) AS subject_time"
         f"{', ' + columns if fields else ''}"
