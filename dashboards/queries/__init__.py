@@ -32,9 +32,9 @@ TIME = "DateTime64(3, 'UTC')"
 # The session settings of every client the pages read through. A page is many small
 # statements over a few thousand rows each. ClickHouse compiles an expression, an aggregate or
 # a sort to machine code (LLVM) once it has met it a few times; the statement that reaches
-# that count waits for the compiler, a stall several times its own length, and a page's
-# statements change with every minute's bounds. Compiled code pays over millions of rows (the
-# batch's scans keep it), not here.
+# that count waits for the compiler, a stall several times its own length (bench/RESULTS.md,
+# the pages section). Compiled code pays over millions of rows (the batch's scans keep it),
+# not over a page's few thousand.
 READ_SETTINGS = {"compile_expressions": 0, "compile_aggregate_expressions": 0,
                  "compile_sort_description": 0}
 
