@@ -1018,7 +1018,8 @@ resource cache (the storage client) and ClickHouse's caches were dropped too (th
 cache was not; the first page's cold load also pays the process's first imports), reported
 apart; p50 / p95 over the {r['loads']} loads after it. The garbage collector's full passes are
 held as the server holds them (`dashboards.serve.IdleCollector`, which runs them while no page
-runs) and run between a load and its raw scan when due, untimed. Pages covered: {covered}.{missing}{pending}
+runs) and run between a load and its raw scan when due, untimed.
+Pages covered: {covered}.{missing}{pending}
 URL parameters beyond the defaults: {params or 'none'} (the Debug page's searches filled with a
 recent deny's resource and an image that has an SBOM, so it runs its searches).
 

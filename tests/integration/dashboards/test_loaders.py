@@ -94,4 +94,5 @@ def test_every_client_the_pages_read_through_runs_without_the_expression_compile
     first, second = loaders.load_all(loaders.call(compiling, 1), loaders.call(compiling, 2))
     assert first[0] != second[0]
     assert first[1] == second[1] == (0, 0, 0)
-    assert loaders.client().query("SELECT getSetting('compile_expressions')").result_rows == [(False,)]
+    primary = loaders.client().query("SELECT getSetting('compile_expressions')")
+    assert primary.result_rows == [(False,)]
