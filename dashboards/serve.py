@@ -50,8 +50,11 @@ def serve(config: DashboardSettings) -> None:
              dashboard.dashboard_port, login)
     _route_through_app()
     prepare_process()
-    IdleCollector().start()
-    bootstrap.run(str(APP), False, [], flags)
+    idle = IdleCollector().start()
+    try:
+        bootstrap.run(str(APP), False, [], flags)
+    finally:  # Streamlit has stopped: no page runs any more
+        idle.stop()
 
 
 def prepare_process() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
 import weakref
 
@@ -119,3 +120,31 @@ def test_the_thread_frees_garbage_when_no_page_runs(monkeypatch):
     finally:
         idle.stop()
     assert gc.get_threshold()[2] != serve.IdleCollector.NEVER
+
+
+def _idle_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "idle-gc" and t.is_alive()]
+
+
+def test_serve_holds_full_passes_while_streamlit_runs_and_gives_them_back_after(monkeypatch):
+    import streamlit.web.bootstrap as bootstrap
+
+    from dashboards import config as dashboard_config
+    from policyscope.config import load_config
+
+    threshold = gc.get_threshold()
+    during = []
+    monkeypatch.setattr(bootstrap, "load_config_options", lambda **k: None)
+    monkeypatch.setattr(bootstrap, "run",
+                        lambda *a, **k: during.append((len(_idle_threads()),
+                                                       gc.get_threshold()[2])))
+    monkeypatch.setattr(dashboard_config, "_current", None)
+    before = len(_idle_threads())
+    try:
+        serve.serve(load_config(env={}))
+    finally:
+        gc.unfreeze()  # prepare_process froze this test process's objects
+    assert during == [(before + 1, serve.IdleCollector.NEVER)]
+    # Streamlit returned: the thread is gone (it would collect inside later page runs)
+    assert len(_idle_threads()) == before
+    assert gc.get_threshold() == threshold
