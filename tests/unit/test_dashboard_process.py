@@ -1,7 +1,7 @@
 """The dashboard server prepares its process once before serving (`dashboards.serve.
-prepare_process`): what every page imports is imported, no page is run, and what is allocated by then
-is frozen out of the garbage collector's passes; the collector's full passes then run between
-page runs (`dashboards.serve.IdleCollector`)."""
+prepare_process`): what every page imports is imported, no page is run, and what is allocated
+by then is frozen out of the garbage collector's passes; the collector's full passes then run
+between page runs (`dashboards.serve.IdleCollector`), and only while Streamlit serves."""
 
 from __future__ import annotations
 
