@@ -20,6 +20,11 @@ may cover up to one interval before `start`.
 
     snapshots(client, start, end, metrics=["records_accepted"])  # a row per stored snapshot
     increases(client, start, end)  # metric, source, label, increase: over every run
+    summary(client, start, end, metrics=[...])  # per series: increase, latest, highest
+
+`deltas` states the rule, in Polars, over rows read back (`snapshots`). `summary` applies the
+same rule in ClickHouse and returns a few rows per series instead of every snapshot, for the
+readers that only want totals (the On-call page, `increases`); tests check it against `deltas`.
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _stored(client: Client, since: datetime, end: datetime, metrics: Sequence[str] | None,
-            instance: str | None) -> pl.DataFrame:
+def _conditions(since: datetime, end: datetime, metrics: Sequence[str] | None,
+                instance: str | None) -> tuple[list[str], dict]:
+    """The rows a read takes: [since, end), of `metrics` (all when None) and `instance`."""
     conditions = ["at >= fromUnixTimestamp64Milli({since:Int64})",
                   "at < fromUnixTimestamp64Milli({end:Int64})"]
     params: dict = {"since": _ms(since), "end": _ms(end)}
@@ -58,6 +64,12 @@ def _stored(client: Client, since: datetime, end: datetime, metrics: Sequence[st
     if instance is not None:
         conditions.append("instance = {instance:String}")
         params["instance"] = instance
+    return conditions, params
+
+
+def _stored(client: Client, since: datetime, end: datetime, metrics: Sequence[str] | None,
+            instance: str | None) -> pl.DataFrame:
+    conditions, params = _conditions(since, end, metrics, instance)
     # unordered: `deltas` sorts the rows by series and time itself
     sql = (f"SELECT {', '.join(STORED)} FROM {COLLECTOR_METRICS} "
            f"WHERE {' AND '.join(conditions)}")
@@ -127,19 +139,71 @@ def snapshots(client: Client, start: datetime, end: datetime, *,
     return frame if metrics is None else frame.filter(pl.col("metric").is_in(list(metrics)))
 
 
+SUMMARY = {"instance": pl.Utf8, "metric": pl.Utf8, "kind": pl.Utf8, "source": pl.Utf8,
+           "label": pl.Utf8, "increase": pl.Float64, "latest_at": pl.Datetime("ms", "UTC"),
+           "latest": pl.Float64, "highest": pl.Float64, "rows": pl.Int64}
+
+# `deltas`' rule along each series, in one statement. `previous`: the series' value at the
+# row before (null at its first row read); `run_first`: the run's first snapshot read, so
+# `at > run_first` is "the run has an earlier snapshot" (every snapshot has an UPTIME row,
+# which the reader always reads). The table's sort key is series then time, as the window's.
+_SUMMARY_SQL = """
+SELECT instance, metric, kind, source, label, coalesce(sum(delta), 0) AS increase,
+       max(at) AS latest_at, argMax(value, at) AS latest, max(value) AS highest,
+       count() AS rows
+FROM (
+    SELECT at, instance, metric, kind, source, label, value,
+           lagInFrame(toNullable(value), 1, NULL) OVER series AS previous,
+           min(at) OVER (PARTITION BY instance, started_at) AS run_first,
+           multiIf(kind != 'counter', NULL,
+                   previous IS NOT NULL AND value >= previous, value - previous,
+                   at > run_first OR seq = 1, value,  -- a reset, a new series, a run's start
+                   NULL) AS delta
+    FROM {table}
+    WHERE {conditions}
+    WINDOW series AS (PARTITION BY metric, instance, started_at, source, label ORDER BY at
+                      ROWS BETWEEN 1 PRECEDING AND CURRENT ROW))
+WHERE at >= fromUnixTimestamp64Milli({{start:Int64}}) {wanted}
+GROUP BY instance, metric, kind, source, label
+ORDER BY instance, metric, source, label"""
+
+
+def summary(client: Client, start: datetime, end: datetime, *,
+            metrics: Sequence[str] | None = None, instance: str | None = None,
+            lookback: timedelta = LOOKBACK) -> pl.DataFrame:
+    """Per collector instance and series (metric, kind, source, label) of the given metrics
+    (default all) with a snapshot in [start, end), over all its runs: `increase`, the sum
+    of its counter deltas there (`deltas`' rule; 0 for a gauge, or where none is known);
+    `latest_at` and `latest`, its last reading; `highest`, its largest; `rows`, its
+    snapshots. Computed in ClickHouse over the rows `snapshots` reads; `SUMMARY` columns,
+    ordered by instance and series."""
+    conditions, params = _conditions(start - lookback, end, metrics, instance)
+    params["start"] = _ms(start)
+    wanted = ""  # given metrics: the uptime series is read (for `run_first`), not returned
+    if metrics is not None:
+        wanted, params["wanted"] = "AND metric IN {wanted:Array(String)}", list(metrics)
+    sql = _SUMMARY_SQL.format(table=COLLECTOR_METRICS, conditions=" AND ".join(conditions),
+                              wanted=wanted)
+    result = client.query(sql, parameters=params)
+    return pl.DataFrame(result.result_rows, schema=SUMMARY, orient="row")
+
+
 def increases(client: Client, start: datetime, end: datetime, *,
               metrics: Sequence[str] | None = None, instance: str | None = None,
               by_instance: bool = False, lookback: timedelta = LOOKBACK) -> pl.DataFrame:
     """How much each counter grew over [start, end), summed over every run (restarts) and
     every collector, or per `instance` with `by_instance`: columns [instance,] metric,
     source, label, increase; ordered by them. Gauges are not in it (read `snapshots`)."""
-    return grown(snapshots(client, start, end, metrics=metrics, instance=instance,
-                           lookback=lookback), by_instance=by_instance)
+    keys = ["instance"] if by_instance else []
+    keys += ["metric", "source", "label"]
+    return (summary(client, start, end, metrics=metrics, instance=instance, lookback=lookback)
+            .filter(pl.col("kind") == "counter")
+            .group_by(keys).agg(pl.col("increase").sum()).sort(keys))
 
 
 def grown(frame: pl.DataFrame, *, by_instance: bool = False) -> pl.DataFrame:
-    """`increases` of snapshot rows already read (`snapshots`), for a reader that needs the
-    gauges of the same interval too: one read for both. Pure: no storage."""
+    """`increases` of snapshot rows already read (`snapshots`): what `summary` computes in
+    ClickHouse, stated over `deltas`' rows. Pure: no storage."""
     keys = ["instance"] if by_instance else []
     keys += ["metric", "source", "label"]
     return (frame.filter(pl.col("kind") == "counter")

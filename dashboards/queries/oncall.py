@@ -341,41 +341,52 @@ COLLECTOR_GAUGES = ["spool_backlog_rows", "spool_backlog_bytes", "insert_seconds
 
 def collector(client: Client, start: datetime, end: datetime) -> dict:
     """The collector's own counters over [start, end), summed over its runs and instances
-    (`collector.self_metrics_read.grown`, one read of the interval's snapshots): snapshots
-    (rows stored; 0 = none recorded),
+    (`collector.self_metrics_read.summary`, one read): snapshots (series rows stored;
+    0 = none recorded),
     accepted, ignored, rejected, dropped (requests refused by admission control plus rows
     dead-lettered by the writer), insert_mean_s; from the latest snapshot of each instance:
     spool_rows, spool_bytes (summed); insert_max_s (the longest insert of the interval);
     and `not_stored`: what, source, reason, records per non-zero series."""
-    rows = self_metrics_read.snapshots(client, start, end,
+    series = self_metrics_read.summary(client, start, end,
                                        metrics=[*COLLECTOR_COUNTERS, *COLLECTOR_GAUGES])
-    grown = self_metrics_read.grown(rows.filter(pl.col("metric").is_in(COLLECTOR_COUNTERS)))
-    gauges = rows.filter(pl.col("metric").is_in(COLLECTOR_GAUGES))
-    # each counter's increase and each gauge's latest reading (summed over the instances) by
-    # metric, each in one pass: a Polars step on a few rows costs as much as it does on many
-    increase = dict(grown.group_by("metric").agg(pl.col("increase").sum()).iter_rows())
-    latest = dict(gauges.sort("at").group_by("instance", "metric").agg(pl.col("value").last())
-                  .group_by("metric").agg(pl.col("value").sum()).iter_rows())
+    increase: dict[str, float] = {}
+    by_series: dict[tuple[str, str, str], float] = {}  # summed over the instances
+    latest: dict[str, dict[str, tuple]] = {}  # gauge -> instance -> (at, value)
+    longest = None
+    for row in series.iter_rows(named=True):
+        metric = row["metric"]
+        if row["kind"] != "gauge":
+            increase[metric] = increase.get(metric, 0.0) + row["increase"]
+            key = (metric, row["source"], row["label"])
+            by_series[key] = by_series.get(key, 0.0) + row["increase"]
+            continue
+        reading = latest.setdefault(metric, {}).get(row["instance"])
+        if reading is None or row["latest_at"] > reading[0]:
+            latest[metric][row["instance"]] = (row["latest_at"], row["latest"])
+        if metric == "insert_seconds_max":
+            longest = row["highest"] if longest is None else max(longest, row["highest"])
 
     def total(*metrics: str) -> int:
         return int(sum(increase.get(m) or 0 for m in metrics))
 
+    def summed(gauge: str) -> float | None:
+        readings = latest.get(gauge)
+        return None if readings is None else float(sum(v for _, v in readings.values()))
+
     count, seconds = increase.get("insert_seconds_count"), increase.get("insert_seconds_sum")
-    longest = gauges.filter(pl.col("metric") == "insert_seconds_max")["value"]
-    kept = grown.filter(pl.col("metric").is_in(list(NOT_STORED)) & (pl.col("increase") > 0))
-    not_stored = kept.select(
-        pl.col("metric").replace_strict(NOT_STORED).alias("what"), "source",
-        pl.col("label").alias("reason"), pl.col("increase").cast(pl.Int64).alias("records")
-    ).sort(["records", "what", "source", "reason"], descending=[True, False, False, False])
-    spool_rows, spool_bytes = latest.get("spool_backlog_rows"), latest.get("spool_backlog_bytes")
-    return {"snapshots": gauges.height + grown.height,
+    not_stored = sorted(((NOT_STORED[m], source, label, int(n))
+                         for (m, source, label), n in by_series.items()
+                         if m in NOT_STORED and n > 0),
+                        key=lambda r: (-r[3], r[0], r[1], r[2]))
+    return {"snapshots": int(series["rows"].sum()),
             "accepted": total("records_accepted"), "ignored": total("records_ignored"),
             "rejected": total("records_rejected"), "dropped": total(*DROPS),
             "insert_mean_s": float(seconds) / count if count else None,
-            "insert_max_s": float(longest.max()) if longest.len() else None,
-            "spool_rows": None if spool_rows is None else float(spool_rows),
-            "spool_bytes": None if spool_bytes is None else float(spool_bytes),
-            "not_stored": not_stored.to_pandas()}
+            "insert_max_s": longest,
+            "spool_rows": summed("spool_backlog_rows"),
+            "spool_bytes": summed("spool_backlog_bytes"),
+            "not_stored": pd.DataFrame(not_stored,
+                                       columns=["what", "source", "reason", "records"])}
 
 
 # -- top offenders ----------------------------------------------------------------------------
