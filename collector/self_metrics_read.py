@@ -199,13 +199,3 @@ def increases(client: Client, start: datetime, end: datetime, *,
     return (summary(client, start, end, metrics=metrics, instance=instance, lookback=lookback)
             .filter(pl.col("kind") == "counter")
             .group_by(keys).agg(pl.col("increase").sum()).sort(keys))
-
-
-def grown(frame: pl.DataFrame, *, by_instance: bool = False) -> pl.DataFrame:
-    """`increases` of snapshot rows already read (`snapshots`): what `summary` computes in
-    ClickHouse, stated over `deltas`' rows. Pure: no storage."""
-    keys = ["instance"] if by_instance else []
-    keys += ["metric", "source", "label"]
-    return (frame.filter(pl.col("kind") == "counter")
-            .group_by(keys).agg(pl.col("delta").sum().alias("increase"))
-            .sort(keys))
