@@ -500,3 +500,30 @@ def test_0022_gives_stored_and_later_decision_verdicts_their_decisions_fields(ch
     finally:
         chdb_client.database = previous
         chdb_client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def test_a_resource_lookup_in_the_raw_tables_is_pruned_by_the_one_index_over_name_and_id(
+        chdb_client, database):
+    """After 0025 the raw decisions and events keep one resource index, over name and id
+    (0015), and the Debug page's lookup (`resource_name = r OR resource_id = r`) skips
+    granules by it: of 4 parts of one granule each, only the one holding the resource is
+    read."""
+    from datetime import datetime, timedelta, timezone
+
+    for table in (DECISIONS.name, EVENTS.name):
+        indexes = {name for (name,) in chdb_client.query(
+            "SELECT name FROM system.data_skipping_indices WHERE database = {db:String} "
+            "AND table = {t:String}", parameters={"db": database, "t": table}).result_rows}
+        assert "idx_resource" in indexes and "idx_resource_name" not in indexes, indexes
+
+    at = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    for part in range(4):  # one insert each: a part of one granule
+        chdb_client.insert(DECISIONS.name, [[f"e{part}", at + timedelta(minutes=part),
+                                             f"pod-{part}", f"uid-{part}"]],
+                           column_names=["event_id", "event_time", "resource_name",
+                                         "resource_id"])
+    plan = "\n".join(row[0] for row in chdb_client.query(
+        f"EXPLAIN indexes = 1 SELECT event_id FROM {DECISIONS.name} "
+        "WHERE resource_name = 'uid-2' OR resource_id = 'uid-2'").result_rows)
+    skip = plan[plan.index("Skip"):]
+    assert "idx_resource" in skip and "Granules: 1/4" in skip, plan
