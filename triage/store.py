@@ -182,7 +182,7 @@ def _subjects_sql(params: dict[str, Any], filters: Filters, *,
             "toDateTime64(0, 3, 'UTC') AS subject_time" if c == "subject_time" else
             "toUInt64(0) AS fingerprint" if c == "fingerprint" else f"'' AS {c}"
             for c in columns) + " WHERE 0")
-    return " UNION ALL ".join(f"SELECT * FROM ({arm})" for arm in arms)
+    return " UNION ALL ".join(f"({arm})" for arm in arms)  # no SELECT * layer: each costs analysis
 
 
 _FINGERPRINT_FIELDS = ("AND policy_id = {fp_policy_id:String} AND rule = {fp_rule:String} "
