@@ -82,21 +82,17 @@ class Rollup:
         return scalars, len(scalars) < len(wanted)
 
     def aggregates(self, measures: list[str] | None = None, *, summed: bool = False) -> str:
-        """The inner query's aggregates (of `measures`, default all) over rollup rows, or
-        over rows that already hold each scalar measure by name (`summed`): one sumMap for
-        the histogram, not one per bucket."""
+        """The aggregate columns (of `measures`, default all) over rollup rows, or over rows
+        that already hold each scalar measure by name (`summed`): the scalars, and the
+        histogram summed by one sumMap (not one per bucket) as its bucket indexes and counts
+        (two arrays, `lb_keys` and `lb_counts`; `_read` spreads them into bucket columns;
+        ClickHouse computes the one sumMap once), selected by the grouping query itself."""
         scalars, buckets = self.split(measures)
         parts = [f"toInt64(sum({m if summed else self.scalar(m)})) AS {m}" for m in scalars]
         if buckets:
-            parts.append("sumMap(latency_buckets) AS lb")
+            parts.append("mapKeys(sumMap(latency_buckets)) AS lb_keys, "
+                         "mapValues(sumMap(latency_buckets)) AS lb_counts")
         return ", ".join(parts)
-
-    def projection(self, measures: list[str] | None = None) -> str:
-        """The outer query's measure columns: the scalars, and the histogram as its bucket
-        indexes and counts (two arrays; `_read` spreads them into bucket columns)."""
-        scalars, buckets = self.split(measures)
-        return ", ".join([*scalars] + (["mapKeys(lb) AS lb_keys, mapValues(lb) AS lb_counts"]
-                                       if buckets else []))
 
 
 DECISIONS = Rollup(tables.DECISION_ROLLUPS, DECISION_DIMENSIONS,
@@ -147,10 +143,9 @@ def _grouped_sql(rollup: Rollup, grain: str, time_column: str, where: str,
                  measures: list[str] | None = None) -> str:
     """Rows of the per-dimension rollup of `grain`, merged per (time, dimension, value): what
     the background merge has not merged yet."""
-    return (f"SELECT t, dimension, dimension_value, {rollup.projection(measures)} FROM ("
-            f"SELECT {time_column} AS t, dimension, dimension_value, "
+    return (f"SELECT {time_column} AS t, dimension, dimension_value, "
             f"{rollup.aggregates(measures)} FROM {rollup.per_value(grain)} WHERE {where} "
-            f"GROUP BY {time_column}, dimension, dimension_value)")
+            f"GROUP BY {time_column}, dimension, dimension_value")
 
 
 def rollup_hours(client: Client, rollup: Rollup, start: datetime, end: datetime
@@ -191,11 +186,10 @@ def rollup_segments(client: Client, rollup: Rollup, ranges: list[tuple[datetime,
     where = (f"toStartOfHour({t}) IN {{hours:Array(DateTime('UTC'))}} AND {t} >= "
              f"{{lo:DateTime('UTC')}} AND {t} < {{hi:DateTime('UTC')}} AND toMinute({t}) >= "
              f"{{first:UInt8}} AND toMinute({t}) < {{last:UInt8}}")
-    sql = (f"SELECT h, seg, dimension, dimension_value, {rollup.projection()} FROM ("
-           f"SELECT toStartOfHour({t}) AS h, arrayCount(c -> c <= toMinute({t}), "
+    sql = (f"SELECT toStartOfHour({t}) AS h, arrayCount(c -> c <= toMinute({t}), "
            "{cuts:Array(UInt8)}) AS seg, dimension, dimension_value, "
            f"{rollup.aggregates()} FROM {table} WHERE {where} "
-           "GROUP BY h, seg, dimension, dimension_value)")
+           "GROUP BY h, seg, dimension, dimension_value")
     frame = _read(client, sql, {"hours": hours, "lo": hours[0], "hi": hours[-1] + HOUR,
                                 "first": min(r[1] for r in ranges),
                                 "last": max(r[2] for r in ranges), "cuts": cuts})
@@ -250,9 +244,8 @@ def _filtered_sql(rollup: Rollup, table: str, time_column: str, time_where: str,
     conditions, params, key, columns = _filter(rollup, where, by)
     conditions.insert(0, time_where)
     group = ", ".join([time_column, *columns])
-    sql = (f"SELECT t, key, {rollup.projection(measures)} FROM (SELECT {time_column} AS t, "
-           f"{key} AS key, {rollup.aggregates(measures)} FROM {table} "
-           f"WHERE {' AND '.join(conditions)} GROUP BY {group})")
+    sql = (f"SELECT {time_column} AS t, {key} AS key, {rollup.aggregates(measures)} "
+           f"FROM {table} WHERE {' AND '.join(conditions)} GROUP BY {group}")
     return sql, params
 
 

@@ -129,9 +129,8 @@ def _summed_in_intervals(client: Client, rollup: Rollup, intervals: pl.DataFrame
     else:
         buckets_in = _many_intervals(rollup, ranges, scalars, buckets, tables, source, base,
                                      params)
-    sql = (f"SELECT interval_id, {', '.join(names)}, {rollup.projection(measures)} FROM ("
-           f"SELECT interval_id, {', '.join(groups)}, {rollup.aggregates(measures, summed=True)} "
-           f"FROM {buckets_in} GROUP BY {group_by})")
+    sql = (f"SELECT interval_id, {', '.join(groups)}, {rollup.aggregates(measures, summed=True)} "
+           f"FROM {buckets_in} GROUP BY {group_by}")
     frame = _read(client, sql, params)
     numbered = intervals.with_row_index("interval_id", offset=1).with_columns(
         pl.col("interval_id").cast(pl.Int64))
